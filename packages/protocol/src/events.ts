@@ -1,0 +1,141 @@
+import type { ErrorBody } from './errors.js';
+import type { ErrorCode } from './codes.js';
+
+/** Reserved event names. Application events may use any other name. */
+export const SystemEvent = {
+  SESSION_CREATED: 'session_created',
+  TOKEN_EXPIRING: 'token_expiring',
+  AUTH_ERROR: 'auth_error',
+  REAUTH: 'reauth',
+  SUBSCRIBE: 'subscribe',
+  UNSUBSCRIBE: 'unsubscribe',
+  SERVER_SHUTDOWN: 'server_shutdown',
+  ERROR: 'error',
+} as const;
+export type SystemEvent = (typeof SystemEvent)[keyof typeof SystemEvent];
+
+export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set<string>([
+  ...Object.values(SystemEvent),
+  // Socket.IO's own reserved names.
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+]);
+
+/** All times on the wire are milliseconds since the Unix epoch. */
+export type EpochMs = number;
+
+export interface SessionCreatedPayload {
+  sessionId: string;
+  userId: string;
+  isGuest: boolean;
+  /** When the access token presented expires. */
+  expiresAt: EpochMs;
+  timestamp: EpochMs;
+  /** The scope grants and channel rights this connection holds now. */
+  scopes: string[];
+  channels: string[];
+}
+
+export interface TokenExpiringPayload {
+  expiresAt: EpochMs;
+  secondsLeft: number;
+}
+
+export type AuthErrorPayload = ErrorBody;
+
+export interface ReauthRequest {
+  token: string;
+}
+
+export type ReauthAck =
+  | { ok: true; expiresAt: EpochMs }
+  | { ok: false; code: ErrorCode; message: string };
+
+export interface SubscribeRequest {
+  channel: string;
+}
+
+export type SubscribeAck = { ok: true; channel: string } | { ok: false; code: ErrorCode; message: string };
+
+export interface ServerShutdownPayload {
+  /** Reconnect after this delay (jittered per connection by the server). */
+  reconnectInMs: number;
+  timestamp: EpochMs;
+}
+
+/** Fields Tether adds to every application event's data. */
+export interface EventMeta {
+  id: string;
+}
+
+/** Address of a publish. Every connection matching any target receives the event once. */
+export interface PublishTarget {
+  users?: string[];
+  scopes?: string[];
+  channels?: string[];
+}
+
+export interface PublishRequest {
+  event: string;
+  data?: Record<string, unknown>;
+  to: PublishTarget;
+  id?: string;
+}
+
+export interface PublishResult {
+  id: string;
+  /** Connections this node wrote the event to (cluster mode: this node only). */
+  delivered: number;
+}
+
+/** Socket.IO events the server emits (typed map shared with the SDK). */
+export interface ServerToClientEvents {
+  session_created: (payload: SessionCreatedPayload) => void;
+  token_expiring: (payload: TokenExpiringPayload) => void;
+  auth_error: (payload: AuthErrorPayload) => void;
+  server_shutdown: (payload: ServerShutdownPayload) => void;
+  error: (payload: ErrorBody) => void;
+}
+
+/** Socket.IO events a client emits, each with an acknowledgement. */
+export interface ClientToServerEvents {
+  reauth: (request: ReauthRequest, ack: (result: ReauthAck) => void) => void;
+  subscribe: (request: SubscribeRequest, ack: (result: SubscribeAck) => void) => void;
+  unsubscribe: (request: SubscribeRequest, ack: (result: SubscribeAck) => void) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain WebSocket (`/ws`): JSON text frames, each with a `type`.
+
+export const WS_PATH = '/ws';
+export const SOCKET_IO_PATH = '/socket.io';
+/** Subprotocol prefix carrying a token: `Sec-WebSocket-Protocol: bearer.<token>`. */
+export const WS_BEARER_PROTOCOL_PREFIX = 'bearer.';
+/** How long a `/ws` connection without a token may wait before sending `authenticate`. */
+export const WS_AUTH_TIMEOUT_MS = 10_000;
+
+export type ClientFrame =
+  | { type: 'authenticate'; token: string }
+  | { type: 'reauth'; token: string }
+  | { type: 'subscribe'; channel: string; rid?: string }
+  | { type: 'unsubscribe'; channel: string; rid?: string };
+
+export type ServerFrame =
+  | ({ type: 'session_created' } & SessionCreatedPayload)
+  | ({ type: 'auth_error' } & ErrorBody)
+  | { type: 'reauth_ok'; expiresAt: EpochMs }
+  | { type: 'reauth_error'; code: ErrorCode; message: string }
+  | ({ type: 'token_expiring' } & TokenExpiringPayload)
+  | { type: 'event'; event: string; data: Record<string, unknown>; id: string }
+  | { type: 'subscribed'; channel: string; rid?: string }
+  | { type: 'unsubscribed'; channel: string; rid?: string }
+  | { type: 'subscribe_error'; channel: string; code: ErrorCode; message: string; rid?: string }
+  | ({ type: 'server_shutdown' } & ServerShutdownPayload)
+  | ({ type: 'error' } & ErrorBody);
+
+export type ServerFrameType = ServerFrame['type'];
+export type ClientFrameType = ClientFrame['type'];

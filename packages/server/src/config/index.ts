@@ -1,0 +1,2 @@
+export { loadConfig, configFrom, ConfigError, type Config } from './load.js';
+export { SETTINGS, type SettingName, type SettingSpec } from './schema.js';

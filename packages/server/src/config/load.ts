@@ -1,0 +1,145 @@
+import type { z } from 'zod';
+import { SETTINGS, type SettingName } from './schema.js';
+
+type Parsed = { [K in SettingName]: (typeof SETTINGS)[K] extends { default: string } ? z.output<(typeof SETTINGS)[K]['schema']> : z.output<(typeof SETTINGS)[K]['schema']> | undefined };
+
+/** The validated configuration. Built only by `loadConfig`, so every field has passed its schema. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+  tokenExpiryWarningSeconds: number;
+  guestTokenTtlSeconds: number;
+  jwt: {
+    secret: string | undefined;
+    privateKey: string | undefined;
+    publicKey: string | undefined;
+    jwksUrl: string | undefined;
+    issuer: string;
+    audience: string;
+    algorithms: string[] | undefined;
+  };
+  /** Empty when none were configured: the gateway then generates one and prints it. */
+  apiKeys: string[];
+  /** Empty means same origin only. `*` allows every origin. */
+  allowedOrigins: string[];
+  allowQueryToken: boolean;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  loginEnabled: boolean;
+  guestsEnabled: boolean;
+  guestChannels: string[];
+  refreshReuseGraceSeconds: number;
+  maxConnectionsPerUser: number;
+  maxFrameBytes: number;
+  inboundRatePerSecond: number;
+  inboundBurst: number;
+  connectRatePerIp: number;
+  authRatePerMinute: number;
+  reauthRatePerMinute: number;
+  shutdownGraceMs: number;
+  trustProxy: boolean;
+  cookieSecure: 'auto' | 'true' | 'false';
+}
+
+/** Raised for an invalid setting; its message is the one line printed before exiting. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    detail: string,
+  ) {
+    super(`Invalid configuration: ${setting} ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses settings from an environment-like record (process.env, or CLI flags merged over it).
+ * Unknown keys are ignored. Throws `ConfigError` naming the first invalid setting.
+ *
+ * @example
+ *   const config = loadConfig({ ...process.env, PORT: '0', JWT_EXPIRATION_SECONDS: '5' });
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const given = env[name];
+    const value = given === undefined || given === '' ? ('default' in spec ? spec.default : undefined) : given;
+    if (value === undefined) {
+      raw[name] = undefined;
+      continue;
+    }
+    const result = spec.schema.safeParse(value);
+    if (!result.success) {
+      const accepts = result.error.issues[0]?.message ?? 'a valid value';
+      const shown = 'secret' in spec && spec.secret ? '' : ` (got ${JSON.stringify(truncate(value))})`;
+      throw new ConfigError(name, `must be ${accepts}${shown}`);
+    }
+    raw[name] = result.data;
+  }
+  const s = raw as Parsed;
+
+  if (s.JWT_PRIVATE_KEY && s.JWT_SECRET) {
+    throw new ConfigError('JWT_PRIVATE_KEY', 'must not be set together with JWT_SECRET (choose one signing key)');
+  }
+  const externalOnly = s.JWT_JWKS_URL !== undefined || s.JWT_PUBLIC_KEY !== undefined;
+  if (externalOnly && s.JWT_SECRET === undefined && s.JWT_PRIVATE_KEY === undefined && env.AUTH_LOGIN_ENABLED === 'true') {
+    throw new ConfigError('AUTH_LOGIN_ENABLED', 'must be false when only JWT_PUBLIC_KEY or JWT_JWKS_URL is set (no key to sign with)');
+  }
+
+  return {
+    port: s.PORT,
+    host: s.HOST,
+    dataDir: s.DATA_DIR,
+    databaseUrl: s.DATABASE_URL,
+    redisUrl: s.REDIS_URL,
+    accessTtlSeconds: s.JWT_EXPIRATION_SECONDS ?? s.JWT_EXPIRATION_MINUTES * 60,
+    refreshTtlSeconds: s.JWT_REFRESH_EXPIRATION_SECONDS ?? s.JWT_REFRESH_EXPIRATION_DAYS * 86400,
+    tokenExpiryWarningSeconds: s.TOKEN_EXPIRY_WARNING_SECONDS,
+    guestTokenTtlSeconds: s.GUEST_TOKEN_TTL_SECONDS,
+    jwt: {
+      secret: s.JWT_SECRET,
+      privateKey: s.JWT_PRIVATE_KEY,
+      publicKey: s.JWT_PUBLIC_KEY,
+      jwksUrl: s.JWT_JWKS_URL,
+      issuer: s.JWT_ISSUER,
+      audience: s.JWT_AUDIENCE,
+      algorithms: s.JWT_ALGORITHMS,
+    },
+    apiKeys: s.API_KEYS ?? [],
+    allowedOrigins: s.ALLOWED_ORIGINS ?? [],
+    allowQueryToken: s.ALLOW_QUERY_TOKEN,
+    pingIntervalMs: s.PING_INTERVAL_MS,
+    pingTimeoutMs: s.PING_TIMEOUT_MS,
+    logLevel: s.LOG_LEVEL,
+    // With only an external verifier there is nothing to sign with: the built-in login is off.
+    loginEnabled: externalOnly && !s.JWT_SECRET && !s.JWT_PRIVATE_KEY ? false : s.AUTH_LOGIN_ENABLED,
+    guestsEnabled: externalOnly && !s.JWT_SECRET && !s.JWT_PRIVATE_KEY ? false : s.GUESTS_ENABLED,
+    guestChannels: s.GUEST_CHANNELS,
+    refreshReuseGraceSeconds: s.REFRESH_REUSE_GRACE_SECONDS,
+    maxConnectionsPerUser: s.MAX_CONNECTIONS_PER_USER,
+    maxFrameBytes: s.MAX_FRAME_BYTES,
+    inboundRatePerSecond: s.INBOUND_RATE_PER_SECOND,
+    inboundBurst: s.INBOUND_BURST,
+    connectRatePerIp: s.CONNECT_RATE_PER_IP,
+    authRatePerMinute: s.AUTH_RATE_PER_MINUTE,
+    reauthRatePerMinute: s.REAUTH_RATE_PER_MINUTE,
+    shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
+    trustProxy: s.TRUST_PROXY,
+    cookieSecure: s.COOKIE_SECURE,
+  };
+}
+
+/** A config for tests and embedding: defaults, then the given overrides. */
+export function configFrom(overrides: Partial<Record<SettingName, string>> = {}): Config {
+  return loadConfig(overrides);
+}
+
+function truncate(v: string): string {
+  return v.length > 40 ? v.slice(0, 37) + '...' : v;
+}

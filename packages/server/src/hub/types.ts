@@ -1,0 +1,129 @@
+import type {
+  ErrorBody,
+  ErrorCode,
+  PublishRequest,
+  PublishResult,
+  ReauthAck,
+  ServerShutdownPayload,
+  SessionCreatedPayload,
+  SubscribeAck,
+  TokenExpiringPayload,
+} from '@tether/protocol';
+import type { Principal } from '../auth/types.js';
+
+export type TransportKind = 'socket.io' | 'ws';
+
+/** An application event ready to write. Transports cache their encoding on it: one encode per publish. */
+export interface OutboundEvent {
+  readonly id: string;
+  readonly event: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  /** When the publish entered the hub (`performance.now()`), for the publish→send histogram. */
+  readonly publishedAt: number;
+  /** Per-transport encodings, filled lazily by the first connection of each transport. */
+  readonly encoded: { ws?: string; sio?: unknown };
+}
+
+/** System messages the hub asks a transport to send. */
+export type SystemMessage =
+  | { kind: 'session_created'; payload: SessionCreatedPayload }
+  | { kind: 'token_expiring'; payload: TokenExpiringPayload }
+  | { kind: 'auth_error'; payload: ErrorBody }
+  | { kind: 'server_shutdown'; payload: ServerShutdownPayload }
+  | { kind: 'error'; payload: ErrorBody };
+
+/**
+ * What a transport gives the hub for one connection. The hub never sees Socket.IO or `ws` types.
+ */
+export interface ConnectionSink {
+  readonly transport: TransportKind;
+  sendEvent(event: OutboundEvent): void;
+  sendSystem(message: SystemMessage): void;
+  /**
+   * Ends the connection. When `code` is an auth code, the transport has already been asked to
+   * send `auth_error` via sendSystem; close just closes (ws: close code from the registry).
+   */
+  close(code: ErrorCode | null, reason: string): void;
+}
+
+export interface ConnectionInfo {
+  ip: string;
+  userAgent: string | undefined;
+  /** Which token source the handshake used (for logs and presence). */
+  tokenSource: TokenSource;
+}
+
+export type TokenSource = 'auth' | 'header' | 'cookie' | 'query' | 'subprotocol' | 'frame';
+
+/** A live, authenticated connection. Read-only outside the hub. */
+export interface Session {
+  readonly id: string;
+  readonly userId: string;
+  readonly isGuest: boolean;
+  readonly transport: TransportKind;
+  readonly connectedAt: number;
+  readonly info: ConnectionInfo;
+  /** The current principal (replaced on reauth). */
+  readonly principal: Principal;
+  readonly channels: ReadonlySet<string>;
+  readonly closed: boolean;
+}
+
+export interface PresenceEntry {
+  sessionId: string;
+  transport: TransportKind;
+  connectedAt: number;
+  expiresAt: number;
+  ip: string;
+  userAgent: string | undefined;
+  isGuest: boolean;
+  node: string;
+}
+
+/** Why a session ended (logs, metrics, dashboard). */
+export type CloseReason =
+  | 'client'
+  | 'expired'
+  | 'revoked'
+  | 'heartbeat'
+  | 'rate_limited'
+  | 'shutdown'
+  | 'transport_error'
+  | 'replaced';
+
+/** Lifecycle notifications (logs, metrics, admin dashboard). All optional. */
+export interface HubObserver {
+  onSessionOpened?(session: Session): void;
+  onSessionClosed?(session: Session, reason: CloseReason, code: ErrorCode | null): void;
+  onAuthFailed?(code: ErrorCode, info: { transport: TransportKind; ip: string; phase: 'handshake' | 'reauth' }): void;
+  onReauth?(session: Session, ok: boolean, code?: ErrorCode): void;
+  onExpiryWarning?(session: Session): void;
+  onPublish?(result: PublishResult, event: string): void;
+  /** Called once per publish with the count of local writes and the time spent routing+writing. */
+  onDelivered?(count: number, publishToSendMs: number): void;
+}
+
+/** The transport-independent core. Implementation: `hub/hub.ts`. */
+export interface Hub {
+  readonly nodeId: string;
+  /** Registers an authenticated connection; sends `session_created`. Throws TetherError(CONNECTION_LIMIT). */
+  register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo): Session;
+  /** Verifies like a handshake, same subject required, rate-limited; replaces grants at once. */
+  reauth(session: Session, token: string): Promise<ReauthAck>;
+  subscribe(session: Session, channel: string): SubscribeAck;
+  unsubscribe(session: Session, channel: string): SubscribeAck;
+  /** The transport reports the connection is gone (client closed, heartbeat, error). */
+  unregister(session: Session, reason: CloseReason): void;
+  /** Routes to local sessions (and, in cluster mode, via the broker). */
+  publish(request: PublishRequest): Promise<PublishResult>;
+  /** Closes every live connection of the user with AUTH_REVOKED. Returns how many. */
+  disconnectUser(userId: string, code?: ErrorCode): number;
+  /** Closes the connections whose token belongs to the refresh family. */
+  revokeFamily(familyId: string): number;
+  /** New grants for a user's live connections (PATCH /v1/users). */
+  updateGrants(userId: string, grants: { scopes?: string[]; channels?: string[] }): number;
+  presence(userId: string): PresenceEntry[];
+  stats(): { sessions: number; users: number; byTransport: Record<TransportKind, number>; guests: number };
+  /** Tells every client to reconnect (jittered within graceMs), then closes them. */
+  shutdown(graceMs: number): Promise<void>;
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig } from './config/index.js';
+import { SETTINGS, type SettingName } from './config/schema.js';
+import { createGateway } from './gateway.js';
+
+/**
+ * `tether serve`: every setting of the contract is an environment variable and a flag; a flag wins.
+ * An invalid value stops start-up with one line naming the setting.
+ */
+const program = new Command('tether').description('Tether real-time gateway').showHelpAfterError();
+
+const serve = program
+  .command('serve')
+  .description('start the gateway (settings from environment variables; each flag mirrors one)')
+  .option('--demo', 'seed demo users into the store at start (idempotent)');
+for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+  const fallback = 'default' in spec && spec.default !== '' ? ` (default: ${spec.default})` : '';
+  serve.addOption(new Option(`--${spec.flag} <value>`, `${spec.help}${fallback} [${name}]`));
+}
+
+serve.action(async (flags: Record<string, string | boolean | undefined>) => {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const key = camel(spec.flag);
+    const value = flags[key];
+    if (typeof value === 'string') env[name] = value;
+  }
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const gateway = await createGateway(config);
+  if (flags.demo === true) {
+    const { seedDemoUsers } = await import('./cli/seed.js');
+    await seedDemoUsers(gateway.store);
+  }
+  await gateway.listen();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.logger.info({ signal }, 'shutting down');
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gateway.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+});
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(err instanceof Error ? `tether: ${err.message}` : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import type { PublishRequest, PublishResult } from '@tether/protocol';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { createAuthenticator } from './auth/authenticator.js';
+import { createSigner, createVerifier } from './auth/jwt.js';
+import { jwks, loadKeys } from './auth/keys.js';
+import { createRevocationState } from './auth/revocations.js';
+import { createTokenService, type TokenService } from './auth/token-service.js';
+import type { Authenticator, TokenSigner } from './auth/types.js';
+import type { Config } from './config/index.js';
+import { registerAuthRoutes } from './http/auth-routes.js';
+import { ApiKeys } from './http/api-key.js';
+import { installErrorHandling } from './http/errors.js';
+import { registerSystemRoutes } from './http/system-routes.js';
+import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
+import { createHub } from './hub/hub.js';
+import type { Hub, HubObserver } from './hub/types.js';
+import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+import { attachSocketIo } from './transports/socketio.js';
+import type { TransportHandle } from './transports/types.js';
+import { attachWs } from './transports/ws.js';
+import { systemClock, type Clock } from './util/clock.js';
+import { devSecret } from './util/dev-secret.js';
+import { createLogger, type Logger } from './util/logger.js';
+
+export interface GatewayOptions {
+  /** A logger to use (default: pino to stdout at `config.logLevel`). */
+  logger?: Logger;
+  /** Where the default logger writes (tests capture logs this way). */
+  logDestination?: DestinationStream;
+  clock?: Clock;
+  /** Extra lifecycle observers (an app's dashboard, tests). */
+  observer?: HubObserver;
+  /** Called with the fastify instance before it starts listening, to add an app's own routes. */
+  routes?: (app: FastifyInstance, gateway: Gateway) => Promise<void> | void;
+}
+
+/**
+ * A running Tether gateway: HTTP API, Socket.IO and `/ws` on one port, one hub.
+ * Apps that embed Tether use `publish`, `disconnectUser` and `close` directly.
+ *
+ * @example
+ *   const gateway = await createGateway(loadConfig(process.env));
+ *   const { url } = await gateway.listen();
+ *   await gateway.publish({ event: 'ticket_created', data: { ticketId: 't1' }, to: { scopes: ['ke/muranga'] } });
+ */
+export interface Gateway {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly hub: Hub;
+  readonly store: Store;
+  readonly authenticator: Authenticator;
+  /** Absent when the gateway only verifies tokens issued by an app's own backend. */
+  readonly signer: TokenSigner | undefined;
+  readonly tokens: TokenService | undefined;
+  readonly metrics: Metrics;
+  readonly app: FastifyInstance;
+  /** The API keys in force (generated in dev when API_KEYS is unset). */
+  readonly apiKeys: readonly string[];
+  listen(): Promise<{ port: number; url: string }>;
+  publish(request: PublishRequest): Promise<PublishResult>;
+  /** Closes every live connection of the user (AUTH_REVOKED) and refuses every token issued before now. */
+  disconnectUser(userId: string): Promise<number>;
+  /** Graceful: tells clients to reconnect, drains, then closes HTTP and the store. */
+  close(): Promise<void>;
+}
+
+export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.logLevel, options.logDestination);
+  const clock = options.clock ?? systemClock;
+  const nodeId = randomUUID().slice(0, 8);
+
+  const store = await openStore(config, logger);
+  const keys = await loadKeys(config, logger);
+  const signer = createSigner(keys, config);
+  const verifier = createVerifier(keys, config);
+  const revocations = createRevocationState(clock);
+  await loadRevocations(store, revocations, config, clock);
+  const authenticator = createAuthenticator(verifier, revocations);
+
+  const apiKeys = config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config, logger)];
+  const metrics = createMetrics();
+  const hub = createHub({
+    config,
+    authenticator,
+    clock,
+    logger: logger.child({ component: 'hub' }),
+    observer: combineObservers(metrics.observer, options.observer),
+    nodeId,
+  });
+
+  const tokens =
+    signer === undefined
+      ? undefined
+      : createTokenService({
+          config,
+          store,
+          signer,
+          clock,
+          logger: logger.child({ component: 'auth' }),
+          revocations,
+          onFamilyRevoked: (familyId) => hub.revokeFamily(familyId),
+          onUserRevoked: (userId) => hub.disconnectUser(userId),
+        });
+  tokens?.startMaintenance();
+
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'http' }),
+    // Fastify's request log would print URLs, and a URL may carry ?token=. We log our own line.
+    disableRequestLogging: true,
+    trustProxy: config.trustProxy,
+    bodyLimit: Math.max(config.maxFrameBytes, 1024 * 1024),
+  });
+  installErrorHandling(app, logger);
+  app.addHook('onResponse', async (request, reply) => {
+    logger.debug(
+      { component: 'http', method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'http request',
+    );
+  });
+  await app.register(cookie);
+  if (config.allowedOrigins.length > 0) {
+    const any = config.allowedOrigins.includes('*');
+    await app.register(cors, { origin: any ? true : config.allowedOrigins, credentials: true });
+  }
+
+  let closed = false;
+  const disconnectUser = async (userId: string): Promise<number> => {
+    const now = clock.now();
+    if (tokens !== undefined && (await store.users.findById(userId)) !== undefined) {
+      // Persists "revoked before now", revokes refresh families, closes live connections
+      // (through onUserRevoked). Count first: afterwards the sessions are gone.
+      const count = hub.presence(userId).length;
+      await tokens.revokeUser(userId, 'api_disconnect');
+      return count;
+    }
+    // A subject of an app's own backend: refuse its earlier tokens on this node and close its sockets.
+    revocations.revokeUser(userId, now);
+    return hub.disconnectUser(userId);
+  };
+  const publish = (request: PublishRequest) => hub.publish(request);
+
+  const keyChecker = new ApiKeys(apiKeys);
+  const v1: V1Deps = {
+    hub,
+    apiKeys: keyChecker,
+    publish,
+    disconnectUser,
+    users:
+      tokens === undefined
+        ? undefined
+        : {
+            create: (input) => tokens.createUser(input),
+            update: async (id, patch) => {
+              const user = await tokens.updateUser(id, patch);
+              if (patch.scopes !== undefined || patch.channels !== undefined) {
+                hub.updateGrants(id, { scopes: user.scopes, channels: user.channels });
+              }
+              return user;
+            },
+            get: (id) => tokens.getUser(id),
+          },
+  };
+
+  const startedAt = clock.now();
+  await registerSystemRoutes(app, { hub, registry: metrics.registry, jwks: jwks(keys), startedAt });
+  await registerAuthRoutes(app, { config, tokens, authenticator, logger: logger.child({ component: 'auth' }) });
+  await registerV1Routes(app, v1);
+
+  const server = app.server;
+  const transportDeps = { config, hub, authenticator, logger: logger.child({ component: 'transport' }), clock };
+  const transports: TransportHandle[] = [attachSocketIo(server, transportDeps), attachWs(server, transportDeps)];
+
+  const gateway: Gateway = {
+    config,
+    logger,
+    clock,
+    hub,
+    store,
+    authenticator,
+    signer,
+    tokens,
+    metrics,
+    app,
+    apiKeys,
+    async listen() {
+      if (options.routes) await options.routes(app, gateway);
+      await app.listen({ port: config.port, host: config.host });
+      const address = server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      const url = `http://${host}:${address.port}`;
+      logger.info({ url, port: address.port, node: nodeId, store: store.kind }, 'gateway listening');
+      return { port: address.port, url };
+    },
+    publish,
+    disconnectUser,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await hub.shutdown(config.shutdownGraceMs);
+      await Promise.all(transports.map((t) => t.close()));
+      tokens?.stopMaintenance();
+      await app.close();
+      await store.close();
+      logger.info({ node: nodeId }, 'gateway closed');
+    },
+  };
+  return gateway;
+}
+
+/** Rebuilds the in-memory revocation state from the store (disabled users, kicked users, logged-out families). */
+async function loadRevocations(
+  store: Store,
+  revocations: ReturnType<typeof createRevocationState>,
+  config: Config,
+  clock: Clock,
+): Promise<void> {
+  for (const user of await store.users.listRevoked()) {
+    if (!user.active) revocations.revokeUser(user.id, Number.POSITIVE_INFINITY);
+    else if (user.tokensRevokedBefore !== null) revocations.revokeUser(user.id, user.tokensRevokedBefore);
+  }
+  // An access token outlives its family's revocation by at most one access lifetime.
+  const horizon = clock.now() - config.accessTtlSeconds * 1000;
+  for (const family of await store.refresh.listRevokedFamiliesSince(horizon)) {
+    revocations.revokeFamily(family.id, (family.revokedAt ?? clock.now()) + config.accessTtlSeconds * 1000);
+  }
+}
+
+function devApiKey(config: Config, logger: Logger): string {
+  const { value, created } = devSecret(config.dataDir, 'dev-api-key');
+  logger.warn({ file: `${config.dataDir}/dev-api-key`, created }, 'API_KEYS is not set: using a development API key');
+  // Printed once on stderr for the developer, outside the structured log (which never carries secrets).
+  console.warn(`[tether] development API key (set API_KEYS in production): ${value}`);
+  return value;
+}

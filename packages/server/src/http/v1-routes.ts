@@ -1,0 +1,117 @@
+import { TetherError, type PublishRequest, type PublishResult } from '@tether/protocol';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Hub } from '../hub/types.js';
+import type { ApiKeys } from './api-key.js';
+import { parseBody } from './validate.js';
+
+/** What the `/v1` server-to-server routes need; the gateway provides it. */
+export interface V1Deps {
+  hub: Hub;
+  apiKeys: ApiKeys;
+  publish(request: PublishRequest): Promise<PublishResult>;
+  disconnectUser(userId: string): Promise<number>;
+  /** Built-in user store operations; absent when the gateway only verifies external tokens. */
+  users:
+    | {
+        create(input: UserInput): Promise<PublicUser>;
+        update(id: string, patch: UserPatchInput): Promise<PublicUser>;
+        get(id: string): Promise<PublicUser | undefined>;
+      }
+    | undefined;
+}
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+  scopes: string[];
+  channels: string[];
+  active: boolean;
+}
+
+const stringList = z.array(z.string().min(1).max(512)).max(1000);
+
+const publishSchema = z.object({
+  event: z.string().min(1).max(128),
+  data: z.record(z.string(), z.unknown()).optional(),
+  to: z
+    .object({ users: stringList.optional(), scopes: stringList.optional(), channels: stringList.optional() })
+    .strict(),
+  id: z.string().min(1).max(128).optional(),
+});
+
+const userSchema = z.object({
+  email: z.email().max(320),
+  password: z.string().min(8).max(1024),
+  name: z.string().min(1).max(200),
+  role: z.string().min(1).max(64).default('user'),
+  scopes: stringList.default([]),
+  channels: stringList.default([]),
+});
+export type UserInput = z.output<typeof userSchema>;
+
+const userPatchSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    role: z.string().min(1).max(64),
+    scopes: stringList,
+    channels: stringList,
+    active: z.boolean(),
+    password: z.string().min(8).max(1024),
+  })
+  .partial()
+  .strict();
+export type UserPatchInput = z.output<typeof userPatchSchema>;
+
+const idParam = z.object({ id: z.string().min(1).max(200) });
+
+export async function registerV1Routes(app: FastifyInstance, deps: V1Deps): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/v1/')) deps.apiKeys.check(request);
+  });
+
+  app.post('/v1/publish', async (request, reply) => {
+    const body = parseBody(publishSchema, request.body);
+    const result = await deps.publish(body as PublishRequest);
+    return reply.code(202).send(result);
+  });
+
+  app.post('/v1/users/:id/disconnect', async (request) => {
+    const { id } = parseBody(idParam, request.params);
+    return { disconnected: await deps.disconnectUser(id) };
+  });
+
+  app.get('/v1/presence/users/:id', async (request) => {
+    const { id } = parseBody(idParam, request.params);
+    const connections = deps.hub.presence(id);
+    return { online: connections.length > 0, connections };
+  });
+
+  app.post('/v1/users', async (request, reply) => {
+    const users = requireUserStore(deps);
+    const body = parseBody(userSchema, request.body);
+    return reply.code(201).send(await users.create(body));
+  });
+
+  app.get('/v1/users/:id', async (request) => {
+    const users = requireUserStore(deps);
+    const { id } = parseBody(idParam, request.params);
+    const user = await users.get(id);
+    if (user === undefined) throw new TetherError('NOT_FOUND', 'No such user');
+    return user;
+  });
+
+  app.patch('/v1/users/:id', async (request) => {
+    const users = requireUserStore(deps);
+    const { id } = parseBody(idParam, request.params);
+    const patch = parseBody(userPatchSchema, request.body);
+    return users.update(id, patch);
+  });
+}
+
+function requireUserStore(deps: V1Deps): NonNullable<V1Deps['users']> {
+  if (deps.users === undefined) throw new TetherError('LOGIN_DISABLED', 'The built-in user store is disabled on this gateway');
+  return deps.users;
+}

@@ -24,6 +24,17 @@ export interface OutboundEvent {
   readonly encoded: { ws?: string; sio?: unknown };
 }
 
+/**
+ * A validated publish, as it travels between nodes: plain JSON, so a cluster broker can ship it
+ * and call `deliverLocal` with it on every node. Target lists are normalized (scopes) and present.
+ */
+export interface PublishEnvelope {
+  id: string;
+  event: string;
+  data: Record<string, unknown>;
+  to: { users: string[]; scopes: string[]; channels: string[] };
+}
+
 /** System messages the hub asks a transport to send. */
 export type SystemMessage =
   | { kind: 'session_created'; payload: SessionCreatedPayload }
@@ -71,6 +82,7 @@ export interface Session {
 
 export interface PresenceEntry {
   sessionId: string;
+  userId: string;
   transport: TransportKind;
   connectedAt: number;
   expiresAt: number;
@@ -106,7 +118,16 @@ export interface HubObserver {
 /** The transport-independent core. Implementation: `hub/hub.ts`. */
 export interface Hub {
   readonly nodeId: string;
-  /** Registers an authenticated connection; sends `session_created`. Throws TetherError(CONNECTION_LIMIT). */
+  /**
+   * Pre-check for a handshake, before the transport accepts the connection: throws
+   * TetherError(CONNECTION_LIMIT | AUTH_EXPIRED | SERVER_SHUTDOWN) when `register` would refuse.
+   * `register` checks again (another connection may have arrived in between).
+   */
+  admit(principal: Principal): void;
+  /**
+   * Registers an authenticated connection; sends `session_created`.
+   * Throws TetherError(CONNECTION_LIMIT | AUTH_EXPIRED | SERVER_SHUTDOWN) as `admit` does.
+   */
   register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo): Session;
   /** Verifies like a handshake, same subject required, rate-limited; replaces grants at once. */
   reauth(session: Session, token: string): Promise<ReauthAck>;
@@ -123,6 +144,8 @@ export interface Hub {
   /** New grants for a user's live connections (PATCH /v1/users). */
   updateGrants(userId: string, grants: { scopes?: string[]; channels?: string[] }): number;
   presence(userId: string): PresenceEntry[];
+  /** Every live connection on this node (admin dashboards). */
+  listSessions(): PresenceEntry[];
   stats(): { sessions: number; users: number; byTransport: Record<TransportKind, number>; guests: number };
   /** Tells every client to reconnect (jittered within graceMs), then closes them. */
   shutdown(graceMs: number): Promise<void>;

@@ -1,0 +1,267 @@
+import { AUTH_MESSAGES, ERRORS, TetherError, type ErrorCode, type PublishRequest, type PublishResult, type SubscribeAck } from '@tether/protocol';
+import type { Authenticator, Principal } from '../auth/types.js';
+import type { Config } from '../config/index.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { TokenBucket } from '../util/rate-limit.js';
+import { channelAllowed, isValidChannelName } from './channels.js';
+import { normalizeGrants, SessionIndexes } from './indexes.js';
+import { TokenLifecycle } from './lifecycle.js';
+import { guardObserver } from './observer.js';
+import { generateId, route, validatePublish } from './publish.js';
+import type { SchedulerStats } from './scheduler.js';
+import { HubSession } from './session.js';
+import type { CloseReason, ConnectionInfo, ConnectionSink, Hub, HubObserver, OutboundEvent, PublishEnvelope, Session, SystemMessage } from './types.js';
+
+/** A connection may join this many channels at most (memory bound per connection). */
+export const MAX_CHANNELS_PER_SESSION = 1000;
+
+export interface HubDeps {
+  config: Config;
+  authenticator: Authenticator;
+  clock: Clock;
+  logger: Logger;
+  observer?: HubObserver;
+  /** This node's id in presence answers (default: a random id). */
+  nodeId?: string;
+  /** Randomness for shutdown jitter, in [0, 1) (default: Math.random). */
+  random?: () => number;
+}
+
+/** The hub as this node sees it: the `Hub` interface plus what a cluster broker and metrics need. */
+export interface LocalHub extends Hub {
+  /**
+   * Writes an already validated publish to this node's matching sessions; returns how many.
+   * A cluster broker calls this on every node with the envelope `publish` produced.
+   */
+  deliverLocal(envelope: PublishEnvelope, publishedAt?: number): number;
+  /** The lifecycle scheduler's size and timer state (one armed timer for all sessions). */
+  schedulerStats(): SchedulerStats;
+}
+
+/**
+ * Creates the transport-independent core: sessions, indexes, routing, token lifecycle, revocation.
+ *
+ * @example
+ *   const hub = createHub({ config, authenticator, clock: systemClock, logger });
+ *   const session = hub.register(principal, sink, { ip, userAgent, tokenSource: 'auth' });
+ *   await hub.publish({ event: 'ticket_created', data: { ticketId: 't1' }, to: { scopes: ['ke/muranga'] } });
+ */
+export function createHub(deps: HubDeps): LocalHub {
+  const { config, clock, logger } = deps;
+  const nodeId = deps.nodeId ?? generateId().slice(0, 8);
+  const random = deps.random ?? Math.random;
+  const observer = guardObserver(deps.observer, logger);
+  const indexes = new SessionIndexes();
+  const lifecycle = new TokenLifecycle({
+    config,
+    authenticator: deps.authenticator,
+    clock,
+    logger,
+    observer,
+    indexes,
+    expire: (session) => end(session, 'AUTH_EXPIRED', 'expired', true, AUTH_MESSAGES.expired),
+  });
+  const reauthPerSecond = config.reauthRatePerMinute / 60;
+  let publishStamp = 0;
+  let shutdown: Promise<void> | undefined;
+  let onEmpty: (() => void) | undefined;
+
+  function internal(session: Session): HubSession {
+    if (!(session instanceof HubSession)) throw new TetherError('INTERNAL', 'Not a session of this hub');
+    return session;
+  }
+
+  function write(session: HubSession, message: SystemMessage): void {
+    try {
+      session.sink.sendSystem(message);
+    } catch (err) {
+      logger.warn({ err, sessionId: session.id, kind: message.kind }, 'system message could not be written');
+    }
+  }
+
+  /** Removes the session from every index and the scheduler. Returns false when it was already gone. */
+  function detach(session: HubSession, reason: CloseReason, code: ErrorCode | null): boolean {
+    if (session.closed) return false;
+    session.closed = true;
+    session.closeCode = code;
+    indexes.remove(session);
+    lifecycle.disarm(session);
+    logger.info(
+      { event: 'disconnect', sessionId: session.id, userId: session.userId, transport: session.transport, reason, code, durationMs: clock.now() - session.connectedAt },
+      'session closed',
+    );
+    observer.onSessionClosed(session, reason, code);
+    if (indexes.byId.size === 0) onEmpty?.();
+    return true;
+  }
+
+  /** Hub-initiated close: optional `auth_error` first, then the transport closes the connection. */
+  function end(session: HubSession, code: ErrorCode, reason: CloseReason, authError: boolean, message = ERRORS[code].message): void {
+    // Detach first: a transport that reports the close synchronously then finds nothing left to do.
+    if (!detach(session, reason, code)) return;
+    if (authError) write(session, { kind: 'auth_error', payload: { code, message, timestamp: clock.now() } });
+    try {
+      session.sink.close(code, message);
+    } catch (err) {
+      logger.warn({ err, sessionId: session.id }, 'connection could not be closed');
+    }
+  }
+
+  function admit(principal: Principal): void {
+    if (shutdown !== undefined) throw new TetherError('SERVER_SHUTDOWN');
+    if (principal.expiresAt <= clock.now()) throw new TetherError('AUTH_EXPIRED', AUTH_MESSAGES.expired);
+    if (indexes.byUser.count(principal.userId) >= config.maxConnectionsPerUser) throw new TetherError('CONNECTION_LIMIT');
+  }
+
+  function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo): Session {
+    admit(principal);
+    const now = clock.now();
+    const bucket = new TokenBucket(config.reauthRatePerMinute, reauthPerSecond, clock);
+    const session = new HubSession(generateId(), { ...principal, scopes: normalizeGrants(principal.scopes) }, sink, info, now, bucket);
+    indexes.add(session);
+    logger.info(
+      {
+        event: 'connect',
+        sessionId: session.id,
+        userId: session.userId,
+        isGuest: session.isGuest,
+        transport: session.transport,
+        ip: info.ip,
+        tokenSource: info.tokenSource,
+        expiresAt: principal.expiresAt,
+      },
+      'session connected',
+    );
+    observer.onSessionOpened(session);
+    write(session, { kind: 'session_created', payload: session.createdPayload(now) });
+    // After session_created: a token already inside the warning window is warned about right away.
+    lifecycle.arm(session);
+    return session;
+  }
+
+  function refuse(code: ErrorCode, message = ERRORS[code].message): SubscribeAck {
+    return { ok: false, code, message };
+  }
+
+  function subscribe(handle: Session, channel: string): SubscribeAck {
+    const session = internal(handle);
+    if (!isValidChannelName(channel)) return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
+    if (session.closed) return refuse(session.closeCode ?? 'AUTH_REVOKED');
+    if (session.channels.has(channel)) return { ok: true, channel };
+    if (!channelAllowed(session.principal.channels, channel)) return refuse('CHANNEL_FORBIDDEN');
+    if (session.channels.size >= MAX_CHANNELS_PER_SESSION) {
+      return refuse('VALIDATION_FAILED', `a connection may join at most ${MAX_CHANNELS_PER_SESSION} channels`);
+    }
+    indexes.subscribe(session, channel);
+    logger.debug({ event: 'subscribe', sessionId: session.id, channel }, 'channel joined');
+    return { ok: true, channel };
+  }
+
+  function unsubscribe(handle: Session, channel: string): SubscribeAck {
+    const session = internal(handle);
+    if (!isValidChannelName(channel)) return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
+    if (session.channels.has(channel)) {
+      indexes.unsubscribe(session, channel);
+      logger.debug({ event: 'unsubscribe', sessionId: session.id, channel }, 'channel left');
+    }
+    return { ok: true, channel };
+  }
+
+  function deliverLocal(envelope: PublishEnvelope, publishedAt = performance.now()): number {
+    // One OutboundEvent per publish: transports cache their encoding on it, so each encodes once.
+    const outbound: OutboundEvent = { id: envelope.id, event: envelope.event, data: envelope.data, publishedAt, encoded: {} };
+    const stamp = ++publishStamp;
+    let delivered = 0;
+    route(indexes, envelope, stamp, (session) => {
+      try {
+        session.sink.sendEvent(outbound);
+        delivered++;
+      } catch (err) {
+        logger.warn({ err, sessionId: session.id, eventId: envelope.id }, 'event could not be written');
+      }
+    });
+    observer.onDelivered(delivered, performance.now() - publishedAt);
+    return delivered;
+  }
+
+  async function publish(request: PublishRequest): Promise<PublishResult> {
+    const publishedAt = performance.now();
+    const envelope = validatePublish(request);
+    const delivered = deliverLocal(envelope, publishedAt);
+    const result: PublishResult = { id: envelope.id, delivered };
+    logger.debug({ event: 'publish', eventId: envelope.id, name: envelope.event, delivered }, 'event published');
+    observer.onPublish(result, envelope.event);
+    return result;
+  }
+
+  /** Revocation: `auth_error` with the code, then close, for each session. */
+  function revoke(sessions: ReadonlySet<HubSession> | undefined, code: ErrorCode, subject: Record<string, string>): number {
+    if (sessions === undefined) return 0;
+    const affected = [...sessions];
+    for (const session of affected) end(session, code, 'revoked', true);
+    logger.info({ event: 'revoke', ...subject, code, sessions: affected.length }, 'sessions revoked');
+    return affected.length;
+  }
+
+  function updateGrants(userId: string, grants: { scopes?: string[]; channels?: string[] }): number {
+    let updated = 0;
+    for (const session of [...(indexes.byUser.get(userId) ?? [])]) {
+      if (session.isGuest) continue;
+      const { principal } = session;
+      const dropped = indexes.replacePrincipal(session, {
+        ...principal,
+        scopes: grants.scopes ?? principal.scopes,
+        channels: grants.channels ?? principal.channels,
+      });
+      logger.info({ event: 'grants_updated', sessionId: session.id, userId, droppedChannels: dropped.length > 0 ? dropped : undefined }, 'grants updated');
+      updated++;
+    }
+    return updated;
+  }
+
+  function startShutdown(graceMs: number): Promise<void> {
+    const timestamp = clock.now();
+    logger.info({ event: 'shutdown', sessions: indexes.byId.size, graceMs }, 'hub shutting down');
+    for (const session of [...indexes.byId.values()]) {
+      write(session, { kind: 'server_shutdown', payload: { reconnectInMs: Math.floor(random() * graceMs), timestamp } });
+    }
+    // Event-driven drain: resolves when the last session leaves, or when the grace period ends.
+    const drained =
+      graceMs <= 0 || indexes.byId.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = clock.setTimeout(() => done(), graceMs);
+            const done = (): void => {
+              onEmpty = undefined;
+              clock.clearTimeout(timer);
+              resolve();
+            };
+            onEmpty = done;
+          });
+    return drained.then(() => {
+      for (const session of [...indexes.byId.values()]) end(session, 'SERVER_SHUTDOWN', 'shutdown', false);
+      lifecycle.stop();
+    });
+  }
+
+  return {
+    nodeId,
+    admit,
+    register,
+    reauth: (session, token) => lifecycle.reauth(internal(session), token),
+    subscribe,
+    unsubscribe,
+    unregister: (session, reason) => void detach(internal(session), reason, null),
+    publish,
+    deliverLocal,
+    disconnectUser: (userId, code = 'AUTH_REVOKED') => revoke(indexes.byUser.get(userId), code, { userId }),
+    revokeFamily: (familyId) => revoke(indexes.byFamily.get(familyId), 'AUTH_REVOKED', { familyId }),
+    updateGrants,
+    presence: (userId) => [...(indexes.byUser.get(userId) ?? [])].map((session) => session.presence(nodeId)),
+    listSessions: () => [...indexes.byId.values()].map((session) => session.presence(nodeId)),
+    stats: () => indexes.stats(),
+    schedulerStats: () => lifecycle.stats(),
+    shutdown: (graceMs) => (shutdown ??= startShutdown(graceMs)),
+  };
+}

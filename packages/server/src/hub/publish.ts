@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { RESERVED_EVENT_NAMES, TetherError, normalizeScope, scopeAncestry, type PublishRequest } from '@tether/protocol';
+import { isValidChannelName } from './channels.js';
+import type { SessionIndexes } from './indexes.js';
+import type { HubSession } from './session.js';
+import type { PublishEnvelope } from './types.js';
+
+export const MAX_EVENT_NAME_LENGTH = 128;
+export const MAX_PUBLISH_ID_LENGTH = 128;
+/** Per target list; a publish to more recipients than this is better split by the caller. */
+export const MAX_TARGETS = 10_000;
+
+/** A random publish id: 16 base64url characters (96 bits). */
+export function generateId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/**
+ * Checks a publish request and returns it as an envelope with an id (the given one, or a new one).
+ * Throws `TetherError('VALIDATION_FAILED', <which field and why>)`.
+ *
+ * `data` is sent as given; its `id` field, if any, is overridden on the wire by the publish id
+ * (the contract: the first Socket.IO argument is data's fields plus `id`).
+ */
+export function validatePublish(request: PublishRequest): PublishEnvelope {
+  if (!isPlainObject(request)) fail('body must be an object');
+  const { event, data, to, id } = request;
+  if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_NAME_LENGTH) {
+    fail(`event must be a non-empty string of at most ${MAX_EVENT_NAME_LENGTH} characters`);
+  }
+  if (RESERVED_EVENT_NAMES.has(event)) fail(`event "${event}" is a reserved name`);
+  if (data !== undefined && !isPlainObject(data)) fail('data must be a JSON object');
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_PUBLISH_ID_LENGTH)) {
+    fail(`id must be a non-empty string of at most ${MAX_PUBLISH_ID_LENGTH} characters`);
+  }
+  if (!isPlainObject(to)) fail('to must be an object with users, scopes or channels');
+
+  const users = list(to.users, 'to.users', (v) => typeof v === 'string' && v.length > 0 && v.length <= 256, 'a non-empty user id');
+  const scopes = list(to.scopes, 'to.scopes', (v) => typeof v === 'string', 'a scope path').map((scope, i) => {
+    const normalized = normalizeScope(scope);
+    if (normalized === undefined) fail(`to.scopes[${i}] is not a valid scope path`);
+    return normalized;
+  });
+  const channels = list(to.channels, 'to.channels', isValidChannelName, 'a channel name of 1–200 characters of [A-Za-z0-9_.:/-]');
+  if (users.length + scopes.length + channels.length === 0) {
+    fail('to must name at least one user, scope or channel');
+  }
+  return { id: id ?? generateId(), event, data: data ?? {}, to: { users, scopes, channels } };
+}
+
+/**
+ * Calls `visit` once for each local session the envelope addresses. A session matched by several
+ * targets is visited once: `stamp` (unique per publish) is written on the session on first visit.
+ * Cost: one map lookup per user and channel, and per ancestor of each scope (O(depth)), plus the
+ * recipients themselves — independent of how many sessions exist in total.
+ */
+export function route(indexes: SessionIndexes, envelope: PublishEnvelope, stamp: number, visit: (session: HubSession) => void): void {
+  const each = (sessions: ReadonlySet<HubSession> | undefined): void => {
+    if (sessions === undefined) return;
+    for (const session of sessions) {
+      if (session.stamp === stamp || session.closed) continue;
+      session.stamp = stamp;
+      visit(session);
+    }
+  };
+  for (const user of envelope.to.users) each(indexes.byUser.get(user));
+  for (const scope of envelope.to.scopes) {
+    for (const grant of scopeAncestry(scope)) each(indexes.byScope.get(grant));
+  }
+  for (const channel of envelope.to.channels) each(indexes.byChannel.get(channel));
+}
+
+/** A target list of strings, each accepted by `valid`; absent means empty. */
+function list(value: unknown, field: string, valid: (v: unknown) => boolean, what: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(`${field} must be an array`);
+  if (value.length > MAX_TARGETS) fail(`${field} must have at most ${MAX_TARGETS} entries`);
+  value.forEach((v: unknown, i) => {
+    if (!valid(v)) fail(`${field}[${i}] must be ${what}`);
+  });
+  return value as string[];
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function fail(message: string): never {
+  throw new TetherError('VALIDATION_FAILED', message);
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { DeadlineHandle, DeadlineScheduler } from './scheduler.js';
+import { FakeClock } from './testing.js';
+
+function setup() {
+  const clock = new FakeClock(0);
+  const fired: { target: string; kind: string; at: number }[] = [];
+  const scheduler = new DeadlineScheduler<string, string>(clock, (target, kind) => fired.push({ target, kind, at: clock.now() }));
+  return { clock, fired, scheduler };
+}
+
+describe('DeadlineScheduler', () => {
+  it('fires each entry at its own time, in time order', () => {
+    const { clock, fired, scheduler } = setup();
+    scheduler.schedule(new DeadlineHandle('c'), 300, 'expire');
+    scheduler.schedule(new DeadlineHandle('a'), 100, 'warn');
+    scheduler.schedule(new DeadlineHandle('b'), 200, 'warn');
+    clock.advance(1000);
+    expect(fired).toEqual([
+      { target: 'a', kind: 'warn', at: 100 },
+      { target: 'b', kind: 'warn', at: 200 },
+      { target: 'c', kind: 'expire', at: 300 },
+    ]);
+    expect(scheduler.stats()).toMatchObject({ entries: 0, armedTimers: 0 });
+  });
+
+  it('pops every due entry in one timer callback, same-time entries in scheduling order', () => {
+    const { clock, fired, scheduler } = setup();
+    for (let i = 0; i < 100; i++) scheduler.schedule(new DeadlineHandle(`s${i}`), 500, i % 2 === 0 ? 'warn' : 'expire');
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(500);
+    expect(fired.map((f) => f.target)).toEqual(Array.from({ length: 100 }, (_, i) => `s${i}`));
+    expect(fired.every((f) => f.at === 500)).toBe(true);
+  });
+
+  it('arms exactly one timer for 10k sessions and re-arms it for an earlier deadline', () => {
+    const { clock, scheduler } = setup();
+    for (let i = 0; i < 10_000; i++) {
+      const handle = new DeadlineHandle(`s${i}`);
+      scheduler.schedule(handle, 10_000 + ((i * 7919) % 50_000), 'warn');
+      scheduler.schedule(handle, 70_000 + ((i * 7919) % 50_000), 'expire');
+    }
+    expect(clock.pendingTimers).toBe(1);
+    expect(scheduler.stats()).toEqual({ entries: 20_000, live: 20_000, stale: 0, armedTimers: 1, nextAt: 10_000 });
+    scheduler.schedule(new DeadlineHandle('early'), 50, 'expire');
+    expect(clock.pendingTimers).toBe(1);
+    expect(scheduler.stats().nextAt).toBe(50);
+  });
+
+  it('never fires cancelled entries, and re-arms past them', () => {
+    const { clock, fired, scheduler } = setup();
+    const a = new DeadlineHandle('a');
+    scheduler.schedule(a, 100, 'warn');
+    scheduler.schedule(a, 200, 'expire');
+    scheduler.schedule(new DeadlineHandle('b'), 300, 'expire');
+    scheduler.cancel(a);
+    expect(scheduler.stats()).toMatchObject({ live: 1, armedTimers: 1, nextAt: 300 });
+    clock.advance(1000);
+    expect(fired.map((f) => f.target)).toEqual(['b']);
+    expect(scheduler.stats()).toMatchObject({ entries: 0, stale: 0, armedTimers: 0 });
+  });
+
+  it('a handle scheduled again after cancel fires only its new entries', () => {
+    const { clock, fired, scheduler } = setup();
+    const a = new DeadlineHandle('a');
+    scheduler.schedule(a, 100, 'expire');
+    scheduler.cancel(a);
+    scheduler.schedule(a, 400, 'expire');
+    clock.advance(1000);
+    expect(fired).toEqual([{ target: 'a', kind: 'expire', at: 400 }]);
+  });
+
+  it('compacts when tombstones outnumber live entries', () => {
+    const { scheduler } = setup();
+    const handles = Array.from({ length: 3000 }, (_, i) => new DeadlineHandle(`s${i}`));
+    for (const [i, h] of handles.entries()) scheduler.schedule(h, 1000 + i, 'expire');
+    for (const h of handles.slice(0, 2000)) scheduler.cancel(h);
+    const stats = scheduler.stats();
+    expect(stats.live).toBe(1000);
+    // Without compaction the heap would still hold all 3000 entries.
+    expect(stats.entries).toBeLessThan(3000);
+    expect(stats.nextAt).toBe(3000);
+  });
+
+  it('a past deadline fires on the next timer turn', () => {
+    const { clock, fired, scheduler } = setup();
+    clock.advance(1000);
+    scheduler.schedule(new DeadlineHandle('late'), 10, 'expire');
+    expect(fired).toEqual([]);
+    clock.advance(0);
+    expect(fired).toEqual([{ target: 'late', kind: 'expire', at: 1000 }]);
+  });
+
+  it('entries scheduled while firing run in the same turn when due, later otherwise', () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const scheduler: DeadlineScheduler<string, string> = new DeadlineScheduler<string, string>(clock, (target) => {
+      fired.push(`${target}@${clock.now()}`);
+      if (target === 'a') {
+        scheduler.schedule(new DeadlineHandle('now'), clock.now(), 'x');
+        scheduler.schedule(new DeadlineHandle('later'), clock.now() + 50, 'x');
+      }
+    });
+    scheduler.schedule(new DeadlineHandle('a'), 100, 'x');
+    clock.advance(100);
+    expect(fired).toEqual(['a@100', 'now@100']);
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(100);
+    expect(fired).toEqual(['a@100', 'now@100', 'later@150']);
+  });
+
+  it('stop disarms the timer and forgets every entry', () => {
+    const { clock, fired, scheduler } = setup();
+    scheduler.schedule(new DeadlineHandle('a'), 100, 'expire');
+    scheduler.stop();
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(1000);
+    expect(fired).toEqual([]);
+  });
+});

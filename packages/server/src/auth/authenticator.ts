@@ -1,0 +1,21 @@
+import { TetherError } from '@tether/protocol';
+import type { Authenticator, Principal, RevocationState, TokenVerifier } from './types.js';
+
+/**
+ * Verification plus revocation: what connect, reauth and every resume path call.
+ * Throws `TetherError` AUTH_INVALID / AUTH_EXPIRED (from the verifier) or AUTH_REVOKED.
+ *
+ * @example
+ *   const authenticator = createAuthenticator(createVerifier(keys, config), createRevocationState(clock));
+ *   const principal = await authenticator.authenticate(token);
+ */
+export function createAuthenticator(verifier: TokenVerifier, revocations: RevocationState): Authenticator {
+  return {
+    revocations,
+    async authenticate(token: string): Promise<Principal> {
+      const principal = await verifier.verify(token);
+      if (revocations.isRevoked(principal)) throw new TetherError('AUTH_REVOKED');
+      return principal;
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { AUTH_MESSAGES, TetherError } from '@tether/protocol';
+import { NBF_TOLERANCE_MS, principalFromClaims, scopesOf } from './claims.js';
+
+const NOW = 1_700_000_000_000;
+const base = { sub: 'u1', iat: NOW / 1000 - 10, exp: NOW / 1000 + 60 };
+
+function refusal(fn: () => unknown): TetherError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof TetherError) return error;
+    throw error;
+  }
+  throw new Error('expected a TetherError');
+}
+
+describe('principalFromClaims', () => {
+  it('maps the standard and Tether claims onto a principal', () => {
+    const claims = {
+      ...base,
+      iat_ms: base.iat * 1000 + 123,
+      jti: 'j1',
+      sid: 'fam1',
+      role: 'agent',
+      channels: ['project:42', 'project:42', 7],
+      extra: 'kept',
+    };
+    const p = principalFromClaims(claims, true, NOW);
+    expect(p).toMatchObject({
+      userId: 'u1',
+      isGuest: false,
+      role: 'agent',
+      channels: ['project:42'],
+      expiresAt: base.exp * 1000,
+      issuedAt: base.iat * 1000 + 123,
+      tokenId: 'j1',
+      sessionFamilyId: 'fam1',
+    });
+    expect(p.claims).toBe(claims);
+  });
+
+  it('expires exactly at exp, not a millisecond later', () => {
+    expect(principalFromClaims(base, true, base.exp * 1000 - 1).userId).toBe('u1');
+    const e = refusal(() => principalFromClaims(base, true, base.exp * 1000));
+    expect(e.code).toBe('AUTH_EXPIRED');
+    expect(e.message).toBe(AUTH_MESSAGES.expired);
+  });
+
+  it('accepts nbf up to 5 s in the future and refuses it beyond', () => {
+    const nbf = NOW / 1000 + NBF_TOLERANCE_MS / 1000;
+    expect(principalFromClaims({ ...base, nbf }, true, NOW).userId).toBe('u1');
+    const e = refusal(() => principalFromClaims({ ...base, nbf: nbf + 1 }, true, NOW));
+    expect([e.code, e.message]).toEqual(['AUTH_INVALID', AUTH_MESSAGES.invalid]);
+  });
+
+  it('refuses a token without exp, without sub, or with non-numeric time claims', () => {
+    for (const claims of [
+      { sub: 'u1' },
+      { exp: base.exp },
+      { ...base, sub: '' },
+      { ...base, exp: String(base.exp) },
+      { ...base, nbf: 'soon' },
+    ]) {
+      const e = refusal(() => principalFromClaims(claims, true, NOW));
+      expect([e.code, e.message]).toEqual(['AUTH_INVALID', AUTH_MESSAGES.invalid]);
+    }
+  });
+
+  it('honours guest only for tokens signed with our own key', () => {
+    expect(principalFromClaims({ ...base, guest: true }, true, NOW).isGuest).toBe(true);
+    expect(principalFromClaims({ ...base, guest: true }, false, NOW).isGuest).toBe(false);
+    expect(principalFromClaims({ ...base, guest: 'true' }, true, NOW).isGuest).toBe(false);
+  });
+
+  it('takes iat_ms only when it agrees with iat, and treats a token without iat as issued at the epoch', () => {
+    expect(principalFromClaims({ ...base, iat_ms: NOW + 60_000 }, true, NOW).issuedAt).toBe(base.iat * 1000);
+    expect(principalFromClaims({ sub: 'u1', exp: base.exp }, true, NOW).issuedAt).toBe(0);
+  });
+});
+
+describe('scopesOf', () => {
+  it('normalizes arrays and space-separated strings and drops invalid paths', () => {
+    expect(scopesOf(['/ke/muranga/', 'ke//x', 'ke/muranga', '*', 3])).toEqual(['ke/muranga', '*']);
+    expect(scopesOf(' ke/nyeri  ke/muranga bad//path ')).toEqual(['ke/nyeri', 'ke/muranga']);
+    expect(scopesOf(undefined)).toEqual([]);
+    expect(scopesOf({ a: 1 })).toEqual([]);
+  });
+});

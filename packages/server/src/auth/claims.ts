@@ -1,0 +1,75 @@
+import { AUTH_MESSAGES, TetherError, normalizeScope } from '@tether/protocol';
+import type { Principal } from './types.js';
+
+/** How far in the future `nbf` may be: clocks of other issuers drift. `exp` gets no tolerance. */
+export const NBF_TOLERANCE_MS = 5_000;
+
+/**
+ * Turns the claims of a token whose signature, algorithm, `iss` and `aud` were verified into a
+ * `Principal`, enforcing the time claims against `now`:
+ * - `exp` is required and exact: at `exp * 1000` the token has expired (AUTH_EXPIRED);
+ * - `nbf`, when present, may be up to 5 s in the future;
+ * - `sub` must be a non-empty string.
+ * `guest: true` is honoured only when `ownKey` (the token was signed by Tether's own key): an app
+ * backend's token claiming to be a guest is just a user with that `sub`.
+ *
+ * @example
+ *   const principal = principalFromClaims(payload, true, clock.now());
+ */
+export function principalFromClaims(claims: Record<string, unknown>, ownKey: boolean, now: number): Principal {
+  const { sub, exp, nbf, iat } = claims;
+  if (typeof sub !== 'string' || sub.length === 0) throw invalid();
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalid();
+  if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) throw invalid();
+  if (now >= exp * 1000) throw new TetherError('AUTH_EXPIRED', AUTH_MESSAGES.expired);
+  if (typeof nbf === 'number' && now < nbf * 1000 - NBF_TOLERANCE_MS) throw invalid();
+
+  return {
+    userId: sub,
+    isGuest: ownKey && claims.guest === true,
+    role: typeof claims.role === 'string' ? claims.role : undefined,
+    scopes: scopesOf(claims.scopes),
+    channels: channelsOf(claims.channels),
+    expiresAt: exp * 1000,
+    issuedAt: issuedAtOf(iat, claims.iat_ms),
+    tokenId: typeof claims.jti === 'string' ? claims.jti : undefined,
+    sessionFamilyId: typeof claims.sid === 'string' && claims.sid.length > 0 ? claims.sid : undefined,
+    claims,
+  };
+}
+
+/** `scopes` as an array of strings or one space-separated string; invalid paths are dropped. */
+export function scopesOf(value: unknown): string[] {
+  const raw: unknown[] = typeof value === 'string' ? value.split(/\s+/) : Array.isArray(value) ? value : [];
+  const out: string[] = [];
+  for (const item of raw) {
+    if (typeof item !== 'string') continue;
+    const scope = normalizeScope(item);
+    if (scope !== undefined && !out.includes(scope)) out.push(scope);
+  }
+  return out;
+}
+
+function channelsOf(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (const item of value) {
+    if (typeof item === 'string' && item.length > 0 && !out.includes(item)) out.push(item);
+  }
+  return out;
+}
+
+/**
+ * Issue time in ms. `iat_ms` (Tether's own tokens) is taken only when it agrees with `iat`, so a
+ * stray claim cannot move a token past a revocation instant. Without `iat` the token is treated as
+ * issued at the epoch: any "revoked before" instant then refuses it.
+ */
+function issuedAtOf(iat: unknown, iatMs: unknown): number {
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) return 0;
+  if (typeof iatMs === 'number' && Number.isFinite(iatMs) && Math.floor(iatMs / 1000) === iat) return iatMs;
+  return iat * 1000;
+}
+
+function invalid(): TetherError {
+  return new TetherError('AUTH_INVALID', AUTH_MESSAGES.invalid);
+}

@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Workspace packages resolve to their TypeScript sources (the `source` export condition),
 // so tests never depend on a stale build.
-const conditions = ['source', 'import', 'module', 'node', 'default'];
+const conditions = ['source', 'module', 'node', 'default'];
 
 export default defineConfig({
   resolve: { conditions },

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import type { PublishRequest, PublishResult } from '@tether/protocol';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { createAuthenticator } from './auth/authenticator.js';
 import { createSigner, createVerifier } from './auth/jwt.js';
@@ -19,8 +19,9 @@ import { registerSystemRoutes } from './http/system-routes.js';
 import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
 import { createHub } from './hub/hub.js';
 import type { Hub, HubObserver } from './hub/types.js';
+import { AuthEventFeed, type AuthEventListener } from './observability/auth-events.js';
 import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
-import { openStore } from './store/index.js';
+import { openStore, type OpenStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { attachSocketIo } from './transports/socketio.js';
 import type { TransportHandle } from './transports/types.js';
@@ -55,7 +56,8 @@ export interface Gateway {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly hub: Hub;
-  readonly store: Store;
+  /** The store, with its Kysely handle for apps that keep their own tables beside Tether's. */
+  readonly store: OpenStore;
   readonly authenticator: Authenticator;
   /** Absent when the gateway only verifies tokens issued by an app's own backend. */
   readonly signer: TokenSigner | undefined;
@@ -64,6 +66,8 @@ export interface Gateway {
   readonly app: FastifyInstance;
   /** The API keys in force (generated in dev when API_KEYS is unset). */
   readonly apiKeys: readonly string[];
+  /** Live auth events (logins, refreshes, reauths, expiries, revocations) for dashboards. Returns an unsubscribe function. */
+  onAuthEvent(listener: AuthEventListener): () => void;
   listen(): Promise<{ port: number; url: string }>;
   publish(request: PublishRequest): Promise<PublishResult>;
   /** Closes every live connection of the user (AUTH_REVOKED) and refuses every token issued before now. */
@@ -79,20 +83,22 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const store = await openStore(config, logger);
   const keys = await loadKeys(config, logger);
-  const signer = createSigner(keys, config);
-  const verifier = createVerifier(keys, config);
+  const signer = createSigner(keys, config, clock);
+  const verifier = createVerifier(keys, config, clock);
   const revocations = createRevocationState(clock);
   await loadRevocations(store, revocations, config, clock);
   const authenticator = createAuthenticator(verifier, revocations);
 
   const apiKeys = config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config, logger)];
   const metrics = createMetrics();
+  const authEvents = new AuthEventFeed();
+  const now = () => clock.now();
   const hub = createHub({
     config,
     authenticator,
     clock,
     logger: logger.child({ component: 'hub' }),
-    observer: combineObservers(metrics.observer, options.observer),
+    observer: combineObservers(metrics.observer, authEvents.observer(now), options.observer),
     nodeId,
   });
 
@@ -101,7 +107,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       ? undefined
       : createTokenService({
           config,
-          store,
+          // The token service records through the feed, so dashboards see logins and refreshes live.
+          store: { ...store, audit: authEvents.wrapAudit(store.audit, now) },
           signer,
           clock,
           logger: logger.child({ component: 'auth' }),
@@ -112,7 +119,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   tokens?.startMaintenance();
 
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }),
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Fastify's request log would print URLs, and a URL may carry ?token=. We log our own line.
     disableRequestLogging: true,
     trustProxy: config.trustProxy,
@@ -190,6 +197,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     metrics,
     app,
     apiKeys,
+    onAuthEvent: (listener) => authEvents.on(listener),
     async listen() {
       if (options.routes) await options.routes(app, gateway);
       await app.listen({ port: config.port, host: config.host });

@@ -77,6 +77,17 @@ export interface RefreshRepository {
    * used it first (the caller then checks the grace window).
    */
   markUsed(id: string, usedAt: number, replacedById: string, graceCiphertext: string): Promise<boolean>;
+  /**
+   * `markUsed(usedId, …)` and `insertToken(next)` in one transaction: the successor is stored
+   * exactly when this call wins the compare-and-set. Returns false (and stores nothing) when
+   * another request used `usedId` first.
+   */
+  rotate(
+    usedId: string,
+    usedAt: number,
+    next: Omit<RefreshTokenRecord, 'usedAt' | 'replacedById' | 'graceCiphertext'>,
+    graceCiphertext: string,
+  ): Promise<boolean>;
   /** Revokes one family; returns false if it was already revoked. */
   revokeFamily(id: string, reason: string, at: number): Promise<boolean>;
   /** Revokes every live family of a user; returns their ids. */

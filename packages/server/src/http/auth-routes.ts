@@ -1,0 +1,197 @@
+import type { CookieSerializeOptions } from '@fastify/cookie';
+import { TetherError } from '@tether/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { TokenService, RequestMeta } from '../auth/token-service.js';
+import type { Authenticator, Principal } from '../auth/types.js';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../util/logger.js';
+import { perMinute, type KeyedRateLimiter } from '../util/rate-limit.js';
+import { parseBody } from './validate.js';
+
+/** The refresh cookie: httpOnly, SameSite=Strict, sent only to `/auth/*`. */
+export const REFRESH_COOKIE = 'refresh_token';
+const COOKIE_PATH = '/auth';
+
+export interface AuthRouteDeps {
+  config: Config;
+  /** Absent when the gateway only verifies an app's own tokens: login, refresh, logout and guest answer 404. */
+  tokens: TokenService | undefined;
+  authenticator: Authenticator;
+  logger: Logger;
+}
+
+const loginBody = z.object({
+  email: z.string().trim().min(1).max(320),
+  password: z.string().min(1).max(1024),
+});
+// Any string is accepted here: an empty or unknown one is the service's REFRESH_INVALID, not a 400.
+const refreshBody = z.object({ refresh_token: z.string().max(4096).optional() });
+const mobileRefreshBody = z.object({ refresh_token: z.string().max(4096) });
+
+/**
+ * `/auth/login`, `/auth/refresh`, `/auth/refresh-mobile`, `/auth/logout`, `/auth/guest` as in the
+ * contract. Errors are thrown as `TetherError`; the gateway's error handler answers them with the
+ * registry's status and `{code, message}` (and `Retry-After` for RATE_LIMITED). Expects
+ * `@fastify/cookie` to be registered on `app`.
+ */
+export async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): Promise<void> {
+  const { config, authenticator } = deps;
+  const loginPerIp = perMinute(config.authRatePerMinute);
+  const loginPerAccount = perMinute(config.authRatePerMinute);
+  const refreshPerIp = perMinute(config.authRatePerMinute);
+  const refreshPerFamily = perMinute(config.authRatePerMinute);
+  // Guests are anonymous by design; the limit only stops one address from minting tokens in bulk.
+  const guestPerIp = perMinute(config.authRatePerMinute * 10);
+
+  const loginService = (): TokenService => {
+    if (!config.loginEnabled || deps.tokens === undefined) throw new TetherError('LOGIN_DISABLED');
+    return deps.tokens;
+  };
+
+  await app.register(async (scope) => {
+    allowEmptyJson(scope);
+
+    scope.post('/auth/login', async (request, reply) => {
+      const tokens = loginService();
+      const body = parseBody(loginBody, request.body);
+      const account = body.email.toLowerCase();
+      limit(loginPerIp, request.ip);
+      limit(loginPerAccount, account);
+      const result = await tokens.login(body.email, body.password, meta(request));
+      loginPerAccount.reset(account);
+      setRefreshCookie(request, reply, config, result.refresh_token, result.refreshExpiresAt);
+      void reply.header('cache-control', 'no-store');
+      return {
+        access_token: result.access_token,
+        refresh_token: result.refresh_token,
+        token_type: result.token_type,
+        expires_in: result.expires_in,
+        user: result.user,
+      };
+    });
+
+    const refresh = async (request: FastifyRequest, reply: FastifyReply, mobile: boolean) => {
+      const tokens = loginService();
+      const body = mobile ? parseBody(mobileRefreshBody, request.body) : parseBody(refreshBody, request.body);
+      const fromCookie = !mobile && body.refresh_token === undefined;
+      const token = body.refresh_token ?? (mobile ? undefined : request.cookies[REFRESH_COOKIE]);
+      limit(refreshPerIp, request.ip);
+      if (token === undefined) throw new TetherError('REFRESH_INVALID', 'No refresh token presented');
+      try {
+        const result = await tokens.refresh(token, {
+          ...meta(request),
+          checkFamily: (familyId) => limit(refreshPerFamily, familyId),
+        });
+        if (!mobile) setRefreshCookie(request, reply, config, result.refresh_token, result.refreshExpiresAt);
+        void reply.header('cache-control', 'no-store');
+        return {
+          access_token: result.access_token,
+          refresh_token: result.refresh_token,
+          token_type: result.token_type,
+          expires_in: result.expires_in,
+        };
+      } catch (err) {
+        // A cookie that can never work again should not be sent again.
+        if (fromCookie && err instanceof TetherError && err.code.startsWith('REFRESH_'))
+          clearRefreshCookie(request, reply, config);
+        throw err;
+      }
+    };
+    scope.post('/auth/refresh', (request, reply) => refresh(request, reply, false));
+    scope.post('/auth/refresh-mobile', (request, reply) => refresh(request, reply, true));
+
+    scope.post('/auth/logout', async (request, reply) => {
+      const tokens = loginService();
+      const body = parseBody(refreshBody, request.body);
+      const refreshToken = body.refresh_token ?? request.cookies[REFRESH_COOKIE];
+      const principal = await principalFor(request, authenticator, refreshToken !== undefined);
+      if (principal === 'already-revoked') {
+        clearRefreshCookie(request, reply, config);
+        return reply.code(204).send();
+      }
+      if (refreshToken === undefined && principal === undefined) throw new TetherError('AUTH_REQUIRED');
+      await tokens.logout(refreshToken, principal, meta(request));
+      clearRefreshCookie(request, reply, config);
+      return reply.code(204).send();
+    });
+
+    scope.post('/auth/guest', async (request, reply) => {
+      if (!config.guestsEnabled || deps.tokens === undefined)
+        throw new TetherError('NOT_FOUND', 'Guest access is disabled on this gateway');
+      limit(guestPerIp, request.ip);
+      void reply.header('cache-control', 'no-store');
+      return deps.tokens.guest(meta(request));
+    });
+  });
+}
+
+function meta(request: FastifyRequest): RequestMeta {
+  const agent = request.headers['user-agent'];
+  return { ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
+}
+
+function limit(limiter: KeyedRateLimiter, key: string): void {
+  const waitMs = limiter.take(key);
+  if (waitMs > 0) throw new TetherError('RATE_LIMITED', undefined, { retryAfterMs: waitMs });
+}
+
+/**
+ * The access token of a logout request, when one is presented. An invalid or expired one is
+ * ignored when a refresh token identifies the session anyway; an already revoked one means the
+ * session is over, which is what logout wants.
+ */
+async function principalFor(
+  request: FastifyRequest,
+  authenticator: Authenticator,
+  haveRefreshToken: boolean,
+): Promise<Principal | 'already-revoked' | undefined> {
+  const header = request.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (match === null) return undefined;
+  try {
+    return await authenticator.authenticate(match[1]!);
+  } catch (err) {
+    if (haveRefreshToken) return undefined;
+    if (err instanceof TetherError && err.code === 'AUTH_REVOKED') return 'already-revoked';
+    throw err;
+  }
+}
+
+function cookieOptions(request: FastifyRequest, config: Config): CookieSerializeOptions {
+  const secure = config.cookieSecure === 'true' || (config.cookieSecure === 'auto' && request.protocol === 'https');
+  return { httpOnly: true, sameSite: 'strict', path: COOKIE_PATH, secure };
+}
+
+function setRefreshCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  config: Config,
+  token: string,
+  expiresAt: number,
+): void {
+  const maxAge = Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
+  void reply.setCookie(REFRESH_COOKIE, token, { ...cookieOptions(request, config), maxAge });
+}
+
+function clearRefreshCookie(request: FastifyRequest, reply: FastifyReply, config: Config): void {
+  void reply.clearCookie(REFRESH_COOKIE, cookieOptions(request, config));
+}
+
+/**
+ * Inside this plugin only: a JSON content type with an empty body parses as "no body", since
+ * `/auth/refresh` (cookie), `/auth/logout` and `/auth/guest` take none and many HTTP clients
+ * still send `Content-Type: application/json`.
+ */
+function allowEmptyJson(scope: FastifyInstance): void {
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(new TetherError('VALIDATION_FAILED', 'Body is not valid JSON'), undefined);
+    }
+  });
+}

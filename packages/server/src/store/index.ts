@@ -1,0 +1,57 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../config/index.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { createAuditRepository } from './audit-repository.js';
+import { connectPostgres, connectSqlite } from './connect.js';
+import { CORE_MIGRATIONS, CORE_MIGRATION_TABLE } from './core-migrations.js';
+import { runMigrations } from './migrations.js';
+import { createRefreshRepository } from './refresh-repository.js';
+import type { Database } from './schema.js';
+import type { Store } from './types.js';
+import { createUserRepository } from './user-repository.js';
+
+export { runMigrations, type DialectMigration } from './migrations.js';
+export { CORE_MIGRATIONS, CORE_MIGRATION_TABLE } from './core-migrations.js';
+export { emailKey } from './user-repository.js';
+export type { Database, StoreDialect } from './schema.js';
+export type * from './types.js';
+
+/** A store plus its Kysely handle, for apps that keep their own tables in the same database. */
+export type OpenStore = Store & { readonly db: Kysely<Database> };
+
+/**
+ * Opens the configured store — PostgreSQL when `config.databaseUrl` is set, else SQLite in
+ * `<DATA_DIR>/tether.db` — and applies pending migrations before returning.
+ *
+ * @example
+ *   const store = await openStore(config, logger);
+ *   await runMigrations(store.db, store.kind, appMigrations, 'helpdesk_migrations');
+ */
+export async function openStore(config: Config, logger: Logger, clock: Clock = systemClock): Promise<OpenStore> {
+  const kind = config.databaseUrl === undefined ? 'sqlite' : 'postgres';
+  const db =
+    config.databaseUrl === undefined
+      ? connectSqlite(config.dataDir)
+      : await connectPostgres(config.databaseUrl, logger);
+  try {
+    const applied = await runMigrations(db, kind, CORE_MIGRATIONS, CORE_MIGRATION_TABLE);
+    logger.info({ store: kind, applied }, 'store opened');
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  let closed = false;
+  return {
+    kind,
+    db,
+    users: createUserRepository(db, clock),
+    refresh: createRefreshRepository(db),
+    audit: createAuditRepository(db, clock),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}

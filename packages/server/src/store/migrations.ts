@@ -1,0 +1,47 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { TetherError } from '@tether/protocol';
+import type { StoreDialect } from './schema.js';
+
+/**
+ * A migration that may differ per dialect (auto-increment keys are the usual difference).
+ * Migrations are in code, not files, so a bundled server needs nothing beside it.
+ */
+export interface DialectMigration {
+  up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
+}
+
+/**
+ * Applies `migrations` in name order, each once, recording them in `tableName` (and a lock table
+ * `<tableName>_lock`). Apps keep their own table name so their history never mixes with Tether's.
+ *
+ * @example
+ *   await runMigrations(store.db, store.kind, { '2025-01-01-tickets': { up: createTickets } }, 'helpdesk_migrations');
+ */
+export async function runMigrations<DB>(
+  db: Kysely<DB>,
+  dialect: StoreDialect,
+  migrations: Readonly<Record<string, DialectMigration>>,
+  tableName: string,
+): Promise<string[]> {
+  const provider: MigrationProvider = {
+    getMigrations: () => {
+      const out: Record<string, Migration> = {};
+      for (const [name, migration] of Object.entries(migrations)) {
+        out[name] = { up: (trx) => migration.up(trx as Kysely<unknown>, dialect) };
+      }
+      return Promise.resolve(out);
+    },
+  };
+  const migrator = new Migrator({
+    db: db as unknown as Kysely<unknown>,
+    provider,
+    migrationTableName: tableName,
+    migrationLockTableName: `${tableName}_lock`,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new TetherError('INTERNAL', `Migration ${failed} failed`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,353 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TetherError } from '@tether/protocol';
+import { configFrom } from '../packages/server/src/config/index.js';
+import { openStore, runMigrations, type OpenStore } from '../packages/server/src/store/index.js';
+import type { Clock } from '../packages/server/src/util/clock.js';
+import { createLogger } from '../packages/server/src/util/logger.js';
+
+const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A back end under test: how to open a fresh, empty store and how to clean up after. */
+interface Backend {
+  name: 'sqlite' | 'postgres';
+  setup(): Promise<{ databaseUrl?: string; dataDir: string; teardown(): Promise<void> }>;
+}
+
+const sqlite: Backend = {
+  name: 'sqlite',
+  async setup() {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tether-store-'));
+    return { dataDir, teardown: async () => rmSync(dataDir, { recursive: true, force: true }) };
+  },
+};
+
+const postgres: Backend = {
+  name: 'postgres',
+  async setup() {
+    const name = `tether_test_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${name}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'tether-store-'));
+    return {
+      databaseUrl: url.toString(),
+      dataDir,
+      async teardown() {
+        const client = new pg.Client({ connectionString: ADMIN_URL });
+        await client.connect();
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await client.end();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+/** A clock the test moves by hand. */
+function manualClock(start = 1_700_000_000_000): Clock & { advance(ms: number): void } {
+  let now = start;
+  return {
+    now: () => now,
+    advance: (ms) => void (now += ms),
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  };
+}
+
+const newUser = (email: string) => ({
+  email,
+  name: 'N',
+  role: 'user',
+  scopes: ['ke/muranga'],
+  channels: ['project:42'],
+  passwordHash: 'scrypt$x',
+});
+
+describe.each([sqlite, postgres])('store on $name', (backend) => {
+  let store: OpenStore;
+  let teardown: () => Promise<void>;
+  const clock = manualClock();
+
+  beforeAll(async () => {
+    const env = await backend.setup();
+    teardown = env.teardown;
+    const config = configFrom({ DATA_DIR: env.dataDir, ...(env.databaseUrl ? { DATABASE_URL: env.databaseUrl } : {}) });
+    store = await openStore(config, createLogger('silent'), clock);
+    expect(store.kind).toBe(backend.name);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await teardown?.();
+  });
+
+  it('creates users with a lowercased email and finds them by id and by email in any letter case', async () => {
+    const created = await store.users.create(newUser('Grace@Example.org'));
+    expect(created).toMatchObject({
+      email: 'grace@example.org',
+      active: true,
+      scopes: ['ke/muranga'],
+      channels: ['project:42'],
+      tokensRevokedBefore: null,
+    });
+    expect(typeof created.createdAt).toBe('number');
+    expect(await store.users.findById(created.id)).toEqual(created);
+    expect((await store.users.findByEmail('grace@example.ORG'))?.id).toBe(created.id);
+    expect(await store.users.findByEmail('nobody@example.org')).toBeUndefined();
+  });
+
+  it('refuses a second user with the same email in another case with CONFLICT', async () => {
+    await store.users.create(newUser('dup@example.org'));
+    const err = await store.users.create(newUser('DUP@example.org')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TetherError);
+    expect((err as TetherError).code).toBe('CONFLICT');
+  });
+
+  it('updates users, lists them, and lists the disabled or revoked ones', async () => {
+    const u = await store.users.create(newUser('upd@example.org'));
+    clock.advance(10);
+    const updated = await store.users.update(u.id, {
+      name: 'Renamed',
+      scopes: ['*'],
+      active: false,
+      tokensRevokedBefore: clock.now(),
+    });
+    expect(updated).toMatchObject({ name: 'Renamed', scopes: ['*'], active: false, tokensRevokedBefore: clock.now() });
+    expect(updated!.updatedAt).toBeGreaterThan(u.updatedAt);
+    expect(await store.users.update(randomUUID(), { name: 'x' })).toBeUndefined();
+    const listed = await store.users.list({ limit: 1000 });
+    expect(listed.map((x) => x.id)).toContain(u.id);
+    const revoked = await store.users.listRevoked();
+    expect(revoked).toContainEqual({ id: u.id, active: false, tokensRevokedBefore: clock.now() });
+  });
+
+  it('stores refresh families and tokens by hash, with times as numbers', async () => {
+    const user = await store.users.create(newUser(`fam-${randomUUID()}@example.org`));
+    const now = clock.now();
+    const family = await store.refresh.createFamily({
+      id: randomUUID(),
+      userId: user.id,
+      createdAt: now,
+      expiresAt: now + 60_000,
+      userAgent: 'ua',
+      ip: '10.0.0.1',
+    });
+    expect(await store.refresh.getFamily(family.id)).toEqual({ ...family, revokedAt: null, revokeReason: null });
+    const tokenId = randomUUID();
+    await store.refresh.insertToken({
+      id: tokenId,
+      familyId: family.id,
+      userId: user.id,
+      tokenHash: 'h-' + tokenId,
+      createdAt: now,
+      expiresAt: now + 60_000,
+    });
+    const found = await store.refresh.findByHash('h-' + tokenId);
+    expect(found).toEqual({
+      id: tokenId,
+      familyId: family.id,
+      userId: user.id,
+      tokenHash: 'h-' + tokenId,
+      createdAt: now,
+      expiresAt: now + 60_000,
+      usedAt: null,
+      replacedById: null,
+      graceCiphertext: null,
+    });
+    expect(typeof found!.expiresAt).toBe('number');
+  });
+
+  it('markUsed lets exactly one of two concurrent callers win', async () => {
+    const user = await store.users.create(newUser(`mark-${randomUUID()}@example.org`));
+    const now = clock.now();
+    const family = await store.refresh.createFamily({
+      id: randomUUID(),
+      userId: user.id,
+      createdAt: now,
+      expiresAt: now + 60_000,
+      userAgent: null,
+      ip: null,
+    });
+    const id = randomUUID();
+    await store.refresh.insertToken({
+      id,
+      familyId: family.id,
+      userId: user.id,
+      tokenHash: 'm-' + id,
+      createdAt: now,
+      expiresAt: now + 60_000,
+    });
+    const results = await Promise.all([
+      store.refresh.markUsed(id, now, 'next-a', 'ct-a'),
+      store.refresh.markUsed(id, now, 'next-b', 'ct-b'),
+    ]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const used = await store.refresh.findByHash('m-' + id);
+    expect(used?.usedAt).toBe(now);
+    expect(used?.replacedById).toBe(results[0] ? 'next-a' : 'next-b');
+  });
+
+  it('rotate stores the successor only for the one caller that wins', async () => {
+    const user = await store.users.create(newUser(`rot-${randomUUID()}@example.org`));
+    const now = clock.now();
+    const family = await store.refresh.createFamily({
+      id: randomUUID(),
+      userId: user.id,
+      createdAt: now,
+      expiresAt: now + 60_000,
+      userAgent: null,
+      ip: null,
+    });
+    const id = randomUUID();
+    await store.refresh.insertToken({
+      id,
+      familyId: family.id,
+      userId: user.id,
+      tokenHash: 'r-' + id,
+      createdAt: now,
+      expiresAt: now + 60_000,
+    });
+    const next = (tag: string) => ({
+      id: randomUUID(),
+      familyId: family.id,
+      userId: user.id,
+      tokenHash: `r-${id}-${tag}`,
+      createdAt: now,
+      expiresAt: now + 60_000,
+    });
+    const results = await Promise.all([
+      store.refresh.rotate(id, now, next('a'), 'ct-a'),
+      store.refresh.rotate(id, now, next('b'), 'ct-b'),
+    ]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = results[0] ? 'a' : 'b';
+    const loser = results[0] ? 'b' : 'a';
+    expect(await store.refresh.findByHash(`r-${id}-${winner}`)).toBeDefined();
+    expect(await store.refresh.findByHash(`r-${id}-${loser}`)).toBeUndefined();
+    expect((await store.refresh.findByHash('r-' + id))?.graceCiphertext).toBe(`ct-${winner}`);
+  });
+
+  it('revokes one family once, every live family of a user, and lists recent revocations', async () => {
+    const user = await store.users.create(newUser(`rev-${randomUUID()}@example.org`));
+    const now = clock.now();
+    const mk = (expiresAt: number) =>
+      store.refresh.createFamily({
+        id: randomUUID(),
+        userId: user.id,
+        createdAt: now,
+        expiresAt,
+        userAgent: null,
+        ip: null,
+      });
+    const [a, b, c, expired] = await Promise.all([mk(now + 60_000), mk(now + 60_000), mk(now + 60_000), mk(now - 1)]);
+    expect(await store.refresh.revokeFamily(a!.id, 'logout', now)).toBe(true);
+    expect(await store.refresh.revokeFamily(a!.id, 'logout', now)).toBe(false);
+    expect(await store.refresh.getFamily(a!.id)).toMatchObject({ revokedAt: now, revokeReason: 'logout' });
+    clock.advance(5);
+    const ids = await store.refresh.revokeUserFamilies(user.id, 'api_disconnect', clock.now());
+    expect(ids.sort()).toEqual([b!.id, c!.id].sort());
+    expect(ids).not.toContain(expired!.id);
+    const since = await store.refresh.listRevokedFamiliesSince(now);
+    expect(since).toEqual(
+      expect.arrayContaining([
+        { id: a!.id, revokedAt: now },
+        { id: b!.id, revokedAt: clock.now() },
+      ]),
+    );
+    expect(await store.refresh.listRevokedFamiliesSince(clock.now() + 1)).toEqual([]);
+  });
+
+  it('purges families and tokens that ended before the cut-off, keeping live ones', async () => {
+    const user = await store.users.create(newUser(`purge-${randomUUID()}@example.org`));
+    const now = clock.now();
+    const old = await store.refresh.createFamily({
+      id: randomUUID(),
+      userId: user.id,
+      createdAt: now - 10_000,
+      expiresAt: now - 5_000,
+      userAgent: null,
+      ip: null,
+    });
+    const live = await store.refresh.createFamily({
+      id: randomUUID(),
+      userId: user.id,
+      createdAt: now,
+      expiresAt: now + 60_000,
+      userAgent: null,
+      ip: null,
+    });
+    await store.refresh.insertToken({
+      id: randomUUID(),
+      familyId: old.id,
+      userId: user.id,
+      tokenHash: 'p-old-' + old.id,
+      createdAt: now - 10_000,
+      expiresAt: now - 5_000,
+    });
+    await store.refresh.insertToken({
+      id: randomUUID(),
+      familyId: live.id,
+      userId: user.id,
+      tokenHash: 'p-live-' + live.id,
+      createdAt: now,
+      expiresAt: now + 60_000,
+    });
+    const removed = await store.refresh.purgeExpired(now);
+    expect(removed).toBeGreaterThanOrEqual(2);
+    expect(await store.refresh.getFamily(old.id)).toBeUndefined();
+    expect(await store.refresh.findByHash('p-old-' + old.id)).toBeUndefined();
+    expect(await store.refresh.getFamily(live.id)).toBeDefined();
+    expect(await store.refresh.findByHash('p-live-' + live.id)).toBeDefined();
+  });
+
+  it('records audit events and lists them newest first, filtered by user and type', async () => {
+    const userId = randomUUID();
+    await store.audit.record({ type: 'login_ok', userId, familyId: 'f1', ip: '10.0.0.2', detail: null });
+    await store.audit.record({
+      type: 'refresh',
+      userId,
+      familyId: 'f1',
+      ip: '10.0.0.2',
+      detail: { grace: true },
+      at: 42,
+    });
+    await store.audit.record({
+      type: 'login_failed',
+      userId: null,
+      familyId: null,
+      ip: '10.0.0.3',
+      detail: { reason: 'unknown_email' },
+    });
+    const mine = await store.audit.list({ userId });
+    expect(mine.map((e) => e.type)).toEqual(['refresh', 'login_ok']);
+    expect(mine[0]).toMatchObject({ familyId: 'f1', ip: '10.0.0.2', detail: { grace: true }, at: 42 });
+    expect(typeof mine[0]!.id).toBe('number');
+    expect(mine[1]!.at).toBe(clock.now());
+    const failed = await store.audit.list({ type: 'login_failed', limit: 1 });
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.detail).toEqual({ reason: 'unknown_email' });
+  });
+
+  it("runs an app's own migrations on the same database, once", async () => {
+    const migrations = {
+      '0001-notes': {
+        async up(db: Parameters<Parameters<typeof runMigrations>[2][string]['up']>[0]) {
+          await db.schema
+            .createTable('app_notes')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('body', 'text')
+            .execute();
+        },
+      },
+    };
+    expect(await runMigrations(store.db, store.kind, migrations, 'app_test_migrations')).toEqual(['0001-notes']);
+    expect(await runMigrations(store.db, store.kind, migrations, 'app_test_migrations')).toEqual([]);
+  });
+});

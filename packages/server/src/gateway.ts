@@ -93,14 +93,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const metrics = createMetrics();
   const authEvents = new AuthEventFeed();
   const now = () => clock.now();
-  const hub = createHub({
-    config,
-    authenticator,
-    clock,
-    logger: logger.child({ component: 'hub' }),
-    observer: combineObservers(metrics.observer, authEvents.observer(now), options.observer),
-    nodeId,
-  });
+  // One observer for the hub and the transports (handshake failures are seen by the transports).
+  const observer = combineObservers(metrics.observer, authEvents.observer(now), options.observer);
+  const hub = createHub({ config, authenticator, clock, logger: logger.child({ component: 'hub' }), observer, nodeId });
 
   const tokens =
     signer === undefined
@@ -182,7 +177,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   await registerV1Routes(app, v1);
 
   const server = app.server;
-  const transportDeps = { config, hub, authenticator, logger: logger.child({ component: 'transport' }), clock };
+  const transportDeps = { config, hub, authenticator, logger: logger.child({ component: 'transport' }), clock, observer };
   const transports: TransportHandle[] = [attachSocketIo(server, transportDeps), attachWs(server, transportDeps)];
 
   const gateway: Gateway = {

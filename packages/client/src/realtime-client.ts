@@ -1,0 +1,225 @@
+import { TetherError, type SessionCreatedPayload, type SubscribeAck } from '@tether/protocol';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { Connection, type AuthNotice } from './connection.js';
+import { RecentIds } from './dedupe.js';
+import { Emitter } from './emitter.js';
+import type { Platform } from './platform.js';
+import type { ConnectionState, StateListener } from './state-machine.js';
+import type { SignedOut, TokenManager } from './token-manager.js';
+import { socketIoTransport, type SocketIoExtraOptions } from './transports/socketio-transport.js';
+import type { Transport, TransportFactory, TransportKind } from './transports/types.js';
+import { wsTransport, type WsTransportOptions } from './transports/ws-transport.js';
+
+/** Application events by name → the data they carry. */
+export type EventMap = { [event: string]: Record<string, unknown> };
+
+/** Delivered with every application event. */
+export interface EventMeta {
+  /** The server-assigned id (also in `data.id`); duplicates of an id are not delivered twice. */
+  id: string | undefined;
+  event: string;
+  transport: TransportKind;
+}
+
+export interface RealtimeClientOptions {
+  /** The gateway's base URL, e.g. `https://rt.example.com`. */
+  url: string;
+  tokens: TokenManager;
+  /** `socket.io` (default), `ws` (plain WebSocket at `/ws`), or a custom factory. */
+  transport?: TransportKind | TransportFactory;
+  /** Default: the token manager's platform. Node with `ws`: `createPlatform({ WebSocket })`. */
+  platform?: Platform;
+  backoff?: Partial<BackoffOptions>;
+  /** Failed attempts in a row before `suspended` (slower retries). Default 8. */
+  suspendAfterAttempts?: number;
+  /** Retry period while suspended (± 50 % jitter). Default 60 s. */
+  suspendedRetryMs?: number;
+  /** How long to wait for `session_created`. Default 10 s. */
+  sessionTimeoutMs?: number;
+  /** How long to wait for the answer to reauth/subscribe. Default 10 s. */
+  ackTimeoutMs?: number;
+  /** On AUTH_INVALID/AUTH_REQUIRED, continue as a guest (`POST /auth/guest`) instead of failing. */
+  guestFallback?: boolean;
+  /** How many recent event ids are remembered for de-duplication. Default 1000. */
+  dedupeCapacity?: number;
+  /** Socket.IO transport only. */
+  socketIo?: SocketIoExtraOptions;
+  /** `ws` transport only. */
+  ws?: WsTransportOptions;
+}
+
+interface LifecycleEvents {
+  session: SessionCreatedPayload;
+  auth: AuthNotice;
+}
+
+/**
+ * One realtime connection that stays authorized: fresh token on every attempt, in-place reauth
+ * when the token changes, backoff with jitter, `failed` on revocation.
+ *
+ * @example
+ *   const client = new RealtimeClient<{ message_received: { text: string } }>({ url, tokens });
+ *   client.on('message_received', (data, meta) => console.log(meta.id, data.text));
+ *   client.onState(({ previous, current, reason }) => console.log(previous, '→', current, reason));
+ *   client.connect();
+ */
+export class RealtimeClient<Events extends EventMap = EventMap> {
+  private readonly connection: Connection;
+  private readonly recent: RecentIds;
+  private readonly handlers = new Map<string, Set<(data: never, meta: EventMeta) => void>>();
+  private readonly lifecycle = new Emitter<LifecycleEvents>();
+  private readonly channels = new Set<string>();
+  private lastSession: SessionCreatedPayload | null = null;
+
+  constructor(private readonly options: RealtimeClientOptions) {
+    this.recent = new RecentIds(options.dedupeCapacity ?? 1000);
+    const platform = options.platform ?? options.tokens.platform;
+    this.connection = new Connection({
+      url: options.url,
+      tokens: options.tokens,
+      platform,
+      transport: pickTransport(options),
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      suspendAfterAttempts: Math.max(1, options.suspendAfterAttempts ?? 8),
+      suspendedRetryMs: options.suspendedRetryMs ?? 60_000,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+      ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
+      guestFallback: options.guestFallback ?? false,
+      onSession: (payload, transport) => this.handleSession(payload, transport),
+      onEvent: (name, data, id, transport) => this.dispatch(name, data, id, transport),
+      onAuthNotice: (notice) => this.lifecycle.emit('auth', notice),
+    });
+    this.connection.machine.onChange((change) => {
+      if (change.current !== 'connected') this.lastSession = null;
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.connection.machine.state;
+  }
+
+  /** The live session (`session_created`), or null when not connected. */
+  get session(): SessionCreatedPayload | null {
+    return this.lastSession;
+  }
+
+  get tokens(): TokenManager {
+    return this.options.tokens;
+  }
+
+  /** Starts connecting (or, while waiting to retry, retries now). */
+  connect(): void {
+    this.connection.connect();
+  }
+
+  /** Closes; stays `disconnected` until connect(). Subscriptions and listeners are kept. */
+  close(): void {
+    this.connection.close();
+  }
+
+  /**
+   * Closes, logs out on the server (revoking the refresh family), clears the tokens, the
+   * de-duplication memory, channel subscriptions and application event listeners.
+   */
+  async logout(): Promise<void> {
+    // Close first: the server ends this session's sockets with AUTH_REVOKED, which must not read as a revocation.
+    this.connection.close('logout()');
+    this.recent.clear();
+    this.channels.clear();
+    this.handlers.clear();
+    await this.options.tokens.logout();
+  }
+
+  /** Stops everything (timers, hooks, listeners); the instance is not usable afterwards. */
+  dispose(): void {
+    this.connection.dispose();
+    this.handlers.clear();
+    this.lifecycle.clear();
+  }
+
+  /** Subscribes to an application event; returns the unsubscribe function. */
+  on<K extends keyof Events & string>(event: K, handler: (data: Events[K], meta: EventMeta) => void): () => void {
+    let set = this.handlers.get(event);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(event, set);
+    }
+    const stored = handler as (data: never, meta: EventMeta) => void;
+    set.add(stored);
+    return () => {
+      set.delete(stored);
+    };
+  }
+
+  /** Every state change `{previous, current, reason, retryInMs}`. */
+  onState(listener: StateListener): () => void {
+    return this.connection.machine.onChange(listener);
+  }
+
+  /** Each `session_created` (first connect and every reconnect). */
+  onSession(listener: (session: SessionCreatedPayload) => void): () => void {
+    return this.lifecycle.on('session', listener);
+  }
+
+  /** Reauth results and auth errors, for diagnostics. */
+  onAuth(listener: (notice: AuthNotice) => void): () => void {
+    return this.lifecycle.on('auth', listener);
+  }
+
+  /** Terminal sign-out (revocation, refused refresh, logout). */
+  onSignedOut(listener: (event: SignedOut) => void): () => void {
+    return this.options.tokens.on('signed_out', listener);
+  }
+
+  /** Joins a channel now (when connected) and again after every reconnect. */
+  async subscribe(channel: string): Promise<SubscribeAck> {
+    this.channels.add(channel);
+    const transport = this.connection.currentTransport;
+    if (!transport) return { ok: true, channel };
+    const ack = await transport.subscribe(channel);
+    if (!ack.ok) this.channels.delete(channel);
+    return ack;
+  }
+
+  async unsubscribe(channel: string): Promise<SubscribeAck> {
+    this.channels.delete(channel);
+    const transport = this.connection.currentTransport;
+    if (!transport) return { ok: true, channel };
+    return transport.unsubscribe(channel);
+  }
+
+  private handleSession(payload: SessionCreatedPayload, transport: Transport): void {
+    this.lastSession = payload;
+    this.lifecycle.emit('session', payload);
+    for (const channel of this.channels) {
+      transport.subscribe(channel).then(
+        (ack) => {
+          if (!ack.ok) this.channels.delete(channel);
+        },
+        () => undefined, // The connection is gone; the next session subscribes again.
+      );
+    }
+  }
+
+  private dispatch(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport): void {
+    if (id !== undefined && this.recent.seen(id)) return;
+    const set = this.handlers.get(name);
+    if (!set) return;
+    const meta: EventMeta = { id, event: name, transport: transport.kind };
+    for (const handler of [...set]) {
+      try {
+        (handler as (data: Record<string, unknown>, meta: EventMeta) => void)(data, meta);
+      } catch (error) {
+        console.error('tether: event handler threw', error);
+      }
+    }
+  }
+}
+
+function pickTransport(options: RealtimeClientOptions): TransportFactory {
+  const choice = options.transport ?? 'socket.io';
+  if (typeof choice === 'function') return choice;
+  if (choice === 'ws') return wsTransport(options.ws);
+  if (choice === 'socket.io') return socketIoTransport(options.socketIo);
+  throw new TetherError('VALIDATION_FAILED', `Unknown transport: ${String(choice)}`);
+}

@@ -1,0 +1,214 @@
+import {
+  TetherError,
+  WS_BEARER_PROTOCOL_PREFIX,
+  WS_PATH,
+  type ClientFrame,
+  type ReauthAck,
+  type ServerFrame,
+  type SubscribeAck,
+} from '@tether/protocol';
+import type { WebSocketLike } from '../platform.js';
+import type { Transport, TransportFactory, TransportOptions } from './types.js';
+
+export interface WsTransportOptions {
+  /**
+   * How the token travels. `frame` (default): a first `{type:'authenticate'}` frame, so the token
+   * never appears in proxy logs of the upgrade request. `subprotocol`: `Sec-WebSocket-Protocol:
+   * bearer.<token>` (browsers cannot set an Authorization header).
+   */
+  tokenDelivery?: 'frame' | 'subprotocol';
+}
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(error: TetherError): void;
+  timer: unknown;
+}
+
+/** The plain-WebSocket transport (`/ws`, JSON frames; see `ServerFrame`/`ClientFrame`). */
+class WsTransport implements Transport {
+  readonly kind = 'ws' as const;
+  private socket: WebSocketLike | undefined;
+  private closed = false;
+  /** The server answers reauth frames in order, so a FIFO pairs answers with requests. */
+  private readonly reauths: Array<Pending<ReauthAck>> = [];
+  private readonly requests = new Map<string, Pending<SubscribeAck>>();
+  private rid = 0;
+
+  constructor(
+    private readonly options: TransportOptions,
+    private readonly ws: WsTransportOptions,
+  ) {}
+
+  open(token: string): void {
+    const Ctor = this.options.platform.WebSocket;
+    if (!Ctor) throw new TetherError('INTERNAL', 'No WebSocket implementation: pass one in the platform options');
+    const url = this.options.url.replace(/^http/, 'ws').replace(/\/+$/, '') + WS_PATH;
+    const bySubprotocol = this.ws.tokenDelivery === 'subprotocol';
+    const socket = bySubprotocol ? new Ctor(url, [WS_BEARER_PROTOCOL_PREFIX + token]) : new Ctor(url);
+    this.socket = socket;
+    const h = this.options.handlers;
+    socket.onopen = () => {
+      if (!bySubprotocol) this.send({ type: 'authenticate', token });
+      h.open();
+    };
+    socket.onmessage = (event) => this.dispatch(event.data);
+    socket.onclose = (event) => this.report(`close ${event.code}${event.reason ? ` ${event.reason}` : ''}`);
+    socket.onerror = () => this.report('socket error');
+  }
+
+  reauth(token: string): Promise<ReauthAck> {
+    return new Promise((resolve, reject) => {
+      this.send({ type: 'reauth', token });
+      const pending: Pending<ReauthAck> = {
+        resolve,
+        reject,
+        timer: this.timeout(() => this.drop(this.reauths, pending)),
+      };
+      this.reauths.push(pending);
+    });
+  }
+
+  subscribe(channel: string): Promise<SubscribeAck> {
+    return this.request('subscribe', channel);
+  }
+
+  unsubscribe(channel: string): Promise<SubscribeAck> {
+    return this.request('unsubscribe', channel);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach();
+    this.socket?.close(1000, 'client close');
+    this.failPending('Connection closed');
+  }
+
+  private request(type: 'subscribe' | 'unsubscribe', channel: string): Promise<SubscribeAck> {
+    return new Promise((resolve, reject) => {
+      const rid = String(++this.rid);
+      this.send({ type, channel, rid });
+      const pending: Pending<SubscribeAck> = {
+        resolve,
+        reject,
+        timer: this.timeout(() => {
+          this.requests.delete(rid);
+          reject(new TetherError('INTERNAL', 'No acknowledgement in time'));
+        }),
+      };
+      this.requests.set(rid, pending);
+    });
+  }
+
+  private timeout(onTimeout: () => void): unknown {
+    return this.options.platform.setTimeout(onTimeout, this.options.ackTimeoutMs);
+  }
+
+  private drop(queue: Array<Pending<ReauthAck>>, pending: Pending<ReauthAck>): void {
+    const index = queue.indexOf(pending);
+    if (index >= 0) queue.splice(index, 1);
+    pending.reject(new TetherError('INTERNAL', 'No acknowledgement in time'));
+  }
+
+  private send(frame: ClientFrame): void {
+    if (this.closed || !this.socket || this.socket.readyState !== 1) {
+      throw new TetherError('INTERNAL', 'Not connected');
+    }
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  private dispatch(raw: unknown): void {
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(typeof raw === 'string' ? raw : String(raw)) as ServerFrame;
+    } catch {
+      return; // A frame we cannot read is the server's bug; dropping it beats closing a live session.
+    }
+    const h = this.options.handlers;
+    switch (frame.type) {
+      case 'session_created': {
+        const { type: _type, ...payload } = frame;
+        h.session(payload);
+        break;
+      }
+      case 'auth_error': {
+        const { type: _type, ...body } = frame;
+        h.authError(body);
+        break;
+      }
+      case 'token_expiring':
+        h.tokenExpiring({ expiresAt: frame.expiresAt, secondsLeft: frame.secondsLeft });
+        break;
+      case 'reauth_ok':
+        this.settleReauth({ ok: true, expiresAt: frame.expiresAt });
+        break;
+      case 'reauth_error':
+        this.settleReauth({ ok: false, code: frame.code, message: frame.message });
+        break;
+      case 'event':
+        h.event(frame.event, { ...frame.data, id: frame.id }, frame.id);
+        break;
+      case 'subscribed':
+      case 'unsubscribed':
+        this.settleRequest(frame.rid, { ok: true, channel: frame.channel });
+        break;
+      case 'subscribe_error':
+        this.settleRequest(frame.rid, { ok: false, code: frame.code, message: frame.message });
+        break;
+      case 'server_shutdown':
+        h.shutdown({ reconnectInMs: frame.reconnectInMs, timestamp: frame.timestamp });
+        break;
+      case 'error':
+        break;
+    }
+  }
+
+  private settleReauth(ack: ReauthAck): void {
+    const pending = this.reauths.shift();
+    if (!pending) return;
+    this.options.platform.clearTimeout(pending.timer);
+    pending.resolve(ack);
+  }
+
+  private settleRequest(rid: string | undefined, ack: SubscribeAck): void {
+    const pending = rid === undefined ? undefined : this.requests.get(rid);
+    if (!pending || rid === undefined) return;
+    this.requests.delete(rid);
+    this.options.platform.clearTimeout(pending.timer);
+    pending.resolve(ack);
+  }
+
+  private failPending(message: string): void {
+    for (const p of this.reauths.splice(0)) {
+      this.options.platform.clearTimeout(p.timer);
+      p.reject(new TetherError('INTERNAL', message));
+    }
+    for (const p of this.requests.values()) {
+      this.options.platform.clearTimeout(p.timer);
+      p.reject(new TetherError('INTERNAL', message));
+    }
+    this.requests.clear();
+  }
+
+  private detach(): void {
+    if (!this.socket) return;
+    this.socket.onopen = null;
+    this.socket.onmessage = null;
+    this.socket.onclose = null;
+    this.socket.onerror = null;
+  }
+
+  private report(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach();
+    this.failPending(reason);
+    this.options.handlers.closed(reason);
+  }
+}
+
+/** Factory for the plain-WebSocket transport; the platform supplies the WebSocket constructor. */
+export function wsTransport(ws: WsTransportOptions = {}): TransportFactory {
+  return (options) => new WsTransport(options, ws);
+}

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import type { PublishRequest, PublishResult } from '@tether/protocol';
+import { SOCKET_IO_PATH, WS_PATH, type PublishRequest, type PublishResult } from '@tether/protocol';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { createAuthenticator } from './auth/authenticator.js';
@@ -17,8 +19,13 @@ import { ApiKeys } from './http/api-key.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerSystemRoutes } from './http/system-routes.js';
 import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
+import type { ClusterHub } from './broker/cluster-hub.js';
+import { registerDeviceRoutes } from './http/device-routes.js';
 import { createHub } from './hub/hub.js';
-import type { Hub, HubObserver } from './hub/types.js';
+import type { Hub, HubObserver, PresenceEntry } from './hub/types.js';
+import type { PgNotifyIngest } from './ingest/pg-notify.js';
+import { openDeviceStore } from './push/device-store.js';
+import { createPushFallback } from './push/push-fallback.js';
 import { AuthEventFeed, type AuthEventListener } from './observability/auth-events.js';
 import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
 import { openStore, type OpenStore } from './store/index.js';
@@ -29,6 +36,7 @@ import { attachWs } from './transports/ws.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { devSecret } from './util/dev-secret.js';
 import { createLogger, type Logger } from './util/logger.js';
+import { KeyedRateLimiter } from './util/rate-limit.js';
 
 export interface GatewayOptions {
   /** A logger to use (default: pino to stdout at `config.logLevel`). */
@@ -38,6 +46,8 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Extra lifecycle observers (an app's dashboard, tests). */
   observer?: HubObserver;
+  /** How long a `/ws` connection may wait before sending `authenticate` (default 10 s; tests shorten it). */
+  wsAuthTimeoutMs?: number;
   /** Called with the fastify instance before it starts listening, to add an app's own routes. */
   routes?: (app: FastifyInstance, gateway: Gateway) => Promise<void> | void;
 }
@@ -85,8 +95,21 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const keys = await loadKeys(config, logger);
   const signer = createSigner(keys, config, clock);
   const verifier = createVerifier(keys, config, clock);
-  const revocations = createRevocationState(clock);
-  await loadRevocations(store, revocations, config, clock);
+  const nodeRevocations = createRevocationState(clock);
+  await loadRevocations(store, nodeRevocations, config, clock);
+  // Cluster mode (REDIS_URL): loaded only when configured, so a single node never loads ioredis.
+  const cluster =
+    config.redisUrl === undefined
+      ? undefined
+      : await (
+          await import('./broker/cluster-mode.js')
+        ).startClusterMode({ config: { ...config, redisUrl: config.redisUrl }, logger, clock, nodeId, revocations: nodeRevocations, history: CLUSTER_HISTORY });
+  // In cluster mode every revocation update is also applied on every other node.
+  const revocations = cluster?.revocations ?? nodeRevocations;
+  cluster?.onReconnect(() => {
+    // Updates sent while Redis was down never reached the other nodes; the shared store has them.
+    loadRevocations(store, nodeRevocations, config, clock).catch((err: unknown) => logger.error({ err }, 'revocation reload failed'));
+  });
   const authenticator = createAuthenticator(verifier, revocations);
 
   const apiKeys = config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config, logger)];
@@ -95,7 +118,18 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const now = () => clock.now();
   // One observer for the hub and the transports (handshake failures are seen by the transports).
   const observer = combineObservers(metrics.observer, authEvents.observer(now), options.observer);
-  const hub = createHub({ config, authenticator, clock, logger: logger.child({ component: 'hub' }), observer, nodeId });
+  const localHub = createHub({
+    config,
+    authenticator,
+    clock,
+    logger: logger.child({ component: 'hub' }),
+    observer: cluster === undefined ? observer : combineObservers(observer, cluster.observer),
+    nodeId,
+  });
+  const clusterHub: ClusterHub | undefined = cluster === undefined ? undefined : await cluster.attach(localHub, observer);
+  const hub = clusterHub ?? localHub;
+  /** Connections of a user on every node (this node's in single-node mode). */
+  const presenceAll = (userId: string): Promise<PresenceEntry[]> => clusterHub?.presenceAll(userId) ?? Promise.resolve(hub.presence(userId));
 
   const tokens =
     signer === undefined
@@ -139,15 +173,36 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     if (tokens !== undefined && (await store.users.findById(userId)) !== undefined) {
       // Persists "revoked before now", revokes refresh families, closes live connections
       // (through onUserRevoked). Count first: afterwards the sessions are gone.
-      const count = hub.presence(userId).length;
+      const count = (await presenceAll(userId)).length;
       await tokens.revokeUser(userId, 'api_disconnect');
       return count;
     }
     // A subject of an app's own backend: refuse its earlier tokens on this node and close its sockets.
+    const count = (await presenceAll(userId)).length;
     revocations.revokeUser(userId, now);
-    return hub.disconnectUser(userId);
+    hub.disconnectUser(userId);
+    return count;
   };
-  const publish = (request: PublishRequest) => hub.publish(request);
+
+  const devices = await openDeviceStore(store.db, store.kind);
+  const push =
+    config.pushWebhookUrl === undefined
+      ? undefined
+      : createPushFallback({
+          webhookUrl: config.pushWebhookUrl,
+          maxAttempts: config.pushMaxAttempts,
+          devices,
+          isOnline: async (userId) => (await presenceAll(userId)).length > 0,
+          logger,
+          clock,
+        });
+  const publish = async (request: PublishRequest): Promise<PublishResult> => {
+    const result = await hub.publish(request);
+    // Validated by the hub by now: user ids are non-empty strings.
+    const users = request.to.users ?? [];
+    if (push !== undefined && users.length > 0) push.notify({ id: result.id, event: request.event, data: request.data ?? {}, users });
+    return result;
+  };
 
   const keyChecker = new ApiKeys(apiKeys);
   const v1: V1Deps = {
@@ -155,6 +210,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     apiKeys: keyChecker,
     publish,
     disconnectUser,
+    presence: presenceAll,
     users:
       tokens === undefined
         ? undefined
@@ -175,10 +231,24 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   await registerSystemRoutes(app, { hub, registry: metrics.registry, jwks: jwks(keys), startedAt });
   await registerAuthRoutes(app, { config, tokens, authenticator, logger: logger.child({ component: 'auth' }) });
   await registerV1Routes(app, v1);
+  await registerDeviceRoutes(app, devices);
 
   const server = app.server;
-  const transportDeps = { config, hub, authenticator, logger: logger.child({ component: 'transport' }), clock, observer };
+  // One per-IP connect limiter, so CONNECT_RATE_PER_IP counts connections of either transport.
+  const connectLimiter = new KeyedRateLimiter({ capacity: config.connectRatePerIp, perSecond: config.connectRatePerIp }, clock);
+  const transportDeps = {
+    config,
+    hub,
+    authenticator,
+    logger: logger.child({ component: 'transport' }),
+    clock,
+    observer,
+    connectLimiter,
+    ...(options.wsAuthTimeoutMs === undefined ? {} : { wsAuthTimeoutMs: options.wsAuthTimeoutMs }),
+  };
   const transports: TransportHandle[] = [attachSocketIo(server, transportDeps), attachWs(server, transportDeps)];
+  server.on('upgrade', refuseUnknownUpgrade);
+  let ingest: PgNotifyIngest | undefined;
 
   const gateway: Gateway = {
     config,
@@ -199,7 +269,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       const address = server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       const url = `http://${host}:${address.port}`;
-      logger.info({ url, port: address.port, node: nodeId, store: store.kind }, 'gateway listening');
+      if (config.pgNotifyUrl !== undefined) {
+        const { createPgNotifyIngest } = await import('./ingest/pg-notify.js');
+        ingest = createPgNotifyIngest({ url: config.pgNotifyUrl, channels: config.pgNotifyChannels, publish, logger, clock });
+        await ingest.start();
+      }
+      logger.info({ url, port: address.port, node: nodeId, store: store.kind, cluster: cluster !== undefined }, 'gateway listening');
       return { port: address.port, url };
     },
     publish,
@@ -207,8 +282,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     async close() {
       if (closed) return;
       closed = true;
+      await ingest?.stop();
       await hub.shutdown(config.shutdownGraceMs);
       await Promise.all(transports.map((t) => t.close()));
+      await push?.stop();
+      await clusterHub?.close();
       tokens?.stopMaintenance();
       await app.close();
       await store.close();
@@ -234,6 +312,16 @@ async function loadRevocations(
   for (const family of await store.refresh.listRevokedFamiliesSince(horizon)) {
     revocations.revokeFamily(family.id, (family.revokedAt ?? clock.now()) + config.accessTtlSeconds * 1000);
   }
+}
+
+/** Retention of the shared log in cluster mode (HISTORY_* settings override it once they exist). */
+const CLUSTER_HISTORY = { maxEvents: 100_000, maxAgeSeconds: 24 * 3600 };
+
+/** Upgrades on any path other than the two transports' would otherwise hang: answer 404 and close. */
+function refuseUnknownUpgrade(request: IncomingMessage, socket: Duplex): void {
+  const path = (request.url ?? '').split('?')[0] ?? '';
+  if (path === WS_PATH || path === SOCKET_IO_PATH || path.startsWith(SOCKET_IO_PATH + '/')) return;
+  socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
 }
 
 function devApiKey(config: Config, logger: Logger): string {

@@ -1,0 +1,112 @@
+import type { IncomingMessage } from 'node:http';
+import { TetherError, type ErrorCode } from '@tether/protocol';
+import type { Principal } from '../auth/types.js';
+import type { CloseReason, Session, TransportKind } from '../hub/types.js';
+import { KeyedRateLimiter } from '../util/rate-limit.js';
+import { checkOrigin, type OriginVerdict } from './origin.js';
+import type { FoundToken } from './token-extract.js';
+import type { TransportDeps } from './types.js';
+
+/**
+ * The checks every handshake goes through, whatever the transport: per-IP connect rate, Origin
+ * policy, token verification. Failures are `TetherError`s the transport turns into its coded
+ * refusal; each one is logged once (code only, never the token) and reported to the observer.
+ */
+export class HandshakeGate {
+  private readonly limiter: KeyedRateLimiter;
+
+  constructor(
+    private readonly deps: TransportDeps,
+    private readonly transport: TransportKind,
+  ) {
+    const rate = deps.config.connectRatePerIp;
+    this.limiter = deps.connectLimiter ?? new KeyedRateLimiter({ capacity: rate, perSecond: rate }, deps.clock);
+  }
+
+  /** Rate and Origin checks, before any token is looked at. Throws RATE_LIMITED / ORIGIN_FORBIDDEN. */
+  admit(req: IncomingMessage, ip: string): OriginVerdict {
+    const wait = this.limiter.take(ip);
+    if (wait > 0) throw new TetherError('RATE_LIMITED', undefined, { retryAfterMs: wait });
+    return checkOrigin(req.headers, this.deps.config.allowedOrigins);
+  }
+
+  /** Verifies the token found (AUTH_REQUIRED when none). Throws the authenticator's TetherError. */
+  async verify(found: FoundToken | undefined, ip: string): Promise<Principal> {
+    if (found === undefined) throw new TetherError('AUTH_REQUIRED');
+    if (found.source === 'query') {
+      // Query strings end up in proxy and access logs; allowed only by configuration, and flagged.
+      this.deps.logger.warn(
+        { transport: this.transport, ip },
+        'access token passed in the URL query (ALLOW_QUERY_TOKEN)',
+      );
+    }
+    return this.deps.authenticator.authenticate(found.token);
+  }
+
+  /** Logs and reports a refused handshake. Returns the error as a TetherError. */
+  refused(err: unknown, ip: string): TetherError {
+    const error = asTetherError(err);
+    if (error.code === 'INTERNAL')
+      this.deps.logger.error({ transport: this.transport, ip, err }, 'handshake failed unexpectedly');
+    this.deps.logger.info({ transport: this.transport, ip, code: error.code }, 'handshake refused');
+    this.deps.observer?.onAuthFailed?.(error.code, { transport: this.transport, ip, phase: 'handshake' });
+    return error;
+  }
+
+  connected(session: Session): void {
+    this.deps.logger.info(
+      {
+        transport: this.transport,
+        tokenSource: session.info.tokenSource,
+        userId: session.userId,
+        sessionId: session.id,
+        ip: session.info.ip,
+      },
+      'connection opened',
+    );
+  }
+
+  disconnected(session: Session, reason: CloseReason | ErrorCode): void {
+    this.deps.logger.info(
+      {
+        transport: this.transport,
+        userId: session.userId,
+        sessionId: session.id,
+        reason,
+        durationMs: this.deps.clock.now() - session.connectedAt,
+      },
+      'connection closed',
+    );
+  }
+}
+
+/** The client's address; the first `X-Forwarded-For` hop only when the proxy is trusted. */
+export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** The close reason to log when the hub ends a connection with `code`. */
+export function closeReasonForCode(code: ErrorCode | null, fallback: CloseReason): CloseReason {
+  switch (code) {
+    case 'AUTH_EXPIRED':
+      return 'expired';
+    case 'AUTH_REVOKED':
+      return 'revoked';
+    case 'SERVER_SHUTDOWN':
+      return 'shutdown';
+    case 'RATE_LIMITED':
+      return 'rate_limited';
+    default:
+      return fallback;
+  }
+}
+
+/** Anything thrown on a handshake path becomes a coded error; unknown failures are INTERNAL. */
+export function asTetherError(err: unknown): TetherError {
+  return err instanceof TetherError ? err : new TetherError('INTERNAL', undefined, { cause: err });
+}

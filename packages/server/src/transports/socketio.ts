@@ -1,0 +1,97 @@
+import type { Server as HttpServer } from 'node:http';
+import { SOCKET_IO_PATH, WS_AUTH_TIMEOUT_MS, type ErrorBody } from '@tether/protocol';
+import { Server, type ExtendedError, type ServerOptions } from 'socket.io';
+import { EngineSockets, type EngineConn } from './engine-sockets.js';
+import { clientIp, HandshakeGate } from './handshake.js';
+import { SioConnection, type SioServer, type SioShared, type SioSocket } from './sio-connection.js';
+import { extractSocketIoToken } from './token-extract.js';
+import type { TransportDeps, TransportHandle } from './types.js';
+import { WriteCoalescer } from './write-coalescer.js';
+
+/**
+ * Socket.IO transport on `/socket.io` (websocket and polling; CONTRACT.md "Socket.IO").
+ *
+ * Handshakes are checked in `io.use` middleware rather than engine.io's `allowRequest`: only a
+ * namespace middleware can refuse with a `connect_error` carrying our `{code, message, timestamp}`,
+ * and the contract wants every refusal coded. The cost is that a foreign-origin page can open an
+ * engine.io session (no events, no auth) that lives until the refusal, a few milliseconds.
+ *
+ * @example
+ *   const sio = attachSocketIo(httpServer, { config, hub, authenticator, logger, clock: systemClock });
+ */
+export function attachSocketIo(server: HttpServer, deps: TransportDeps): TransportHandle {
+  const { config } = deps;
+  const io: SioServer = new Server(server, {
+    path: SOCKET_IO_PATH,
+    serveClient: false,
+    pingInterval: config.pingIntervalMs,
+    pingTimeout: config.pingTimeoutMs,
+    maxHttpBufferSize: config.maxFrameBytes,
+    // `/ws` and any other upgrade on this server are not ours to destroy.
+    destroyUpgrade: false,
+    // An engine.io connection that never completes a namespace connect is dropped after this.
+    connectTimeout: WS_AUTH_TIMEOUT_MS,
+    cors: corsOptions(config.allowedOrigins),
+  });
+  const gate = new HandshakeGate(deps, 'socket.io');
+  const shared: SioShared = { deps, gate, io };
+  const coalescer = new WriteCoalescer();
+  const engineSockets = new EngineSockets(server);
+
+  io.use((socket, next) => {
+    admit(shared, socket).then(
+      () => next(),
+      (err: unknown) =>
+        next(connectError(gate.refused(err, clientIp(socket.request, config.trustProxy)).toBody(deps.clock.now()))),
+    );
+  });
+  io.on('connection', (socket) => socket.data.connection?.onConnected());
+
+  // engine.io emits `flush` right before handing a batch to the transport: cork the TCP socket
+  // under a websocket transport for the rest of the turn (see WriteCoalescer).
+  io.engine.on('flush', (conn: EngineConn) => {
+    const raw = engineSockets.socketOf(conn);
+    if (raw !== undefined) coalescer.hold(raw);
+  });
+
+  return {
+    async close() {
+      engineSockets.detach();
+      // Not io.close(): that would also close the shared http.Server, which the gateway owns.
+      io.disconnectSockets(true);
+      io.engine.close();
+      coalescer.flush();
+    },
+  };
+}
+
+async function admit(shared: SioShared, socket: SioSocket): Promise<void> {
+  const { deps, gate } = shared;
+  const req = socket.request;
+  const ip = clientIp(req, deps.config.trustProxy);
+  const origin = gate.admit(req, ip);
+  const found = extractSocketIoToken(socket.handshake.auth, {
+    headers: req.headers,
+    url: req.url,
+    origin,
+    allowQueryToken: deps.config.allowQueryToken,
+  });
+  const principal = await gate.verify(found, ip);
+  if (socket.conn.readyState !== 'open') return; // the client left while we verified; socket.io drops it
+  const connection = new SioConnection(shared, socket, ip);
+  connection.register(principal, found?.source ?? 'auth');
+  socket.data.connection = connection;
+}
+
+/** A refusal the client sees as `connect_error`: `message` is the code, `data` the error body. */
+function connectError(body: ErrorBody): ExtendedError {
+  const error: ExtendedError = new Error(body.code);
+  error.data = body;
+  return error;
+}
+
+function corsOptions(allowed: readonly string[]): ServerOptions['cors'] {
+  // Same-origin only: browsers need no CORS headers, so none are sent.
+  if (allowed.length === 0) return undefined;
+  return { origin: allowed.includes('*') ? true : [...allowed], credentials: true };
+}

@@ -1,0 +1,306 @@
+import type { IncomingMessage } from 'node:http';
+import { ERRORS, TetherError, type ErrorCode, type ServerFrame } from '@tether/protocol';
+import type { RawData, WebSocket } from 'ws';
+import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage } from '../hub/types.js';
+import type { TimerHandle } from '../util/clock.js';
+import { asTetherError, clientIp, closeReasonForCode, type HandshakeGate } from './handshake.js';
+import type { HeartbeatSweeper } from './heartbeat.js';
+import { InboundGuard } from './inbound-guard.js';
+import { extractWsToken, type FoundToken } from './token-extract.js';
+import type { TransportDeps } from './types.js';
+import type { Corkable, WriteCoalescer } from './write-coalescer.js';
+import { encodedEvent, encodeFrame, parseClientFrame, systemFrame } from './ws-frames.js';
+
+/** What every `/ws` connection of one server shares. */
+export interface WsShared {
+  deps: TransportDeps;
+  gate: HandshakeGate;
+  coalescer: WriteCoalescer;
+  heartbeat: HeartbeatSweeper;
+  authTimeoutMs: number;
+}
+
+/**
+ *   upgrade ─▶ awaiting ──(token in handshake, or first frame `authenticate`)──▶ verifying ─▶ open ─▶ closed
+ *                 │                                                                 │
+ *                 └── timeout: auth_error AUTH_TIMEOUT, close ◀── refused: auth_error <code>, close
+ */
+type State = 'awaiting' | 'verifying' | 'open' | 'closed';
+
+/** Frames received while the token is being verified are kept (a bounded few) and handled after registration. */
+const MAX_EARLY_FRAMES = 32;
+
+/** One plain-WebSocket connection: parses frames into hub calls and is the hub's sink for it. */
+export class WsConnection implements ConnectionSink {
+  readonly transport = 'ws' as const;
+  private state: State = 'awaiting';
+  private session: Session | undefined;
+  private authTimer: TimerHandle | undefined;
+  private early: Array<[RawData, boolean]> = [];
+  /** Why the socket is going away, when this side decided it (else the client left). */
+  private closeReason: CloseReason = 'client';
+  private readonly guard: InboundGuard;
+  private readonly ip: string;
+
+  constructor(
+    private readonly shared: WsShared,
+    private readonly ws: WebSocket,
+    private readonly raw: Corkable,
+    private readonly req: IncomingMessage,
+  ) {
+    const { config, clock } = shared.deps;
+    this.guard = new InboundGuard(config.inboundBurst, config.inboundRatePerSecond, clock);
+    this.ip = clientIp(req, config.trustProxy);
+  }
+
+  start(): void {
+    const { ws, shared } = this;
+    ws.on('message', this.onMessage);
+    ws.on('pong', () => shared.heartbeat.alive(ws));
+    ws.on('error', (err) => {
+      // ws answers protocol errors (e.g. 1009 beyond the hard payload ceiling) itself, then closes.
+      this.closeReason = 'transport_error';
+      shared.deps.logger.debug({ transport: 'ws', ip: this.ip, err: err.message }, 'websocket error');
+    });
+    ws.once('close', this.onClose);
+    shared.heartbeat.add(ws);
+
+    let origin;
+    try {
+      origin = shared.gate.admit(this.req, this.ip);
+    } catch (err) {
+      this.refuse(shared.gate.refused(err, this.ip));
+      return;
+    }
+    const found = extractWsToken({
+      headers: this.req.headers,
+      url: this.req.url,
+      origin,
+      allowQueryToken: shared.deps.config.allowQueryToken,
+    });
+    if (found !== undefined) {
+      void this.authenticate(found);
+      return;
+    }
+    this.authTimer = shared.deps.clock.setTimeout(() => {
+      this.authTimer = undefined;
+      if (this.state === 'awaiting') this.refuse(shared.gate.refused(new TetherError('AUTH_TIMEOUT'), this.ip));
+    }, shared.authTimeoutMs);
+    this.authTimer.unref?.();
+  }
+
+  // --- ConnectionSink -------------------------------------------------------------------------
+
+  sendEvent(event: OutboundEvent): void {
+    this.sendText(encodedEvent(event));
+  }
+
+  sendSystem(message: SystemMessage): void {
+    this.send(systemFrame(message));
+  }
+
+  close(code: ErrorCode | null, reason: string): void {
+    this.closeReason = closeReasonForCode(code, this.closeReason);
+    this.ws.close(code === null ? 1000 : ERRORS[code].closeCode, code ?? reason.slice(0, 120));
+  }
+
+  // --- inbound --------------------------------------------------------------------------------
+
+  private readonly onMessage = (data: RawData, isBinary: boolean): void => {
+    this.shared.heartbeat.alive(this.ws);
+    if (this.state === 'closed') return;
+    switch (this.guard.check()) {
+      case 'accept':
+        break;
+      case 'warn':
+        this.sendError(
+          new TetherError('RATE_LIMITED', 'Too many messages; further ones are dropped, then the connection is closed'),
+        );
+        return;
+      case 'drop':
+        return;
+      case 'cut':
+        this.closeReason = 'rate_limited';
+        this.refuse(new TetherError('RATE_LIMITED'));
+        return;
+    }
+    if (this.state === 'verifying') {
+      if (this.early.length < MAX_EARLY_FRAMES) this.early.push([data, isBinary]);
+      else this.sendError(new TetherError('RATE_LIMITED', 'Too many frames before authentication completed'));
+      return;
+    }
+    const text = this.readText(data, isBinary);
+    if (text === undefined) return;
+    if (this.state === 'awaiting') this.onFirstFrame(text);
+    else this.onFrame(text);
+  };
+
+  /** The frame's text, or undefined after answering FRAME_INVALID / FRAME_TOO_LARGE. */
+  private readText(data: RawData, isBinary: boolean): string | undefined {
+    const buffer = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    if (buffer.length > this.shared.deps.config.maxFrameBytes) {
+      this.sendError(
+        new TetherError(
+          'FRAME_TOO_LARGE',
+          `Frame of ${buffer.length} bytes exceeds the limit of ${this.shared.deps.config.maxFrameBytes}`,
+        ),
+      );
+      return undefined;
+    }
+    if (isBinary) {
+      this.sendError(new TetherError('FRAME_INVALID', 'Binary frames are not supported; send JSON text frames'));
+      return undefined;
+    }
+    return buffer.toString('utf8');
+  }
+
+  private onFirstFrame(text: string): void {
+    let frame;
+    try {
+      frame = parseClientFrame(text);
+    } catch (err) {
+      this.sendError(asTetherError(err));
+      return;
+    }
+    if (frame.type !== 'authenticate') {
+      this.refuse(
+        this.shared.gate.refused(
+          new TetherError('AUTH_REQUIRED', 'Authenticate first: send {"type":"authenticate","token":"…"}'),
+          this.ip,
+        ),
+      );
+      return;
+    }
+    void this.authenticate({ token: frame.token, source: 'frame' });
+  }
+
+  private onFrame(text: string): void {
+    const session = this.session;
+    if (session === undefined) return;
+    let frame;
+    try {
+      frame = parseClientFrame(text);
+    } catch (err) {
+      this.sendError(asTetherError(err));
+      return;
+    }
+    const { hub } = this.shared.deps;
+    switch (frame.type) {
+      case 'authenticate':
+        this.sendError(new TetherError('FRAME_INVALID', 'Already authenticated; send reauth to replace the token'));
+        return;
+      case 'reauth':
+        void this.reauth(session, frame.token);
+        return;
+      case 'subscribe':
+      case 'unsubscribe': {
+        const { channel, rid } = frame;
+        let ack;
+        try {
+          ack = frame.type === 'subscribe' ? hub.subscribe(session, channel) : hub.unsubscribe(session, channel);
+        } catch (err) {
+          const e = asTetherError(err);
+          ack = { ok: false as const, code: e.code, message: e.message };
+        }
+        const ridPart = rid === undefined ? {} : { rid };
+        if (ack.ok)
+          this.send({ type: frame.type === 'subscribe' ? 'subscribed' : 'unsubscribed', channel, ...ridPart });
+        else this.send({ type: 'subscribe_error', channel, code: ack.code, message: ack.message, ...ridPart });
+        return;
+      }
+    }
+  }
+
+  private async reauth(session: Session, token: string): Promise<void> {
+    try {
+      const ack = await this.shared.deps.hub.reauth(session, token);
+      this.send(
+        ack.ok
+          ? { type: 'reauth_ok', expiresAt: ack.expiresAt }
+          : { type: 'reauth_error', code: ack.code, message: ack.message },
+      );
+    } catch (err) {
+      const e = asTetherError(err);
+      this.send({ type: 'reauth_error', code: e.code, message: e.message });
+    }
+  }
+
+  // --- handshake ------------------------------------------------------------------------------
+
+  private async authenticate(found: FoundToken): Promise<void> {
+    const { gate, deps } = this.shared;
+    this.state = 'verifying';
+    this.clearAuthTimer();
+    try {
+      const principal = await gate.verify(found, this.ip);
+      if (this.state !== 'verifying') return; // the client left while we were verifying
+      const ua = this.req.headers['user-agent'];
+      this.session = deps.hub.register(principal, this, { ip: this.ip, userAgent: ua, tokenSource: found.source });
+      this.state = 'open';
+      gate.connected(this.session);
+    } catch (err) {
+      if (this.state === 'verifying') this.refuse(gate.refused(err, this.ip));
+      return;
+    }
+    const early = this.early;
+    this.early = [];
+    for (const [data, isBinary] of early) {
+      if (this.state !== 'open') break;
+      const text = this.readText(data, isBinary);
+      if (text !== undefined) this.onFrame(text);
+    }
+  }
+
+  /** `auth_error` then close with the registry's close code (1008 for auth codes); accepted upgrades only. */
+  private refuse(error: TetherError): void {
+    if (this.state === 'closed') return;
+    const previous = this.state;
+    this.state = 'closed';
+    this.clearAuthTimer();
+    const session = this.session;
+    this.send({ type: 'auth_error', ...error.toBody(this.shared.deps.clock.now()) });
+    this.ws.close(error.closeCode, error.code);
+    if (previous === 'open' && session !== undefined) this.unregister(session);
+  }
+
+  private readonly onClose = (code: number): void => {
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    this.clearAuthTimer();
+    this.shared.heartbeat.remove(this.ws);
+    if (this.closeReason === 'client' && code === 1006) this.closeReason = 'transport_error';
+    if (wasOpen && this.session !== undefined) this.unregister(this.session);
+  };
+
+  private unregister(session: Session): void {
+    if (!session.closed) this.shared.deps.hub.unregister(session, this.closeReason);
+    this.shared.gate.disconnected(session, this.closeReason);
+  }
+
+  /** The heartbeat gave up on this socket. */
+  markDead(): void {
+    this.closeReason = 'heartbeat';
+  }
+
+  // --- outbound -------------------------------------------------------------------------------
+
+  private sendError(error: TetherError): void {
+    this.send({ type: 'error', ...error.toBody(this.shared.deps.clock.now()) });
+  }
+
+  private send(frame: ServerFrame): void {
+    this.sendText(encodeFrame(frame));
+  }
+
+  private sendText(text: string): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.shared.coalescer.hold(this.raw);
+    this.ws.send(text);
+  }
+
+  private clearAuthTimer(): void {
+    if (this.authTimer === undefined) return;
+    this.shared.deps.clock.clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * What the helpdesk's HTTP API answers and its realtime events carry. Shared (as types only) with
+ * the web UI, so a renamed field breaks both builds.
+ */
+
+export interface AreaDto {
+  path: string;
+  name: string;
+  level: 'region' | 'district' | 'ward';
+  parent: string | null;
+}
+
+export interface TicketDto {
+  id: string;
+  ward: string;
+  wardName: string;
+  customerId: string;
+  customerName: string;
+  subject: string;
+  status: 'open' | 'resolved';
+  createdAt: number;
+  updatedAt: number;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+  lastMessageAt: number;
+  messageCount: number;
+  /** For the staff member asking: customer messages since they last opened the ticket. */
+  unread: number;
+}
+
+export interface MessageDto {
+  id: string;
+  ticketId: string;
+  authorKind: 'customer' | 'staff';
+  authorId: string;
+  authorName: string;
+  body: string;
+  createdAt: number;
+}
+
+export interface WhisperDto {
+  id: string;
+  ticketId: string;
+  messageId: string;
+  /** Which rule of the suggester produced it (shown, so staff know it is not a person). */
+  rule: string;
+  body: string;
+  createdAt: number;
+}
+
+export interface DirectMessageDto {
+  id: string;
+  fromId: string;
+  toId: string;
+  body: string;
+  createdAt: number;
+  readAt: number | null;
+}
+
+export interface StaffDto {
+  id: string;
+  name: string;
+  email: string;
+  role: string;
+  scopes: string[];
+}
+
+export interface MeDto extends StaffDto {
+  /** Whether the user may open `/admin`. */
+  isAdmin: boolean;
+}
+
+export interface TicketDetailDto {
+  ticket: TicketDto;
+  messages: MessageDto[];
+  whispers: WhisperDto[];
+}
+
+/** Realtime events (Tether application events). `id` is added by Tether. */
+export interface HelpdeskEvents {
+  ticket_created: { ticket: TicketDto; message: MessageDto };
+  message_received: { ticket: TicketDto; message: MessageDto };
+  whisper: { whisper: WhisperDto };
+  ticket_resolved: { ticket: TicketDto };
+  ticket_reopened: { ticket: TicketDto };
+  direct_message: { message: DirectMessageDto };
+  message_read: { readerId: string; peerId: string; ids: string[]; readAt: number };
+  admin_stats: AdminStatsDto;
+  auth_event: AuthEventDto;
+}
+
+export interface ConnectionDto {
+  sessionId: string;
+  userId: string;
+  transport: string;
+  connectedAt: number;
+  expiresAt: number;
+  ip: string;
+  device: string;
+  isGuest: boolean;
+  node: string;
+}
+
+export interface AdminStatsDto {
+  at: number;
+  /** The first `MAX_LISTED_CONNECTIONS` live connections (a big gateway has thousands). */
+  connections: ConnectionDto[];
+  totalConnections: number;
+  /** Application events published in the last second. */
+  publishesPerSecond: number;
+  /** Writes to connections in the last second. */
+  deliveriesPerSecond: number;
+}
+
+export interface AuthEventDto {
+  type: string;
+  userId: string | null;
+  sessionId?: string;
+  transport?: string;
+  code?: string;
+  reason?: string;
+  at: number;
+}

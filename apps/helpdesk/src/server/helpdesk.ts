@@ -1,0 +1,108 @@
+import { fileURLToPath } from 'node:url';
+import { createGateway, runMigrations, type Config, type Gateway, type GatewayOptions } from '@tether/server';
+import type { Kysely } from 'kysely';
+import { AreasRepository } from './db/areas-repo.js';
+import { DirectMessagesRepository } from './db/direct-messages-repo.js';
+import { HELPDESK_MIGRATION_TABLE, HELPDESK_MIGRATIONS } from './db/migrations.js';
+import type { HelpdeskDatabase } from './db/schema.js';
+import { TicketsRepository } from './db/tickets-repo.js';
+import type { StaffDto } from './domain/dto.js';
+import { HelpdeskService } from './domain/helpdesk-service.js';
+import { registerAdminRoutes } from './http/admin-routes.js';
+import { registerGuestRoutes } from './http/guest-routes.js';
+import { registerStaffRoutes } from './http/staff-routes.js';
+import { registerStaticRoutes } from './http/static-routes.js';
+import { DashboardFeed } from './realtime/dashboard-feed.js';
+import { HelpdeskPublisher } from './realtime/events.js';
+import { seedDemo } from './seed.js';
+
+/** Built web UI. Same relative place from `src/server` (tests) and `dist/server` (npm start). */
+export const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../dist/public', import.meta.url));
+
+const STAFF_ROLES = new Set(['admin', 'eo']);
+
+export interface HelpdeskOptions extends Omit<GatewayOptions, 'routes' | 'observer'> {
+  /** Seed the demo tree, staff accounts and tickets (default true). */
+  seed?: boolean;
+  /** Where the built web UI is (default `apps/helpdesk/dist/public`). */
+  publicDir?: string;
+  /** How often the dashboard gets `admin_stats` (default 1000 ms). */
+  statsIntervalMs?: number;
+}
+
+export interface Helpdesk {
+  readonly gateway: Gateway;
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The helpdesk on an embedded Tether gateway: its tables beside Tether's in the same store, its
+ * API and web UI on the gateway's HTTP server, its events through `gateway.publish`.
+ *
+ * @example
+ *   const helpdesk = await startHelpdesk(loadConfig(process.env));
+ *   console.log(`open ${helpdesk.url}`);
+ */
+export async function startHelpdesk(config: Config, options: HelpdeskOptions = {}): Promise<Helpdesk> {
+  const feed = new DashboardFeed(options.statsIntervalMs);
+  let registerRoutes: ((gateway: Gateway) => Promise<void>) | undefined;
+  const gateway = await createGateway(config, {
+    ...options,
+    observer: feed.observer,
+    routes: async (_app, gw) => registerRoutes?.(gw),
+  });
+
+  try {
+    await runMigrations(gateway.store.db, gateway.store.kind, HELPDESK_MIGRATIONS, HELPDESK_MIGRATION_TABLE);
+    // Our tables live in the same database as Tether's; Kysely's type is ours for our queries.
+    const db = gateway.store.db as unknown as Kysely<HelpdeskDatabase>;
+    const areas = new AreasRepository(db);
+    await areas.load();
+    const tickets = new TicketsRepository(db, (path) => areas.byPath().get(path)?.name ?? path);
+    const dms = new DirectMessagesRepository(db);
+    const publisher = new HelpdeskPublisher((request) => gateway.publish(request));
+    const listStaff = async (): Promise<StaffDto[]> => {
+      const users = await gateway.store.users.list({ limit: 1000 });
+      return users
+        .filter((u) => u.active && STAFF_ROLES.has(u.role))
+        .map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, scopes: u.scopes }));
+    };
+    const service = new HelpdeskService({
+      tickets,
+      dms,
+      areas,
+      publisher,
+      now: () => gateway.clock.now(),
+      isStaff: async (userId) => {
+        const user = await gateway.store.users.findById(userId);
+        return user !== undefined && user.active && STAFF_ROLES.has(user.role);
+      },
+    });
+    if (options.seed ?? true) await seedDemo({ gateway, areas, tickets, service });
+
+    const authenticate = (token: string) => gateway.authenticator.authenticate(token);
+    registerRoutes = async (gw) => {
+      registerGuestRoutes(gw.app, { authenticate, service, tickets, areas: () => areas.all() });
+      registerStaffRoutes(gw.app, { authenticate, service, tickets, dms, listStaff });
+      registerAdminRoutes(gw.app, { authenticate, feed, listStaff, disconnectUser: (id) => gw.disconnectUser(id) });
+      await registerStaticRoutes(gw.app, options.publicDir ?? DEFAULT_PUBLIC_DIR);
+    };
+    const { url, port } = await gateway.listen();
+    feed.start(gateway);
+    return {
+      gateway,
+      url,
+      port,
+      async close() {
+        feed.stop();
+        await gateway.close();
+      },
+    };
+  } catch (error) {
+    feed.stop();
+    await gateway.close();
+    throw error;
+  }
+}

@@ -1,0 +1,150 @@
+import { useEffect, useState } from 'react';
+import type { AdminStatsDto, AuthEventDto, MeDto, StaffDto } from '../../server/domain/dto.js';
+import { SignIn } from '../components/SignIn.js';
+import { useNow } from '../hooks.js';
+import { formatTime } from '../router.js';
+import type { Session } from '../session.js';
+import { Header } from '../staff/StaffApp.js';
+import { useStaffAuth } from '../staff/use-staff-auth.js';
+import { Sparkline } from './Sparkline.js';
+
+const HISTORY = 60;
+
+/** `/admin`: live connections, token expiry per connection, auth events, events per second, disconnect. */
+export function AdminApp() {
+  const { session, phase, signIn, signOut } = useStaffAuth();
+  if (phase.kind === 'loading') return <p className="loading">Loading…</p>;
+  if (phase.kind === 'signed_out') return <SignIn title="Helpdesk dashboard — admins" notice={phase.notice} onSignIn={signIn} />;
+  if (!phase.me.isAdmin) {
+    return (
+      <main className="signin" data-testid="admins-only">
+        <h1>Admins only</h1>
+        <p>The dashboard is for helpdesk administrators. <a href="/">Back to the inbox</a></p>
+      </main>
+    );
+  }
+  return <Dashboard key={phase.me.id} session={session} me={phase.me} onSignOut={signOut} />;
+}
+
+function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; onSignOut: () => Promise<void> }) {
+  const [stats, setStats] = useState<AdminStatsDto | null>(null);
+  const [rates, setRates] = useState<{ deliveries: number[]; publishes: number[] }>({ deliveries: [], publishes: [] });
+  const [events, setEvents] = useState<AuthEventDto[]>([]);
+  const [names, setNames] = useState<Record<string, string>>({});
+  const [notice, setNotice] = useState<string | null>(null);
+  const now = useNow(1000);
+  const { api, realtime } = session;
+
+  useEffect(() => {
+    const load = async () => {
+      const [s, e, staff] = await Promise.all([
+        api.get<AdminStatsDto>('/api/admin/stats'),
+        api.get<AuthEventDto[]>('/api/admin/auth-events'),
+        api.get<StaffDto[]>('/api/admin/staff'),
+      ]);
+      setStats(s);
+      setEvents(e.reverse());
+      setNames(Object.fromEntries(staff.map((p) => [p.id, p.name])));
+    };
+    const offs = [
+      realtime.onSession(() => void load().catch(() => undefined)),
+      realtime.on('admin_stats', (s) => {
+        setStats(s);
+        setRates((r) => ({
+          deliveries: [...r.deliveries, s.deliveriesPerSecond].slice(-HISTORY),
+          publishes: [...r.publishes, s.publishesPerSecond].slice(-HISTORY),
+        }));
+      }),
+      realtime.on('auth_event', (e) => setEvents((list) => [e, ...list].slice(0, 200))),
+    ];
+    load().catch(() => undefined);
+    return () => {
+      for (const off of offs) off();
+    };
+  }, [api, realtime]);
+
+  const disconnect = async (userId: string) => {
+    try {
+      const res = await api.post<{ disconnected: number }>(`/api/admin/users/${encodeURIComponent(userId)}/disconnect`);
+      setNotice(`Disconnected ${names[userId] ?? userId}: ${res.disconnected} connection(s) closed, their sessions revoked.`);
+    } catch {
+      setNotice('Could not disconnect (offline?). Try again.');
+    }
+  };
+
+  const byUser = new Map<string, AdminStatsDto['connections']>();
+  for (const c of stats?.connections ?? []) byUser.set(c.userId, [...(byUser.get(c.userId) ?? []), c]);
+  const label = (id: string | null) => (id === null ? '—' : (names[id] ?? (id.startsWith('guest:') ? `guest ${id.slice(6, 14)}` : id)));
+
+  return (
+    <div className="app admin" data-testid="dashboard">
+      <Header session={session} me={me} onSignOut={onSignOut}>
+        <a className="nav" href="/">
+          Inbox
+        </a>
+        <span className="nav active">Dashboard</span>
+      </Header>
+      {notice !== null && <p className="banner banner-info" data-testid="admin-notice">{notice}</p>}
+      <div className="dashboard">
+        <section className="panel">
+          <h2>
+            Live connections <span className="count" data-testid="connection-count">{stats?.totalConnections ?? 0}</span>
+          </h2>
+          <table className="connections">
+            <thead>
+              <tr>
+                <th>User</th>
+                <th>Device</th>
+                <th>Transport</th>
+                <th>Connected</th>
+                <th>Token expires in</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {[...byUser.entries()].map(([userId, conns]) =>
+                conns.map((c, i) => (
+                  <tr key={c.sessionId} data-testid="connection-row" data-user-id={userId}>
+                    <td>{i === 0 ? <strong>{label(userId)}</strong> : ''}</td>
+                    <td>{c.device}</td>
+                    <td>{c.transport}</td>
+                    <td>{formatTime(c.connectedAt)}</td>
+                    <td data-testid="expires-in">{Math.max(0, Math.round((c.expiresAt - now) / 1000))} s</td>
+                    <td>
+                      {i === 0 && userId !== me.id && (
+                        <button className="danger" onClick={() => void disconnect(userId)} data-testid="disconnect" data-user-id={userId}>
+                          Disconnect user
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                )),
+              )}
+            </tbody>
+          </table>
+        </section>
+        <section className="panel">
+          <h2>Events delivered per second</h2>
+          <Sparkline
+            series={[
+              { label: 'delivered', values: rates.deliveries, className: 'line-a' },
+              { label: 'published', values: rates.publishes, className: 'line-b' },
+            ]}
+          />
+        </section>
+        <section className="panel">
+          <h2>Auth events</h2>
+          <ol className="auth-events" data-testid="auth-events">
+            {events.slice(0, 50).map((e, i) => (
+              <li key={`${e.at}-${i}`} className={`auth-${e.type}`} data-testid="auth-event" data-type={e.type}>
+                <span className="time">{formatTime(e.at)}</span> <strong>{e.type}</strong> {label(e.userId)}
+                {e.transport !== undefined && <span className="muted"> · {e.transport}</span>}
+                {e.code !== undefined && <span className="muted"> · {e.code}</span>}
+              </li>
+            ))}
+          </ol>
+        </section>
+      </div>
+    </div>
+  );
+}

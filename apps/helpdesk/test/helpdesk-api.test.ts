@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DirectMessageDto, MessageDto, TicketDetailDto, TicketDto } from '../src/server/domain/dto.js';
+import { DEMO_STAFF } from '../src/server/seed.js';
+import { startTestHelpdesk, type TestHelpdesk } from './helpers.js';
+
+type Body = Record<string, unknown>;
+
+/** A socket.io client that records every application event it receives, in order. */
+interface Client {
+  socket: Socket;
+  events: { event: string; data: Body }[];
+  /** Resolves with the first event (already received or future) matching. */
+  next(event: string, match?: (data: Body) => boolean): Promise<Body>;
+  count(event: string, match?: (data: Body) => boolean): number;
+}
+
+function connect(url: string, token: string): Promise<Client> {
+  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnection: false });
+  const events: Client['events'] = [];
+  const waiters: { event: string; match: (d: Body) => boolean; resolve: (d: Body) => void }[] = [];
+  socket.onAny((event: string, data: Body) => {
+    events.push({ event, data });
+    for (const w of [...waiters]) {
+      if (w.event === event && w.match(data)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(data);
+      }
+    }
+  });
+  const client: Client = {
+    socket,
+    events,
+    next(event, match = () => true) {
+      const seen = events.find((e) => e.event === event && match(e.data));
+      if (seen) return Promise.resolve(seen.data);
+      return new Promise((resolve) => waiters.push({ event, match, resolve }));
+    },
+    count: (event, match = () => true) => events.filter((e) => e.event === event && match(e.data)).length,
+  };
+  return new Promise((resolve, reject) => {
+    socket.once('session_created', () => resolve(client));
+    socket.once('connect_error', reject);
+  });
+}
+
+const staff = (email: string) => DEMO_STAFF.find((s) => s.email === email)!;
+
+describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events (%s)', (store) => {
+  let hd: TestHelpdesk;
+  const tokens: Record<string, string> = {};
+  const ids: Record<string, string> = {};
+  const clients: Client[] = [];
+  let admin: Client, kiharu: Client, nakuru: Client, guest: Client;
+  let guestToken = '';
+  let ticket: TicketDto;
+
+  const login = async (email: string) => {
+    const s = staff(email);
+    const res = await hd.http('POST', '/auth/login', { body: { email: s.email, password: s.password } });
+    expect(res.status).toBe(200);
+    const body = res.body as { access_token: string; user: { id: string } };
+    tokens[email] = body.access_token;
+    ids[email] = body.user.id;
+    return body.access_token;
+  };
+
+  beforeAll(async () => {
+    hd = await startTestHelpdesk(store, {}, { statsIntervalMs: 200 });
+    admin = await connect(hd.url, await login('admin@helpdesk.demo'));
+    kiharu = await connect(hd.url, await login('eo.kiharu@helpdesk.demo'));
+    nakuru = await connect(hd.url, await login('eo.nakuru@helpdesk.demo'));
+    const g = await hd.http('POST', '/auth/guest');
+    guestToken = (g.body as { access_token: string }).access_token;
+    guest = await connect(hd.url, guestToken);
+    clients.push(admin, kiharu, nakuru, guest);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.socket.close();
+    await hd?.close();
+  });
+
+  it('a guest opens a ticket in a ward: admins and the district EO get ticket_created and whispers once, the other region never', async () => {
+    const res = await hd.http('POST', '/api/guest/tickets', {
+      token: guestToken,
+      body: { ward: 'ke/muranga/kiharu/mbiri', name: 'Mary', body: 'My maize leaves are turning yellow', id: randomUUID() },
+    });
+    expect(res.status).toBe(201);
+    ticket = (res.body as TicketDetailDto).ticket;
+    const byTicket = (d: Body) => (d['ticket'] as TicketDto).id === ticket.id;
+    await Promise.all([admin.next('ticket_created', byTicket), kiharu.next('ticket_created', byTicket)]);
+    const whisper = (await kiharu.next('whisper', (d) => (d['whisper'] as { ticketId: string }).ticketId === ticket.id))['whisper'] as { rule: string };
+    expect(whisper.rule).toBe('maize-yellowing');
+
+    // A later ticket in Nakuru reaches the Nakuru EO; events arrive in order, so the Mbiri one never will.
+    const other = await hd.http('POST', '/api/guest/tickets', { token: guestToken, body: { ward: 'ke/nakuru/njoro/mauche', name: 'Mary', body: 'price of maize?' } });
+    const otherId = (other.body as TicketDetailDto).ticket.id;
+    await nakuru.next('ticket_created', (d) => (d['ticket'] as TicketDto).id === otherId);
+    expect(nakuru.count('ticket_created', byTicket)).toBe(0);
+    expect(nakuru.count('whisper', (d) => (d['whisper'] as { ticketId: string }).ticketId === ticket.id)).toBe(0);
+    expect(admin.count('ticket_created', byTicket)).toBe(1);
+    expect(kiharu.count('ticket_created', byTicket)).toBe(1);
+    // The customer never sees whispers.
+    expect(guest.count('whisper')).toBe(0);
+  });
+
+  it('lists tickets by grant with unread counts, and hides tickets outside the grant', async () => {
+    const list = await hd.http('GET', '/api/tickets?status=open', { token: tokens['eo.kiharu@helpdesk.demo'] });
+    const mine = (list.body as TicketDto[]).find((t) => t.id === ticket.id);
+    expect(mine?.unread).toBe(1);
+    expect((list.body as TicketDto[]).every((t) => t.ward.startsWith('ke/muranga/kiharu/'))).toBe(true);
+    expect((await hd.http('GET', `/api/tickets/${ticket.id}`, { token: tokens['eo.nakuru@helpdesk.demo'] })).status).toBe(404);
+
+    const detail = await hd.http('GET', `/api/tickets/${ticket.id}`, { token: tokens['eo.kiharu@helpdesk.demo'] });
+    expect((detail.body as TicketDetailDto).messages).toHaveLength(1);
+    expect((detail.body as TicketDetailDto).whispers.length).toBeGreaterThan(0);
+    await hd.http('POST', `/api/tickets/${ticket.id}/read`, { token: tokens['eo.kiharu@helpdesk.demo'] });
+    const after = await hd.http('GET', '/api/tickets', { token: tokens['eo.kiharu@helpdesk.demo'] });
+    expect((after.body as TicketDto[]).find((t) => t.id === ticket.id)?.unread).toBe(0);
+  });
+
+  it('a staff reply reaches the guest live; a retried reply with the same id is stored and sent once', async () => {
+    const id = randomUUID();
+    const send = () => hd.http('POST', `/api/tickets/${ticket.id}/messages`, { token: tokens['eo.kiharu@helpdesk.demo'], body: { id, body: 'Top-dress with CAN' } });
+    const first = await send();
+    expect(first.status).toBe(201);
+    const retry = await send();
+    expect(retry.body).toEqual(first.body);
+    const live = await guest.next('message_received', (d) => (d['message'] as MessageDto).id === id);
+    expect(live['id']).toBe(id);
+    expect((live['message'] as MessageDto).authorKind).toBe('staff');
+    // A later message is a marker: once it has arrived, a duplicate of the first would have too.
+    await hd.http('POST', `/api/guest/tickets/${ticket.id}/messages`, { token: guestToken, body: { body: 'thank you!' } });
+    await admin.next('message_received', (d) => (d['message'] as MessageDto).body === 'thank you!');
+    await guest.next('message_received', (d) => (d['message'] as MessageDto).body === 'thank you!');
+    expect(guest.count('message_received', (d) => (d['message'] as MessageDto).id === id)).toBe(1);
+    expect(admin.count('message_received', (d) => (d['message'] as MessageDto).id === id)).toBe(1);
+    const detail = await hd.http('GET', `/api/tickets/${ticket.id}`, { token: tokens['admin@helpdesk.demo'] });
+    expect((detail.body as TicketDetailDto).messages.filter((m) => m.id === id)).toHaveLength(1);
+  });
+
+  it('resolving reaches every staff device of the ward and the customer; a guest cannot resolve', async () => {
+    expect((await hd.http('POST', `/api/tickets/${ticket.id}/resolve`, { token: guestToken })).status).toBe(403);
+    const res = await hd.http('POST', `/api/tickets/${ticket.id}/resolve`, { token: tokens['admin@helpdesk.demo'] });
+    expect((res.body as TicketDto).status).toBe('resolved');
+    const byTicket = (d: Body) => (d['ticket'] as TicketDto).id === ticket.id;
+    await Promise.all([admin.next('ticket_resolved', byTicket), kiharu.next('ticket_resolved', byTicket), guest.next('ticket_resolved', byTicket)]);
+    const resolved = await hd.http('GET', '/api/tickets?status=resolved', { token: tokens['eo.kiharu@helpdesk.demo'] });
+    expect((resolved.body as TicketDto[]).map((t) => t.id)).toContain(ticket.id);
+  });
+
+  it('direct messages reach both users; reading sends message_read to both', async () => {
+    const kiharuId = ids['eo.kiharu@helpdesk.demo']!;
+    const adminId = ids['admin@helpdesk.demo']!;
+    const sent = await hd.http('POST', `/api/dm/${kiharuId}`, { token: tokens['admin@helpdesk.demo'], body: { body: 'Can you call Mary?' } });
+    expect(sent.status).toBe(201);
+    const dm = sent.body as DirectMessageDto;
+    await Promise.all([kiharu.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id), admin.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id)]);
+    const unread = await hd.http('GET', '/api/staff', { token: tokens['eo.kiharu@helpdesk.demo'] });
+    expect((unread.body as { unread: Record<string, number> }).unread[adminId]).toBe(1);
+    const read = await hd.http('POST', `/api/dm/${adminId}/read`, { token: tokens['eo.kiharu@helpdesk.demo'] });
+    expect((read.body as { ids: string[] }).ids).toEqual([dm.id]);
+    const receipt = await admin.next('message_read', (d) => (d['ids'] as string[]).includes(dm.id));
+    expect(receipt['readerId']).toBe(kiharuId);
+    const convo = await hd.http('GET', `/api/dm/${kiharuId}`, { token: tokens['admin@helpdesk.demo'] });
+    expect((convo.body as DirectMessageDto[])[0]?.readAt).toEqual(expect.any(Number));
+  });
+
+  it('the dashboard is for admins only and lists live connections; disconnecting a user revokes its sessions', async () => {
+    expect((await hd.http('GET', '/api/admin/stats', { token: tokens['eo.kiharu@helpdesk.demo'] })).status).toBe(403);
+    const stats = await admin.next('admin_stats', (d) => (d['connections'] as unknown[]).length >= 4);
+    const nakuruId = ids['eo.nakuru@helpdesk.demo']!;
+    expect((stats['connections'] as { userId: string }[]).map((c) => c.userId)).toContain(nakuruId);
+    const revoked = new Promise<Body>((resolve) => nakuru.socket.once('auth_error', resolve));
+    const res = await hd.http('POST', `/api/admin/users/${nakuruId}/disconnect`, { token: tokens['admin@helpdesk.demo'] });
+    expect(res.body).toEqual({ disconnected: 1 });
+    expect((await revoked)['code']).toBe('AUTH_REVOKED');
+    await admin.next('auth_event', (d) => d['type'] === 'revoked' && d['userId'] === nakuruId);
+    expect((await hd.http('GET', '/api/tickets', { token: tokens['eo.nakuru@helpdesk.demo'] })).status).toBe(401);
+  });
+
+  it('refuses bad input with the registry codes', async () => {
+    const bad = await hd.http('POST', '/api/guest/tickets', { token: guestToken, body: { ward: 'ke/muranga', name: 'x', body: 'hi' } });
+    expect(bad.status).toBe(400);
+    expect((bad.body as { code: string }).code).toBe('VALIDATION_FAILED');
+    expect((await hd.http('GET', '/api/tickets')).status).toBe(401);
+    expect((await hd.http('POST', '/api/guest/tickets', { token: tokens['admin@helpdesk.demo'], body: { ward: 'ke/muranga/kiharu/mbiri', name: 'x', body: 'hi' } })).status).toBe(403);
+  });
+});

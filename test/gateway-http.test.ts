@@ -21,7 +21,8 @@ describe('gateway HTTP surface', () => {
   });
 
   it('refuses /v1 without a valid API key, with a coded 401', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-key-wrong-key' }, { authorization: gw.apiKey }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-key-wrong-key' }, { authorization: gw.apiKey }];
+    for (const headers of attempts) {
       const res = await gw.http('POST', '/v1/publish', { event: 'x', to: { users: ['u'] } }, headers);
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('API_KEY_INVALID');

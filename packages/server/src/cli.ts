@@ -41,7 +41,9 @@ serve.action(async (flags: Record<string, string | boolean | undefined>) => {
     const { seedDemoUsers } = await import('./cli/seed.js');
     await seedDemoUsers(gateway.store);
   }
-  await gateway.listen();
+  const { url } = await gateway.listen();
+  // The structured log has this line too, but only at LOG_LEVEL=info or lower: PORT=0 must always say where it went.
+  process.stderr.write(`tether listening on ${url}\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,0 +1,247 @@
+// The measurement phases, run in order against one target with its own server and workers.
+// Every wait is bounded: by an expected count, by a stall timeout, or by a duration.
+import { loadavg } from 'node:os';
+import { WorkerPool } from './pool.mjs';
+import { Publisher } from './publisher.mjs';
+import { merge, summarize } from './histogram.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls the workers until `expected` events arrived or nothing arrived for `stallMs`. */
+async function drain(pool, expected, stallMs = 5000) {
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const parts = await pool.all('collect');
+    const received = parts.reduce((n, p) => n + p.received, 0);
+    if (received >= expected || Date.now() - lastChange > stallMs) {
+      const firsts = parts.filter((p) => p.received > 0);
+      return {
+        received,
+        expected,
+        firstAt: firsts.length ? Math.min(...firsts.map((p) => p.firstAt)) : 0,
+        lastAt: firsts.length ? Math.max(...firsts.map((p) => p.lastAt)) : 0,
+        hist: parts[0].hist === null ? null : merge(parts.map((p) => p.hist)),
+      };
+    }
+    if (received !== last) {
+      last = received;
+      lastChange = Date.now();
+    }
+    await sleep(50);
+  }
+}
+
+const cpuSince = (a, b) => b.cpuMicros - a.cpuMicros;
+
+/** Several servers' probe answers as one: memory and CPU add up, time is the latest. */
+function sumStats(list) {
+  const total = { rss: 0, heapUsed: 0, external: 0, cpuMicros: 0, at: 0 };
+  for (const st of list) {
+    for (const k of ['rss', 'heapUsed', 'external', 'cpuMicros']) total[k] += st[k];
+    total.at = Math.max(total.at, st.at);
+  }
+  return total;
+}
+
+/**
+ * Runs every phase against `def` and returns its figures. `sizes` come from run.mjs (quick or full).
+ * `log` prints progress lines.
+ */
+export async function runTarget(def, sizes, ctx, log) {
+  // Several servers (cluster mode): workers spread over them, publishes go to the first.
+  const servers = [].concat(def.start());
+  const out = { name: def.name, transport: def.protocol, loadAverageAtStart: loadavg()[0] };
+  let pool = null;
+  const server = { stats: (gc) => Promise.all(servers.map((sv) => sv.stats(gc))).then(sumStats) };
+  try {
+    const ports = await Promise.all(servers.map((sv) => sv.ready));
+    const port = ports[0];
+    out.ports = ports;
+    pool = new WorkerPool(sizes.workers);
+    await pool.all('setup', (k) => ({
+      target: { protocol: def.protocol, port: ports[k % ports.length], auth: def.auth },
+      offset: k,
+      stride: pool.size,
+      total: sizes.connections,
+      recipients: sizes.recipients,
+      groups: sizes.groups,
+      secret: ctx.secret,
+      clientKind: ctx.clientKind,
+    }));
+
+    // --- connections: rate, connect time, memory, idle CPU
+    const before = await server.stats(true);
+    const parts = await pool.all('connect', { window: Math.ceil(sizes.connectWindow / pool.size) });
+    const afterConnect = await server.stats(false);
+    const connected = parts.reduce((n, p) => n + p.connected, 0);
+    const failed = parts.reduce((n, p) => n + p.failed, 0);
+    const wallS = (Math.max(...parts.map((p) => p.endedAt)) - Math.min(...parts.map((p) => p.startedAt))) / 1e6;
+    const ct = summarize(merge(parts.map((p) => p.hist)));
+    out.connect = {
+      connected,
+      failed,
+      errors: parts.flatMap((p) => p.errors).slice(0, 3),
+      perSecond: Math.round(connected / wallS),
+      p50Ms: ct.p50,
+      p99Ms: ct.p99,
+      serverCpuMicrosPerConnect: Math.round(cpuSince(before, afterConnect) / Math.max(1, connected)),
+    };
+    log(`  connect: ${connected} ok, ${failed} failed, ${out.connect.perSecond}/s, p50 ${ct.p50} ms, p99 ${ct.p99} ms${failed ? ' ' + out.connect.errors.join(' | ') : ''}`);
+    if (connected === 0) throw new Error(`no connection succeeded: ${out.connect.errors.join(' | ')}`);
+
+    if (def.crossNodeProbe) {
+      // One event published on the first node must reach the clients of every node.
+      const probe = new Publisher(port, ctx.apiKey);
+      await pool.all('reset', { mode: 'count' });
+      await probe.publish('bench/all');
+      const d = await drain(pool, Math.min(sizes.recipients, connected), 3000);
+      probe.close();
+      if (d.received < d.expected) {
+        out.unavailable = `an event published on node 1 reached ${d.received} of ${d.expected} recipients (HTTP failures: ${probe.failures}${probe.lastError ? `, ${probe.lastError}` : ''})`;
+        log(`  ${out.unavailable}`);
+        return out;
+      }
+    }
+
+    if (!def.skipIdle) {
+      await sleep(sizes.settleMs);
+      const held = await server.stats(true);
+      out.memory = {
+        connections: connected,
+        rssBytesPerConnection: Math.round((held.rss - before.rss) / connected),
+        heapBytesPerConnection: Math.round((held.heapUsed + held.external - before.heapUsed - before.external) / connected),
+        rssTotalMB: Math.round(held.rss / 1048576),
+      };
+      const idle0 = await server.stats(false);
+      await sleep(sizes.idleMs);
+      const idle1 = await server.stats(false);
+      out.memory.idleCpuPercent = Math.round((cpuSince(idle0, idle1) / (idle1.at - idle0.at)) * 1000) / 10;
+      log(`  memory: ${out.memory.rssBytesPerConnection} B RSS, ${out.memory.heapBytesPerConnection} B heap per connection; idle CPU ${out.memory.idleCpuPercent}%`);
+    }
+
+    // --- fan-out
+    const pub = new Publisher(port, ctx.apiKey);
+    const recipients = Math.min(sizes.recipients, connected);
+    const groupScopes = Array.from({ length: sizes.groups }, (_, g) => `bench/g/${g}`);
+    // Warm-up (JIT, buffers), not measured.
+    await pool.all('reset', { mode: 'count' });
+    await pub.burst([...Array(3).fill('bench/all'), ...groupScopes], 16);
+    await drain(pool, 3 * recipients + sizes.groups * 10, 3000);
+
+    // Each fan-out pattern runs `reps` times; the best run is reported (all runs are kept in the JSON),
+    // because other load on a shared machine only ever makes a run slower.
+    const best = (runs) => runs.reduce((a, r) => (r.deliveriesPerSecond > a.deliveriesPerSecond ? r : a));
+    const oneRuns = [];
+    for (let rep = 0; rep < sizes.reps; rep += 1) {
+      await pool.all('reset', { mode: 'count' });
+      const s0 = await server.stats(false);
+      const sent = await pub.burst(Array(sizes.fanoutEvents).fill('bench/all'), 4);
+      const got = await drain(pool, sizes.fanoutEvents * recipients);
+      const s1 = await server.stats(false);
+      oneRuns.push({
+        delivered: got.received,
+        expected: got.expected,
+        deliveriesPerSecond: Math.round(got.received / ((got.lastAt - sent.startedAt) / 1e6)),
+        serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
+      });
+    }
+    out.fanoutOne = { recipients, events: sizes.fanoutEvents, ...best(oneRuns), runs: oneRuns };
+    log(`  fan-out 1×${recipients}: ${out.fanoutOne.deliveriesPerSecond} deliveries/s, ${out.fanoutOne.serverCpuMicrosPerDelivery} µs CPU/delivery (best of ${oneRuns.map((r) => r.deliveriesPerSecond).join(', ')}; ${out.fanoutOne.delivered}/${out.fanoutOne.expected})`);
+
+    const scopes = [];
+    for (let r = 0; r < sizes.groupRounds; r += 1) scopes.push(...groupScopes);
+    const groupRuns = [];
+    for (let rep = 0; rep < sizes.reps; rep += 1) {
+      await pool.all('reset', { mode: 'count' });
+      const s0 = await server.stats(false);
+      const sent = await pub.burst(scopes, 16);
+      const got = await drain(pool, scopes.length * 10);
+      const s1 = await server.stats(false);
+      const wallS = (got.lastAt - sent.startedAt) / 1e6;
+      groupRuns.push({
+        delivered: got.received,
+        expected: got.expected,
+        deliveriesPerSecond: Math.round(got.received / wallS),
+        publishesPerSecond: Math.round(scopes.length / wallS),
+        serverCpuMicrosPerPublish: Math.round(cpuSince(s0, s1) / scopes.length),
+        serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
+      });
+    }
+    const sortedRates = groupRuns.map((r) => r.publishesPerSecond).sort((a, b) => a - b);
+    out.fanoutGroups = {
+      groups: sizes.groups,
+      publishes: scopes.length,
+      ...best(groupRuns),
+      // The sustained rate the latency runs take as 100%: the median run, not the best burst.
+      medianPublishesPerSecond: sortedRates[Math.floor(sortedRates.length / 2)],
+      runs: groupRuns,
+    };
+    log(`  fan-out ${sizes.groups}×10: ${out.fanoutGroups.deliveriesPerSecond} deliveries/s, ${out.fanoutGroups.publishesPerSecond} publishes/s, ${out.fanoutGroups.serverCpuMicrosPerPublish} µs CPU/publish (best of ${groupRuns.map((r) => r.deliveriesPerSecond).join(', ')})`);
+
+    // --- latency at 50% and 80% of the measured maximum publish rate (groups of 10)
+    // Cluster runs publish at the single node's rates, so latencies compare at the same load.
+    const maxRate = def.maxPublishRate ?? out.fanoutGroups.medianPublishesPerSecond;
+    const latencyRun = async (fraction, concurrent, durationMs = sizes.latencyMs) => {
+      await pool.all('reset', { mode: 'latency' });
+      const rate = Math.max(1, Math.round(maxRate * fraction));
+      const [p, extra] = await Promise.all([pub.paced(rate, durationMs, (k) => groupScopes[k % groupScopes.length]), concurrent?.()]);
+      const d = await drain(pool, p.count * 10);
+      return { rate, delivered: d.received, expected: d.expected, ...summarize(d.hist), extra };
+    };
+    out.latency50 = await latencyRun(0.5);
+    out.latency80 = def.skipLatency80 ? null : await latencyRun(0.8);
+    const l80 = out.latency80 ? `; @80% (${out.latency80.rate}/s): p50 ${out.latency80.p50} p95 ${out.latency80.p95} p99 ${out.latency80.p99} ms` : '';
+    log(`  latency @50% (${out.latency50.rate}/s): p50 ${out.latency50.p50} p95 ${out.latency50.p95} p99 ${out.latency50.p99} ms${l80}`);
+
+    // --- reauth (Tether only: the baselines have no in-place reauth)
+    if (def.reauth) {
+      const reauthParts = (args) => pool.all('reauth', { ...args });
+      const r0 = await server.stats(false);
+      const flowing = await latencyRun(0.5, () => reauthParts({ durationMs: sizes.reauthMs, window: Math.ceil(sizes.reauthWindow / pool.size) }), sizes.reauthMs);
+      const rp = flowing.extra;
+      const ok = rp.reduce((n, p) => n + p.ok, 0);
+      const rfail = rp.reduce((n, p) => n + p.failed, 0);
+      const rWall = (Math.max(...rp.map((p) => p.endedAt)) - Math.min(...rp.map((p) => p.startedAt))) / 1e6;
+      const rh = summarize(merge(rp.map((p) => p.hist)));
+      const r1 = await server.stats(false);
+      delete flowing.extra;
+      out.reauth = {
+        ok,
+        failed: rfail,
+        perSecond: Math.round(ok / rWall),
+        p50Ms: rh.p50,
+        p99Ms: rh.p99,
+        // Includes the event traffic flowing at the same time (the @50% rate).
+        serverCpuPercent: Math.round((cpuSince(r0, r1) / (r1.at - r0.at)) * 100),
+        // All load-generator workers together, 100 = one core: shows when the clients are the limit.
+        clientCpuPercent: Math.round((rp.reduce((n, p) => n + p.cpuMicros, 0) / (rWall * 1e6)) * 100),
+        eventLatencyDuring: flowing,
+      };
+      log(`  reauth while events flow: ${out.reauth.perSecond}/s (${ok} ok, ${rfail} failed), reauth p99 ${rh.p99} ms, server CPU ${out.reauth.serverCpuPercent}%, clients ${out.reauth.clientCpuPercent}%, event p99 during ${flowing.p99} ms`);
+
+      const storm = await latencyRun(0.5, () => reauthParts({ durationMs: sizes.latencyMs, spread: true }));
+      const sp = storm.extra;
+      delete storm.extra;
+      out.reauthStorm = {
+        reauths: sp.reduce((n, p) => n + p.ok, 0),
+        failed: sp.reduce((n, p) => n + p.failed, 0),
+        overMs: sizes.latencyMs,
+        latency: storm,
+        addedP99Ms: storm.p99 === null || out.latency50.p99 === null ? null : Math.round((storm.p99 - out.latency50.p99) * 100) / 100,
+      };
+      log(`  reauth storm (${out.reauthStorm.reauths} in ${sizes.latencyMs} ms): event p99 ${storm.p99} ms (+${out.reauthStorm.addedP99Ms} ms)`);
+    }
+    out.loadAverageAtEnd = loadavg()[0];
+    out.publishFailures = pub.failures;
+    if (pub.failures) out.publishLastError = pub.lastError;
+    pub.close();
+  } finally {
+    if (pool) {
+      await pool.all('close').catch(() => {});
+      await pool.stop();
+    }
+    await Promise.all(servers.map((sv) => sv.stop()));
+  }
+  return out;
+}

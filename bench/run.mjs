@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+// Tether benchmark: `npm run bench` (full sizes) or `npm run bench -- --quick` (under 2 minutes).
+// Starts each server under test (Tether over /ws and /socket.io, and the baselines), drives it from
+// load-generator processes, and writes bench/results/<date>.json and .md. Options:
+//   --quick                     small sizes
+//   --targets=a,b               run only these (raw-ws, raw-ws-corked, sio-naive, sio-rooms, tether-ws, tether-sio)
+//   --client=socket.io-client   use socket.io-client instead of the lightweight Engine.IO client
+//   --connections=N             override the connection count
+//   --profile                   write a --cpu-prof profile of each server into bench/results/profiles/
+//   --no-cluster                skip the cluster figures
+import { execSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureJwtVerify } from './lib/jwt-rate.mjs';
+import { ServerProcess } from './lib/processes.mjs';
+import { evaluate, markdown } from './lib/report.mjs';
+import { runTarget } from './lib/scenarios.mjs';
+import { runCluster } from './lib/cluster.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BENCH = join(ROOT, 'bench');
+const TETHER_CLI = join(ROOT, 'packages/server/dist/cli.js');
+
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? true];
+  }),
+);
+const quick = Boolean(args.quick);
+
+const SIZES = quick
+  ? { connections: 2000, recipients: 1000, groups: 100, workers: 2, connectWindow: 64, settleMs: 300, idleMs: 1500, fanoutEvents: 20, groupRounds: 5, reps: 3, latencyMs: 2000, reauthMs: 2000, reauthWindow: 256 }
+  : { connections: 19000, recipients: 10000, groups: 1000, workers: 4, connectWindow: 64, settleMs: 2000, idleMs: 15000, fanoutEvents: 50, groupRounds: 5, reps: 3, latencyMs: 10000, reauthMs: 10000, reauthWindow: 512 };
+if (args.connections) SIZES.connections = Number(args.connections);
+SIZES.recipients = Math.min(SIZES.recipients, SIZES.connections);
+
+const PING_INTERVAL_MS = 5000;
+const SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+const API_KEY = 'bench-api-key-0123456789';
+const date = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');
+const RESULTS = join(BENCH, 'results');
+const profileDir = args.profile ? join(RESULTS, 'profiles', date) : undefined;
+const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-'));
+process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+
+const log = (line) => console.log(line);
+const baselineEnv = { API_KEYS: API_KEY, PING_INTERVAL_MS: String(PING_INTERVAL_MS) };
+
+/** Environment of a Tether node under test: limits opened wide so the bench measures the path, not the limiters. */
+export function tetherEnv(extra = {}) {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    JWT_SECRET: SECRET,
+    API_KEYS: API_KEY,
+    LOG_LEVEL: 'warn',
+    DATA_DIR: mkdtempSync(join(dataDir, 'node-')),
+    CONNECT_RATE_PER_IP: '10000000',
+    MAX_CONNECTIONS_PER_USER: '100000',
+    INBOUND_RATE_PER_SECOND: '1000000',
+    INBOUND_BURST: '1000000',
+    REAUTH_RATE_PER_MINUTE: '100000',
+    PING_INTERVAL_MS: String(PING_INTERVAL_MS),
+    SHUTDOWN_GRACE_MS: '0',
+    ...extra,
+  };
+}
+
+const baseline = (name, script, env = {}) => () =>
+  new ServerProcess(name, join(BENCH, 'baselines', script), [], { ...baselineEnv, ...env }, { profileDir });
+const tether = (name) => () => new ServerProcess(name, TETHER_CLI, ['serve'], tetherEnv(), { profileDir, readyFrom: 'log' });
+
+const TARGETS = [
+  { name: 'raw-ws', protocol: 'ws', auth: 'query', start: baseline('raw-ws', 'raw-ws.mjs') },
+  { name: 'raw-ws-corked', protocol: 'ws', auth: 'query', start: baseline('raw-ws-corked', 'raw-ws.mjs', { BENCH_CORK: '1' }) },
+  { name: 'sio-naive', protocol: 'sio', auth: 'query', start: baseline('sio-naive', 'sio-naive.mjs') },
+  { name: 'sio-rooms', protocol: 'sio', auth: 'query', start: baseline('sio-rooms', 'sio-rooms.mjs') },
+  { name: 'tether-ws', protocol: 'ws', auth: 'token', reauth: true, tether: true, start: tether('tether-ws') },
+  { name: 'tether-sio', protocol: 'sio', auth: 'token', reauth: true, tether: true, start: tether('tether-sio') },
+];
+
+/** Newest modification time of the TypeScript sources Tether's dist is built from. */
+function newestSource() {
+  let newest = 0;
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const pkg of ['protocol', 'server']) if (existsSync(join(ROOT, 'packages', pkg, 'src'))) walk(join(ROOT, 'packages', pkg, 'src'));
+  return newest;
+}
+
+/**
+ * Builds Tether's server (and the protocol package it references) when dist is missing or older than
+ * the sources, so the bench never silently measures stale code. Only the server project is built: a
+ * half-edited client or app must not stop the bench. Returns `{ error?, warning? }`.
+ */
+function ensureTetherBuilt() {
+  if (existsSync(TETHER_CLI) && statSync(TETHER_CLI).mtimeMs >= newestSource()) return {};
+  log('packages/server/dist is missing or stale: building it (tsc -b packages/server)');
+  try {
+    execSync('npx tsc -b packages/server', { cwd: ROOT, stdio: 'inherit', timeout: 300_000 });
+  } catch (err) {
+    const why = `build failed: ${err.message.split('\n')[0]}`;
+    if (!existsSync(TETHER_CLI)) return { error: why };
+    log(`  ${why}; measuring the existing dist, which may be stale`);
+    return { warning: `${why}; the existing (possibly stale) dist was measured` };
+  }
+  return existsSync(TETHER_CLI) ? {} : { error: 'build produced no packages/server/dist/cli.js' };
+}
+
+async function main() {
+  const started = Date.now();
+  const only = typeof args.targets === 'string' ? new Set(args.targets.split(',')) : null;
+  const selected = TARGETS.filter((t) => !only || only.has(t.name));
+  const ctx = { secret: SECRET, apiKey: API_KEY, clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws' };
+  const build = selected.some((t) => t.tether) ? ensureTetherBuilt() : {};
+  const buildError = build.error ?? null;
+
+  log(`bench ${quick ? '--quick ' : ''}: ${SIZES.connections} connections, ${SIZES.workers} workers, targets ${selected.map((t) => t.name).join(', ')}`);
+  const jwt = await measureJwtVerify(SECRET, quick ? 500 : 2000);
+  log(`HS256 verify/s: ${JSON.stringify(jwt)}`);
+
+  const results = {};
+  for (const def of selected) {
+    log(`\n[${def.name}]`);
+    if (def.tether && buildError) {
+      results[def.name] = { name: def.name, error: buildError };
+      continue;
+    }
+    try {
+      results[def.name] = await runTarget(def, SIZES, ctx, log);
+    } catch (err) {
+      log(`  error: ${err.message}`);
+      results[def.name] = { name: def.name, error: err.message.split('\n').slice(0, 3).join(' ') };
+    }
+  }
+
+  let cluster = { note: 'skipped (--no-cluster)' };
+  const tethers = selected.filter((t) => t.tether && results[t.name] && !results[t.name].error);
+  if (!args['no-cluster'] && tethers.length) {
+    log('\n[cluster]');
+    cluster = await runCluster({ tethers, results, sizes: SIZES, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
+  } else if (!tethers.length) cluster = { note: 'not run (no Tether result)' };
+
+  const targets = {};
+  for (const t of selected.filter((d) => d.tether)) targets[t.name] = evaluate(results, t.name, cluster);
+  const run = {
+    date,
+    quick,
+    durationS: Math.round((Date.now() - started) / 1000),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    sizes: SIZES,
+    clientKind: ctx.clientKind,
+    pingIntervalMs: PING_INTERVAL_MS,
+    buildWarning: build.warning ?? null,
+    jwt,
+    results,
+    cluster,
+    targets,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  const base = join(RESULTS, `${date}${quick ? '-quick' : ''}`);
+  writeFileSync(`${base}.json`, JSON.stringify(run, null, 2) + '\n');
+  const md = markdown(run);
+  writeFileSync(`${base}.md`, md);
+  log('\n' + md);
+  log(`wrote ${base}.json and .md in ${run.durationS} s`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -45,6 +45,7 @@ describe('routing over both transports', () => {
       event: 'ticket_assigned',
       data: { ticketId: 't-9' },
       id: 'evt-1',
+      position: expect.any(String),
     });
 
     // A later event proves nothing else was in flight: each device saw the first exactly once.
@@ -128,6 +129,7 @@ describe('routing over both transports', () => {
         event: 'notice',
         data: { text: 'héllo ✓' },
         id: result.id,
+        position: expect.any(String),
       });
   });
 });

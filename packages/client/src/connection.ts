@@ -3,6 +3,7 @@ import {
   TetherError,
   type ErrorBody,
   type ErrorCode,
+  type ResumeRequest,
   type SessionCreatedPayload,
   type TokenExpiringPayload,
 } from '@tether/protocol';
@@ -28,7 +29,11 @@ export interface ConnectionOptions {
   /** On AUTH_INVALID/AUTH_REQUIRED, continue as a guest instead of failing. */
   guestFallback: boolean;
   onSession(payload: SessionCreatedPayload, transport: Transport): void;
-  onEvent(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport): void;
+  onEvent(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport, position?: string): void;
+  /** What to present for recovery on each attempt (last position, channels); read right before opening. */
+  resume?(): Promise<ResumeRequest | undefined>;
+  /** True while an in-place reauth is on the wire, false after (sends wait meanwhile). */
+  onReauthing?(active: boolean): void;
   /** A reauth or an auth event worth showing to the app (diagnostics). */
   onAuthNotice(notice: AuthNotice): void;
 }
@@ -117,6 +122,13 @@ export class Connection {
     }
     if (generation !== this.generation) return;
     if (token === null) return this.onAuthRefused('AUTH_REQUIRED', 'no session');
+    let resume: ResumeRequest | undefined;
+    try {
+      resume = await this.o.resume?.();
+    } catch {
+      resume = undefined; // Storage failed: connect fresh (the server then says recovered: false).
+    }
+    if (generation !== this.generation) return;
     const transport = this.o.transport({
       url: this.o.url,
       platform: this.o.platform,
@@ -129,7 +141,7 @@ export class Connection {
       if (generation === this.generation) this.retry('session_created timeout');
     }, this.o.sessionTimeoutMs);
     try {
-      transport.open(token);
+      transport.open(token, resume);
     } catch (error) {
       this.retry(`open failed: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -159,8 +171,8 @@ export class Connection {
       authError: (body) => {
         if (live()) this.onAuthError(body);
       },
-      event: (name, data, id) => {
-        if (live() && this.transport) this.o.onEvent(name, data, id, this.transport);
+      event: (name, data, id, position) => {
+        if (live() && this.transport) this.o.onEvent(name, data, id, this.transport, position);
       },
       shutdown: (payload) => {
         if (live()) this.retry('server shutdown', payload.reconnectInMs);
@@ -200,6 +212,7 @@ export class Connection {
         const generation = this.generation;
         let ack;
         try {
+          this.o.onReauthing?.(true);
           ack = await transport.reauth(token);
         } catch (error) {
           if (generation !== this.generation) return;
@@ -223,6 +236,7 @@ export class Connection {
       }
     } finally {
       this.reauthing = false;
+      this.o.onReauthing?.(false);
     }
   }
 

@@ -1,4 +1,4 @@
-import type { ReauthAck, SubscribeAck } from '@tether/protocol';
+import type { ReauthAck, SendAck, SendRequest, SubscribeAck } from '@tether/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPlatform, type LifecycleHooks, type Platform } from './platform.js';
 import { RealtimeClient } from './realtime-client.js';
@@ -35,6 +35,9 @@ class FakeTransport implements Transport {
   }
   unsubscribe(channel: string): Promise<SubscribeAck> {
     return Promise.resolve({ ok: true, channel });
+  }
+  send(request: SendRequest): Promise<SendAck> {
+    return Promise.resolve({ ok: true, result: request.key });
   }
   close(): void {
     this.closed = true;

@@ -1,8 +1,10 @@
-import { TetherError, type SessionCreatedPayload, type SubscribeAck } from '@tether/protocol';
+import { TetherError, type ResumeRequest, type SendAck, type SessionCreatedPayload, type SubscribeAck } from '@tether/protocol';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Connection, type AuthNotice } from './connection.js';
 import { RecentIds } from './dedupe.js';
 import { Emitter } from './emitter.js';
+import { Outbox } from './outbox.js';
+import { PositionStore } from './position-store.js';
 import type { Platform } from './platform.js';
 import type { ConnectionState, StateListener } from './state-machine.js';
 import type { SignedOut, TokenManager } from './token-manager.js';
@@ -46,11 +48,24 @@ export interface RealtimeClientOptions {
   socketIo?: SocketIoExtraOptions;
   /** `ws` transport only. */
   ws?: WsTransportOptions;
+  /** Sends held while disconnected or reauthenticating; one more rejects. Default 100. */
+  sendBufferSize?: number;
+  /** A send not acknowledged this long after `send()` rejects. Default 60 000 ms. */
+  sendTtlMs?: number;
+}
+
+/** After each `session_created` of a gateway with an event log. */
+export interface RecoveryNotice {
+  /** False: events may have been missed (first connect, history trimmed, gap too large): refetch. */
+  recovered: boolean;
+  /** Where the stream resumed (kept with the tokens, presented on the next connect). */
+  position: string | undefined;
 }
 
 interface LifecycleEvents {
   session: SessionCreatedPayload;
   auth: AuthNotice;
+  recovery: RecoveryNotice;
 }
 
 /**
@@ -70,10 +85,14 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly lifecycle = new Emitter<LifecycleEvents>();
   private readonly channels = new Set<string>();
   private lastSession: SessionCreatedPayload | null = null;
+  private readonly positions: PositionStore;
+  private readonly outbox: Outbox;
 
   constructor(private readonly options: RealtimeClientOptions) {
     this.recent = new RecentIds(options.dedupeCapacity ?? 1000);
     const platform = options.platform ?? options.tokens.platform;
+    this.positions = new PositionStore(options.tokens.storage, `${options.tokens.storageKey}.position`, platform);
+    this.outbox = new Outbox({ platform, bufferSize: Math.max(1, options.sendBufferSize ?? 100), ttlMs: options.sendTtlMs ?? 60_000 });
     this.connection = new Connection({
       url: options.url,
       tokens: options.tokens,
@@ -86,11 +105,15 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
       guestFallback: options.guestFallback ?? false,
       onSession: (payload, transport) => this.handleSession(payload, transport),
-      onEvent: (name, data, id, transport) => this.dispatch(name, data, id, transport),
+      onEvent: (name, data, id, transport, position) => this.dispatch(name, data, id, transport, position),
       onAuthNotice: (notice) => this.lifecycle.emit('auth', notice),
+      resume: () => this.resume(),
+      onReauthing: (active) => this.outbox.setPaused(active),
     });
     this.connection.machine.onChange((change) => {
-      if (change.current !== 'connected') this.lastSession = null;
+      if (change.current === 'connected') return;
+      this.lastSession = null;
+      this.outbox.setTransport(null);
     });
   }
 
@@ -112,9 +135,38 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.connection.connect();
   }
 
-  /** Closes; stays `disconnected` until connect(). Subscriptions and listeners are kept. */
+  /** Closes; stays `disconnected` until connect(). Subscriptions, listeners and waiting sends are kept. */
   close(): void {
     this.connection.close();
+    this.positions.flush();
+  }
+
+  /** The position of the last event received (what the next connect presents). */
+  get position(): string | undefined {
+    return this.positions.peek();
+  }
+
+  /**
+   * Sends a client event to the gateway (the app's handler); resolves with its acknowledgement
+   * `{ok:true, result}` or `{ok:false, code, message}`. While disconnected or reauthenticating the
+   * send waits (at most `sendBufferSize` of them, each at most `sendTtlMs`, else it rejects with a
+   * TetherError SEND_FAILED); sends go in order, and one whose acknowledgement was lost is sent
+   * again with the same idempotency key, so the app applies it once.
+   *
+   * @example
+   *   const ack = await client.send('chat_message', { room: 'r1', text: 'hi' });
+   *   if (!ack.ok) console.warn(ack.code, ack.message);
+   */
+  send(event: string, data?: unknown): Promise<SendAck> {
+    return this.outbox.send(event, data);
+  }
+
+  /**
+   * After every `session_created` from a gateway with an event log: `recovered: false` means
+   * events may have been missed (always so on a first connect): reload the state you show.
+   */
+  onRecovery(listener: (notice: RecoveryNotice) => void): () => void {
+    return this.lifecycle.on('recovery', listener);
   }
 
   /**
@@ -124,6 +176,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   async logout(): Promise<void> {
     // Close first: the server ends this session's sockets with AUTH_REVOKED, which must not read as a revocation.
     this.connection.close('logout()');
+    this.outbox.clear('Logged out before the send was acknowledged');
+    this.positions.clear();
     this.recent.clear();
     this.channels.clear();
     this.handlers.clear();
@@ -133,6 +187,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   /** Stops everything (timers, hooks, listeners); the instance is not usable afterwards. */
   dispose(): void {
     this.connection.dispose();
+    this.outbox.clear('Client disposed before the send was acknowledged');
+    this.positions.flush();
     this.handlers.clear();
     this.lifecycle.clear();
   }
@@ -188,9 +244,19 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     return transport.unsubscribe(channel);
   }
 
+  private async resume(): Promise<ResumeRequest | undefined> {
+    const position = await this.positions.get();
+    const channels = [...this.channels];
+    if (position === undefined && channels.length === 0) return undefined;
+    return { ...(position === undefined ? {} : { position }), ...(channels.length === 0 ? {} : { channels }) };
+  }
+
   private handleSession(payload: SessionCreatedPayload, transport: Transport): void {
     this.lastSession = payload;
+    if (payload.position !== undefined) this.positions.set(payload.position);
     this.lifecycle.emit('session', payload);
+    if (payload.recovered !== undefined) this.lifecycle.emit('recovery', { recovered: payload.recovered, position: payload.position });
+    this.outbox.setTransport(transport);
     for (const channel of this.channels) {
       transport.subscribe(channel).then(
         (ack) => {
@@ -201,7 +267,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     }
   }
 
-  private dispatch(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport): void {
+  private dispatch(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport, position?: string): void {
+    if (position !== undefined) this.positions.set(position);
     if (id !== undefined && this.recent.seen(id)) return;
     const set = this.handlers.get(name);
     if (!set) return;

@@ -4,7 +4,7 @@ import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js
 import { Emitter } from './emitter.js';
 import { isTransient } from './http.js';
 import { createPlatform, sleep, type Platform, type TimerHandle } from './platform.js';
-import { memoryStorage } from './storage.js';
+import { memoryStorage, type TokenStorage } from './storage.js';
 import { TokenSlot } from './token-slot.js';
 import type { LoginUser, TokenEvents, TokenManagerOptions } from './token-types.js';
 
@@ -26,6 +26,10 @@ export type { LoginUser, SignedOut, TokenChange, TokenEvents, TokenManagerOption
  */
 export class TokenManager {
   readonly platform: Platform;
+  /** Where tokens are kept; the realtime client keeps its last event position here too. */
+  readonly storage: TokenStorage;
+  /** Prefix of every key this client writes to `storage`. */
+  readonly storageKey: string;
   private readonly emitter = new Emitter<TokenEvents>();
   private readonly slot: TokenSlot;
   private readonly loaded: Promise<void>;
@@ -41,7 +45,9 @@ export class TokenManager {
     this.platform = options.platform ?? createPlatform();
     this.retry = { ...DEFAULT_BACKOFF, ...options.retry };
     this.endpoints = new AuthEndpoints(options.baseUrl, this.platform, this.mode, options.refreshPath);
-    this.slot = new TokenSlot(options.storage ?? memoryStorage(), options.storageKey ?? 'tether', this.platform);
+    this.storage = options.storage ?? memoryStorage();
+    this.storageKey = options.storageKey ?? 'tether';
+    this.slot = new TokenSlot(this.storage, this.storageKey, this.platform);
     this.loaded = this.slot.load().then(() => this.schedule());
     // Timers are throttled in background tabs and frozen in suspended apps: check on return.
     this.unhook = this.platform.hooks.onForeground(() => this.checkNow());

@@ -28,6 +28,7 @@ export const ErrorCode = {
   AUTH_TIMEOUT: 'AUTH_TIMEOUT',
   SERVER_SHUTDOWN: 'SERVER_SHUTDOWN',
   PUBLISH_FAILED: 'PUBLISH_FAILED',
+  SEND_FAILED: 'SEND_FAILED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -223,6 +224,13 @@ export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
     closeCode: CloseCode.INTERNAL_ERROR,
     retryable: true,
     clientAction: 'retry the publish later',
+  },
+  SEND_FAILED: {
+    message: 'The application could not process the send',
+    httpStatus: 502,
+    closeCode: CloseCode.INTERNAL_ERROR,
+    retryable: true,
+    clientAction: 'retry with the same idempotency key',
   },
   INTERNAL: {
     message: 'Internal error',

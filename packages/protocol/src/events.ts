@@ -9,6 +9,7 @@ export const SystemEvent = {
   REAUTH: 'reauth',
   SUBSCRIBE: 'subscribe',
   UNSUBSCRIBE: 'unsubscribe',
+  SEND: 'send',
   SERVER_SHUTDOWN: 'server_shutdown',
   ERROR: 'error',
 } as const;
@@ -38,7 +39,39 @@ export interface SessionCreatedPayload {
   /** The scope grants and channel rights this connection holds now. */
   scopes: string[];
   channels: string[];
+  /**
+   * Present when the gateway keeps an event log. True only when every event after the position the
+   * client presented, that this connection may receive, follows (replayed, then live). False: start
+   * from `position` and refetch state (first connect, history trimmed, another epoch, gap too large).
+   */
+  recovered?: boolean;
+  /** Where this connection's stream starts: store it, and replace it with each event's position. */
+  position?: string;
 }
+
+/** What a reconnecting client presents in the handshake (Socket.IO `auth`, `/ws` frame or query). */
+export interface ResumeRequest {
+  /** The position of the last event received. */
+  position?: string;
+  /** Channels to join before the replay, each checked against the token's channel rights. */
+  channels?: string[];
+}
+
+/** Second argument of every Socket.IO application event; the same fields on a `/ws` event frame. */
+export interface DeliveryMeta {
+  id: string;
+  /** The event's position in the log (absent when the gateway keeps no log). */
+  position?: string;
+}
+
+/** Client → server send: `key` is the client's idempotency key (the same on every retry). */
+export interface SendRequest {
+  event: string;
+  data?: unknown;
+  key: string;
+}
+
+export type SendAck = { ok: true; result?: unknown } | { ok: false; code: ErrorCode; message: string };
 
 export interface TokenExpiringPayload {
   expiresAt: EpochMs;
@@ -106,6 +139,7 @@ export interface ClientToServerEvents {
   reauth: (request: ReauthRequest, ack: (result: ReauthAck) => void) => void;
   subscribe: (request: SubscribeRequest, ack: (result: SubscribeAck) => void) => void;
   unsubscribe: (request: SubscribeRequest, ack: (result: SubscribeAck) => void) => void;
+  send: (request: SendRequest, ack: (result: SendAck) => void) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,10 +153,11 @@ export const WS_BEARER_PROTOCOL_PREFIX = 'bearer.';
 export const WS_AUTH_TIMEOUT_MS = 10_000;
 
 export type ClientFrame =
-  | { type: 'authenticate'; token: string }
+  | { type: 'authenticate'; token: string; position?: string; channels?: string[] }
   | { type: 'reauth'; token: string }
   | { type: 'subscribe'; channel: string; rid?: string }
-  | { type: 'unsubscribe'; channel: string; rid?: string };
+  | { type: 'unsubscribe'; channel: string; rid?: string }
+  | { type: 'send'; event: string; data?: unknown; key: string; rid: string };
 
 export type ServerFrame =
   | ({ type: 'session_created' } & SessionCreatedPayload)
@@ -130,7 +165,8 @@ export type ServerFrame =
   | { type: 'reauth_ok'; expiresAt: EpochMs }
   | { type: 'reauth_error'; code: ErrorCode; message: string }
   | ({ type: 'token_expiring' } & TokenExpiringPayload)
-  | { type: 'event'; event: string; data: Record<string, unknown>; id: string }
+  | { type: 'event'; event: string; data: Record<string, unknown>; id: string; position?: string }
+  | ({ type: 'send_ack'; rid: string } & SendAck)
   | { type: 'subscribed'; channel: string; rid?: string }
   | { type: 'unsubscribed'; channel: string; rid?: string }
   | { type: 'subscribe_error'; channel: string; code: ErrorCode; message: string; rid?: string }

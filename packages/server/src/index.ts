@@ -4,3 +4,10 @@ export type { Hub, HubObserver, Session, PresenceEntry, ConnectionSink, Outbound
 export type { Principal, AccessClaims, Authenticator, TokenSigner, TokenVerifier } from './auth/types.js';
 export type { Store } from './store/types.js';
 export { createLogger, type Logger } from './util/logger.js';
+export { runMigrations, type DialectMigration, type OpenStore } from './store/index.js';
+export type { AuthEvent, AuthEventListener } from './observability/auth-events.js';
+export { TetherError } from '@tether/protocol';
+export type { EventLog, LoggedEvent, ReadResult } from './history/types.js';
+export { formatPosition, parsePosition } from './history/types.js';
+export type { IdempotencyStore, IdempotencyBegin, ClientEventHandler, SendContext } from './sends/types.js';
+export { createMemoryIdempotencyStore } from './sends/memory-idempotency.js';

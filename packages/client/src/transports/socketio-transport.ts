@@ -6,6 +6,9 @@ import {
   type ClientToServerEvents,
   type ErrorBody,
   type ReauthAck,
+  type ResumeRequest,
+  type SendAck,
+  type SendRequest,
   type ServerToClientEvents,
   type SubscribeAck,
 } from '@tether/protocol';
@@ -41,7 +44,7 @@ class SocketIoTransport implements Transport {
     private readonly extra: SocketIoExtraOptions,
   ) {}
 
-  open(token: string): void {
+  open(token: string, resume?: ResumeRequest): void {
     const h = this.options.handlers;
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(this.options.url, {
       transports: ['websocket'],
@@ -51,7 +54,7 @@ class SocketIoTransport implements Transport {
       forceNew: true,
       autoConnect: false,
       // A function, read at handshake time: never a token captured earlier.
-      auth: (cb) => cb({ token }),
+      auth: (cb) => cb({ token, ...resume }),
     });
     this.socket = socket;
     socket.on('connect', () => h.open());
@@ -69,7 +72,10 @@ class SocketIoTransport implements Transport {
       if (RESERVED_EVENT_NAMES.has(event)) return;
       const first = args[0];
       const data = first !== null && typeof first === 'object' ? (first as Record<string, unknown>) : { value: first };
-      h.event(event, data, typeof data['id'] === 'string' ? data['id'] : undefined);
+      // The second argument is the delivery meta `{id, position}` (gateways with an event log).
+      const meta = args[1] !== null && typeof args[1] === 'object' ? (args[1] as Record<string, unknown>) : {};
+      const position = typeof meta['position'] === 'string' ? meta['position'] : undefined;
+      h.event(event, data, typeof data['id'] === 'string' ? data['id'] : undefined, position);
     });
     socket.connect();
   }
@@ -84,6 +90,10 @@ class SocketIoTransport implements Transport {
 
   unsubscribe(channel: string): Promise<SubscribeAck> {
     return this.ack(() => this.live().timeout(this.options.ackTimeoutMs).emitWithAck('unsubscribe', { channel }));
+  }
+
+  send(request: SendRequest): Promise<SendAck> {
+    return this.ack(() => this.live().timeout(this.options.ackTimeoutMs).emitWithAck('send', request));
   }
 
   close(): void {

@@ -1,6 +1,9 @@
 import type {
   ErrorBody,
   ReauthAck,
+  ResumeRequest,
+  SendAck,
+  SendRequest,
   ServerShutdownPayload,
   SessionCreatedPayload,
   SubscribeAck,
@@ -21,8 +24,8 @@ export interface TransportHandlers {
   tokenExpiring(payload: TokenExpiringPayload): void;
   /** A refused handshake, or `auth_error` before the server closes a live connection. */
   authError(body: ErrorBody): void;
-  /** An application event. `data` carries `id`, as on Socket.IO, on both transports. */
-  event(name: string, data: Record<string, unknown>, id: string | undefined): void;
+  /** An application event. `data` carries `id`, as on Socket.IO, on both transports; `position` its place in the log. */
+  event(name: string, data: Record<string, unknown>, id: string | undefined, position?: string): void;
   shutdown(payload: ServerShutdownPayload): void;
   /** The connection is gone (any cause other than close() by the client). Reported once. */
   closed(reason: string): void;
@@ -40,12 +43,14 @@ export interface TransportOptions {
 /** One connection attempt over one wire protocol. */
 export interface Transport {
   readonly kind: TransportKind;
-  /** Opens the connection presenting `token`. */
-  open(token: string): void;
+  /** Opens the connection presenting `token`, and the position and channels to resume, if any. */
+  open(token: string, resume?: ResumeRequest): void;
   /** In-place reauthentication. Rejects (TetherError) when no answer comes in time or the socket closes. */
   reauth(token: string): Promise<ReauthAck>;
   subscribe(channel: string): Promise<SubscribeAck>;
   unsubscribe(channel: string): Promise<SubscribeAck>;
+  /** A client event with its idempotency key. Rejects (TetherError) when no answer comes in time or the socket closes. */
+  send(request: SendRequest): Promise<SendAck>;
   /** Closes without reporting `closed`; idempotent. */
   close(): void;
 }

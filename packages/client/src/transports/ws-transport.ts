@@ -4,6 +4,9 @@ import {
   WS_PATH,
   type ClientFrame,
   type ReauthAck,
+  type ResumeRequest,
+  type SendAck,
+  type SendRequest,
   type ServerFrame,
   type SubscribeAck,
 } from '@tether/protocol';
@@ -33,6 +36,7 @@ class WsTransport implements Transport {
   /** The server answers reauth frames in order, so a FIFO pairs answers with requests. */
   private readonly reauths: Array<Pending<ReauthAck>> = [];
   private readonly requests = new Map<string, Pending<SubscribeAck>>();
+  private readonly sends = new Map<string, Pending<SendAck>>();
   private rid = 0;
 
   constructor(
@@ -40,16 +44,18 @@ class WsTransport implements Transport {
     private readonly ws: WsTransportOptions,
   ) {}
 
-  open(token: string): void {
+  open(token: string, resume?: ResumeRequest): void {
     const Ctor = this.options.platform.WebSocket;
     if (!Ctor) throw new TetherError('INTERNAL', 'No WebSocket implementation: pass one in the platform options');
-    const url = this.options.url.replace(/^http/, 'ws').replace(/\/+$/, '') + WS_PATH;
     const bySubprotocol = this.ws.tokenDelivery === 'subprotocol';
+    let url = this.options.url.replace(/^http/, 'ws').replace(/\/+$/, '') + WS_PATH;
+    // With the token in a frame, the resume rides along in it; otherwise in the query string.
+    if (bySubprotocol && resume !== undefined) url += '?' + resumeQuery(resume);
     const socket = bySubprotocol ? new Ctor(url, [WS_BEARER_PROTOCOL_PREFIX + token]) : new Ctor(url);
     this.socket = socket;
     const h = this.options.handlers;
     socket.onopen = () => {
-      if (!bySubprotocol) this.send({ type: 'authenticate', token });
+      if (!bySubprotocol) this.sendFrame({ type: 'authenticate', token, ...resume });
       h.open();
     };
     socket.onmessage = (event) => this.dispatch(event.data);
@@ -59,7 +65,7 @@ class WsTransport implements Transport {
 
   reauth(token: string): Promise<ReauthAck> {
     return new Promise((resolve, reject) => {
-      this.send({ type: 'reauth', token });
+      this.sendFrame({ type: 'reauth', token });
       const pending: Pending<ReauthAck> = {
         resolve,
         reject,
@@ -77,6 +83,22 @@ class WsTransport implements Transport {
     return this.request('unsubscribe', channel);
   }
 
+  send(request: SendRequest): Promise<SendAck> {
+    return new Promise((resolve, reject) => {
+      const rid = String(++this.rid);
+      this.sendFrame({ type: 'send', event: request.event, data: request.data, key: request.key, rid });
+      const pending: Pending<SendAck> = {
+        resolve,
+        reject,
+        timer: this.timeout(() => {
+          this.sends.delete(rid);
+          reject(new TetherError('INTERNAL', 'No acknowledgement in time'));
+        }),
+      };
+      this.sends.set(rid, pending);
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -88,7 +110,7 @@ class WsTransport implements Transport {
   private request(type: 'subscribe' | 'unsubscribe', channel: string): Promise<SubscribeAck> {
     return new Promise((resolve, reject) => {
       const rid = String(++this.rid);
-      this.send({ type, channel, rid });
+      this.sendFrame({ type, channel, rid });
       const pending: Pending<SubscribeAck> = {
         resolve,
         reject,
@@ -111,7 +133,7 @@ class WsTransport implements Transport {
     pending.reject(new TetherError('INTERNAL', 'No acknowledgement in time'));
   }
 
-  private send(frame: ClientFrame): void {
+  private sendFrame(frame: ClientFrame): void {
     if (this.closed || !this.socket || this.socket.readyState !== 1) {
       throw new TetherError('INTERNAL', 'Not connected');
     }
@@ -147,8 +169,17 @@ class WsTransport implements Transport {
         this.settleReauth({ ok: false, code: frame.code, message: frame.message });
         break;
       case 'event':
-        h.event(frame.event, { ...frame.data, id: frame.id }, frame.id);
+        h.event(frame.event, { ...frame.data, id: frame.id }, frame.id, frame.position);
         break;
+      case 'send_ack': {
+        const { type: _type, rid, ...ack } = frame;
+        const pending = this.sends.get(rid);
+        if (!pending) break;
+        this.sends.delete(rid);
+        this.options.platform.clearTimeout(pending.timer);
+        pending.resolve(ack);
+        break;
+      }
       case 'subscribed':
       case 'unsubscribed':
         this.settleRequest(frame.rid, { ok: true, channel: frame.channel });
@@ -184,11 +215,12 @@ class WsTransport implements Transport {
       this.options.platform.clearTimeout(p.timer);
       p.reject(new TetherError('INTERNAL', message));
     }
-    for (const p of this.requests.values()) {
+    for (const p of [...this.requests.values(), ...this.sends.values()]) {
       this.options.platform.clearTimeout(p.timer);
       p.reject(new TetherError('INTERNAL', message));
     }
     this.requests.clear();
+    this.sends.clear();
   }
 
   private detach(): void {
@@ -211,4 +243,12 @@ class WsTransport implements Transport {
 /** Factory for the plain-WebSocket transport; the platform supplies the WebSocket constructor. */
 export function wsTransport(ws: WsTransportOptions = {}): TransportFactory {
   return (options) => new WsTransport(options, ws);
+}
+
+/** `position` and `channels` as query parameters (for the subprotocol token delivery). */
+function resumeQuery(resume: ResumeRequest): string {
+  const params = new URLSearchParams();
+  if (resume.position !== undefined) params.set('position', resume.position);
+  if (resume.channels !== undefined && resume.channels.length > 0) params.set('channels', resume.channels.join(','));
+  return params.toString();
 }

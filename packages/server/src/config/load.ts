@@ -10,6 +10,19 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Prefix of every Redis key and pub/sub channel in cluster mode. */
+  redisPrefix: string;
+  pushWebhookUrl: string | undefined;
+  pushMaxAttempts: number;
+  pgNotifyUrl: string | undefined;
+  pgNotifyChannels: string[];
+  /** Event log retention (recovery): by age (s) and by count; 0 = no limit of that kind. */
+  historyMaxAgeSeconds: number;
+  historyMaxEvents: number;
+  /** A reconnect missing more events than this gets `recovered: false`. */
+  recoveryMaxEvents: number;
+  idempotencyTtlSeconds: number;
+  clientEventsUrl: string | undefined;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
   tokenExpiryWarningSeconds: number;
@@ -92,12 +105,26 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError('AUTH_LOGIN_ENABLED', 'must be false when only JWT_PUBLIC_KEY or JWT_JWKS_URL is set (no key to sign with)');
   }
 
+  if (s.PG_NOTIFY_URL !== undefined && s.PG_NOTIFY_CHANNELS.length === 0) {
+    throw new ConfigError('PG_NOTIFY_CHANNELS', 'must name at least one channel when PG_NOTIFY_URL is set');
+  }
+
   return {
     port: s.PORT,
     host: s.HOST,
     dataDir: s.DATA_DIR,
     databaseUrl: s.DATABASE_URL,
     redisUrl: s.REDIS_URL,
+    redisPrefix: s.REDIS_PREFIX,
+    pushWebhookUrl: s.PUSH_WEBHOOK_URL,
+    pushMaxAttempts: s.PUSH_MAX_ATTEMPTS,
+    pgNotifyUrl: s.PG_NOTIFY_URL,
+    pgNotifyChannels: s.PG_NOTIFY_CHANNELS,
+    historyMaxAgeSeconds: s.HISTORY_MAX_AGE_SECONDS,
+    historyMaxEvents: s.HISTORY_MAX_EVENTS,
+    recoveryMaxEvents: s.RECOVERY_MAX_EVENTS,
+    idempotencyTtlSeconds: s.IDEMPOTENCY_TTL_SECONDS,
+    clientEventsUrl: s.CLIENT_EVENTS_URL,
     accessTtlSeconds: s.JWT_EXPIRATION_SECONDS ?? s.JWT_EXPIRATION_MINUTES * 60,
     refreshTtlSeconds: s.JWT_REFRESH_EXPIRATION_SECONDS ?? s.JWT_REFRESH_EXPIRATION_DAYS * 86400,
     tokenExpiryWarningSeconds: s.TOKEN_EXPIRY_WARNING_SECONDS,

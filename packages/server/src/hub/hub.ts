@@ -1,6 +1,7 @@
-import { AUTH_MESSAGES, ERRORS, TetherError, type ErrorCode, type PublishRequest, type PublishResult, type SubscribeAck } from '@tether/protocol';
+import { AUTH_MESSAGES, ERRORS, TetherError, type ErrorCode, type PublishRequest, type PublishResult, type ResumeRequest, type SubscribeAck } from '@tether/protocol';
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
+import { formatPosition, offsetRank, type EventLog } from '../history/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { TokenBucket } from '../util/rate-limit.js';
@@ -9,9 +10,10 @@ import { normalizeGrants, SessionIndexes } from './indexes.js';
 import { TokenLifecycle } from './lifecycle.js';
 import { guardObserver } from './observer.js';
 import { generateId, route, validatePublish } from './publish.js';
+import { outboundFor, recover, type RecoveryDeps } from './recovery.js';
 import type { SchedulerStats } from './scheduler.js';
 import { HubSession } from './session.js';
-import type { CloseReason, ConnectionInfo, ConnectionSink, Hub, HubObserver, OutboundEvent, PublishEnvelope, Session, SystemMessage } from './types.js';
+import type { CloseReason, ConnectionInfo, ConnectionSink, Hub, HubObserver, PublishEnvelope, Session, SystemMessage } from './types.js';
 
 /** A connection may join this many channels at most (memory bound per connection). */
 export const MAX_CHANNELS_PER_SESSION = 1000;
@@ -26,15 +28,21 @@ export interface HubDeps {
   nodeId?: string;
   /** Randomness for shutdown jitter, in [0, 1) (default: Math.random). */
   random?: () => number;
+  /**
+   * The event log behind recovery. Every publish is appended before it is delivered and carries
+   * its position; handshakes presenting a position get what they missed. Absent: no positions.
+   */
+  log?: EventLog;
 }
 
 /** The hub as this node sees it: the `Hub` interface plus what a cluster broker and metrics need. */
 export interface LocalHub extends Hub {
   /**
    * Writes an already validated publish to this node's matching sessions; returns how many.
-   * A cluster broker calls this on every node with the envelope `publish` produced.
+   * A cluster broker calls this on every node with the envelope `publish` produced, and the
+   * event's `formatPosition(epoch, offset)` in the shared log.
    */
-  deliverLocal(envelope: PublishEnvelope, publishedAt?: number): number;
+  deliverLocal(envelope: PublishEnvelope, publishedAt?: number, position?: string): number;
   /** The lifecycle scheduler's size and timer state (one armed timer for all sessions). */
   schedulerStats(): SchedulerStats;
 }
@@ -114,7 +122,12 @@ export function createHub(deps: HubDeps): LocalHub {
     if (indexes.byUser.count(principal.userId) >= config.maxConnectionsPerUser) throw new TetherError('CONNECTION_LIMIT');
   }
 
-  function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo): Session {
+  const recovery: RecoveryDeps | undefined =
+    deps.log === undefined
+      ? undefined
+      : { log: deps.log, maxEvents: config.recoveryMaxEvents, logger, now: () => clock.now(), write, live: (session) => lifecycle.arm(session) };
+
+  function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo, resume?: ResumeRequest): Session {
     admit(principal);
     const now = clock.now();
     const bucket = new TokenBucket(config.reauthRatePerMinute, reauthPerSecond, clock);
@@ -133,8 +146,25 @@ export function createHub(deps: HubDeps): LocalHub {
       },
       'session connected',
     );
+    // Joined before the cluster layer hears of the session (it follows its channels) and before the replay.
+    for (const channel of resume?.channels ?? []) {
+      const ack = subscribe(session, channel);
+      if (!ack.ok) logger.debug({ event: 'resume_channel_refused', sessionId: session.id, channel, code: ack.code }, 'channel not resumed');
+    }
     observer.onSessionOpened(session);
-    write(session, { kind: 'session_created', payload: session.createdPayload(now) });
+    if (recovery !== undefined) {
+      const head = resume?.position === undefined ? recovery.log.knownHead?.() : undefined;
+      if (head === undefined) {
+        void recover(recovery, session, resume?.position);
+        return session;
+      }
+      // A fresh client of a log that knows its head: no read needed, the stream starts here.
+      session.floorEpoch = head.epoch;
+      session.floorRank = offsetRank(head.offset);
+      write(session, { kind: 'session_created', payload: session.createdPayload(now, { recovered: false, position: formatPosition(head.epoch, head.offset) }) });
+    } else {
+      write(session, { kind: 'session_created', payload: session.createdPayload(now) });
+    }
     // After session_created: a token already inside the warning window is warned about right away.
     lifecycle.arm(session);
     return session;
@@ -168,12 +198,18 @@ export function createHub(deps: HubDeps): LocalHub {
     return { ok: true, channel };
   }
 
-  function deliverLocal(envelope: PublishEnvelope, publishedAt = performance.now()): number {
+  function deliverLocal(envelope: PublishEnvelope, publishedAt = performance.now(), position?: string): number {
     // One OutboundEvent per publish: transports cache their encoding on it, so each encodes once.
-    const outbound: OutboundEvent = { id: envelope.id, event: envelope.event, data: envelope.data, publishedAt, encoded: {} };
+    const outbound = outboundFor(envelope, publishedAt, position);
     const stamp = ++publishStamp;
     let delivered = 0;
     route(indexes, envelope, stamp, (session) => {
+      // A session reading its replay gets live events afterwards, in order, minus what the replay sent.
+      if (session.replayBuffer !== undefined) {
+        session.replayBuffer.push(outbound);
+        return;
+      }
+      if (!session.isNew(outbound)) return;
       try {
         session.sink.sendEvent(outbound);
         delivered++;
@@ -188,7 +224,9 @@ export function createHub(deps: HubDeps): LocalHub {
   async function publish(request: PublishRequest): Promise<PublishResult> {
     const publishedAt = performance.now();
     const envelope = validatePublish(request);
-    const delivered = deliverLocal(envelope, publishedAt);
+    // Logged before delivered: a client that misses it live finds it in the log.
+    const logged = deps.log === undefined ? undefined : await deps.log.append(envelope);
+    const delivered = deliverLocal(envelope, publishedAt, logged === undefined ? undefined : formatPosition(logged.epoch, logged.offset));
     const result: PublishResult = { id: envelope.id, delivered };
     logger.debug({ event: 'publish', eventId: envelope.id, name: envelope.event, delivered }, 'event published');
     observer.onPublish(result, envelope.event);

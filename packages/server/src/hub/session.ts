@@ -2,7 +2,7 @@ import type { ErrorCode, SessionCreatedPayload } from '@tether/protocol';
 import type { Principal } from '../auth/types.js';
 import type { TokenBucket } from '../util/rate-limit.js';
 import { DeadlineHandle } from './scheduler.js';
-import type { ConnectionInfo, ConnectionSink, PresenceEntry, Session, TransportKind } from './types.js';
+import type { ConnectionInfo, ConnectionSink, OutboundEvent, PresenceEntry, Session, TransportKind } from './types.js';
 
 /**
  * The hub's own record of a connection. Transports hold it as a read-only `Session`; every
@@ -21,6 +21,11 @@ export class HubSession implements Session {
   warnedFor = -1;
   /** Reauths run one after the other, in the order the client sent them. */
   reauthChain: Promise<unknown> = Promise.resolve();
+  /** Live events held while the replay of a resume is read; undefined once live. */
+  replayBuffer: OutboundEvent[] | undefined;
+  /** Events of `floorEpoch` at or below `floorRank` were sent already (or predate the session). */
+  floorEpoch: string | undefined;
+  floorRank = -1;
 
   constructor(
     readonly id: string,
@@ -42,8 +47,14 @@ export class HubSession implements Session {
     return this.principal.isGuest;
   }
 
-  createdPayload(timestamp: number): SessionCreatedPayload {
+  /** False when the event is at or below the floor: the replay sent it, or it predates the session. */
+  isNew(event: OutboundEvent): boolean {
+    return event.epoch === undefined || event.epoch !== this.floorEpoch || !((event.rank ?? Number.NaN) <= this.floorRank);
+  }
+
+  createdPayload(timestamp: number, recovery?: { recovered: boolean; position: string | undefined }): SessionCreatedPayload {
     return {
+      ...recovery,
       sessionId: this.id,
       userId: this.userId,
       isGuest: this.isGuest,

@@ -4,6 +4,7 @@ import type {
   PublishRequest,
   PublishResult,
   ReauthAck,
+  ResumeRequest,
   ServerShutdownPayload,
   SessionCreatedPayload,
   SubscribeAck,
@@ -22,6 +23,11 @@ export interface OutboundEvent {
   readonly publishedAt: number;
   /** Per-transport encodings, filled lazily by the first connection of each transport. */
   readonly encoded: { ws?: string; sio?: unknown };
+  /** `<epoch>:<offset>` in the event log, sent to clients; absent when no log is kept. */
+  readonly position?: string;
+  /** The position's epoch and per-epoch sequence number, parsed once per publish for seam checks. */
+  readonly epoch?: string;
+  readonly rank?: number;
 }
 
 /**
@@ -122,16 +128,25 @@ export interface Hub {
    * Pre-check for a handshake, before the transport accepts the connection: throws
    * TetherError(CONNECTION_LIMIT | AUTH_EXPIRED | SERVER_SHUTDOWN) when `register` would refuse.
    * `register` checks again (another connection may have arrived in between).
+   * In cluster mode it returns a promise (the cap counts connections on every node, and the
+   * user's channels are subscribed before the handshake completes): transports await it.
    */
-  admit(principal: Principal): void;
+  admit(principal: Principal): void | Promise<void>;
   /**
-   * Registers an authenticated connection; sends `session_created`.
+   * Registers an authenticated connection; sends `session_created`. With an event log, `resume`
+   * (the client's last position and channels) makes it replay what the client missed first.
    * Throws TetherError(CONNECTION_LIMIT | AUTH_EXPIRED | SERVER_SHUTDOWN) as `admit` does.
    */
-  register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo): Session;
+  register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo, resume?: ResumeRequest): Session;
   /** Verifies like a handshake, same subject required, rate-limited; replaces grants at once. */
   reauth(session: Session, token: string): Promise<ReauthAck>;
   subscribe(session: Session, channel: string): SubscribeAck;
+  /**
+   * Cluster mode: resolves once events published to `channel` from now on reach this node (its
+   * Redis subscription is confirmed). Transports await it before acknowledging a subscribe, so an
+   * event published after the acknowledgement is never missed. Absent on a single node.
+   */
+  channelReady?(channel: string): Promise<void>;
   unsubscribe(session: Session, channel: string): SubscribeAck;
   /** The transport reports the connection is gone (client closed, heartbeat, error). */
   unregister(session: Session, reason: CloseReason): void;

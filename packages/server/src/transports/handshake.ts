@@ -30,7 +30,10 @@ export class HandshakeGate {
     return checkOrigin(req.headers, this.deps.config.allowedOrigins);
   }
 
-  /** Verifies the token found (AUTH_REQUIRED when none). Throws the authenticator's TetherError. */
+  /**
+   * Verifies the token found (AUTH_REQUIRED when none) and admits the principal. Throws the
+   * authenticator's TetherError, or CONNECTION_LIMIT / SERVER_SHUTDOWN from the hub.
+   */
   async verify(found: FoundToken | undefined, ip: string): Promise<Principal> {
     if (found === undefined) throw new TetherError('AUTH_REQUIRED');
     if (found.source === 'query') {
@@ -40,7 +43,11 @@ export class HandshakeGate {
         'access token passed in the URL query (ALLOW_QUERY_TOKEN)',
       );
     }
-    return this.deps.authenticator.authenticate(found.token);
+    const principal = await this.deps.authenticator.authenticate(found.token);
+    // Admission before the transport accepts: the per-user cap (cluster-wide in cluster mode, where
+    // the user's channels are also subscribed before session_created) and shutdown.
+    await this.deps.hub.admit(principal);
+    return principal;
   }
 
   /** Logs and reports a refused handshake. Returns the error as a TetherError. */

@@ -1,4 +1,4 @@
-import type { ErrorBody, ErrorCode, ReauthAck, ServerToClientEvents, SubscribeAck } from '@tether/protocol';
+import type { ErrorBody, ErrorCode, ReauthAck, ResumeRequest, SendAck, ServerToClientEvents, SubscribeAck } from '@tether/protocol';
 import { TetherError } from '@tether/protocol';
 import type { Server, Socket } from 'socket.io';
 import type { Principal } from '../auth/types.js';
@@ -17,6 +17,7 @@ export interface SioListenEvents {
   reauth: (payload: unknown, ack?: unknown) => void;
   subscribe: (payload: unknown, ack?: unknown) => void;
   unsubscribe: (payload: unknown, ack?: unknown) => void;
+  send: (payload: unknown, ack?: unknown) => void;
 }
 
 export interface SioSocketData {
@@ -60,9 +61,9 @@ export class SioConnection implements ConnectionSink {
   }
 
   /** Registers with the hub (throws TetherError CONNECTION_LIMIT). */
-  register(principal: Principal, tokenSource: TokenSource): void {
+  register(principal: Principal, tokenSource: TokenSource, resume?: ResumeRequest): void {
     const userAgent = this.socket.request.headers['user-agent'];
-    this.session = this.shared.deps.hub.register(principal, this, { ip: this.ip, userAgent, tokenSource });
+    this.session = this.shared.deps.hub.register(principal, this, { ip: this.ip, userAgent, tokenSource }, resume);
     // If the client leaves before socket.io completes the connect, no `disconnect` follows.
     this.socket.conn.once('close', () => this.end('client'));
   }
@@ -77,8 +78,9 @@ export class SioConnection implements ConnectionSink {
     this.queued = [];
     socket.use((_packet, next) => this.admitInbound(next));
     socket.on('reauth', (payload, ack) => void this.reauth(session, payload, ack));
-    socket.on('subscribe', (payload, ack) => this.channel('subscribe', session, payload, ack));
-    socket.on('unsubscribe', (payload, ack) => this.channel('unsubscribe', session, payload, ack));
+    socket.on('subscribe', (payload, ack) => void this.channel('subscribe', session, payload, ack));
+    socket.on('unsubscribe', (payload, ack) => void this.channel('unsubscribe', session, payload, ack));
+    socket.on('send', (payload, ack) => void this.send(session, payload, ack));
     socket.on('disconnect', (reason) => this.end(closeReasonOf(reason)));
     this.shared.gate.connected(session);
   }
@@ -168,14 +170,21 @@ export class SioConnection implements ConnectionSink {
     if (typeof ack === 'function') ack(answer);
   }
 
-  private channel(kind: 'subscribe' | 'unsubscribe', session: Session, payload: unknown, ack: unknown): void {
+  private async send(session: Session, payload: unknown, ack: unknown): Promise<void> {
+    const sends = this.shared.deps.sends;
+    const answer: SendAck =
+      sends === undefined ? { ok: false, code: 'NOT_FOUND', message: 'This gateway accepts no client events' } : await sends.handle(session, payload);
+    if (typeof ack === 'function') ack(answer);
+  }
+
+  private async channel(kind: 'subscribe' | 'unsubscribe', session: Session, payload: unknown, ack: unknown): Promise<void> {
+    const { hub } = this.shared.deps;
     let answer: SubscribeAck;
     try {
       const channel = readChannel(payload);
-      answer =
-        kind === 'subscribe'
-          ? this.shared.deps.hub.subscribe(session, channel)
-          : this.shared.deps.hub.unsubscribe(session, channel);
+      answer = kind === 'subscribe' ? hub.subscribe(session, channel) : hub.unsubscribe(session, channel);
+      // Cluster mode: acknowledged once events published from now on reach this node.
+      if (answer.ok && kind === 'subscribe') await hub.channelReady?.(channel);
     } catch (err) {
       const e = asValidation(err);
       answer = { ok: false, code: e.code, message: e.message };

@@ -38,7 +38,10 @@ const wsFrame = (WebSocket as unknown as { Sender?: { frame?: FrameFn } }).Sende
 export function encodeSioEvent(encoder: SioEncoder, event: OutboundEvent): SioEncoded {
   const cached = event.encoded.sio as SioEncoded | undefined; // only this module writes `encoded.sio`
   if (cached !== undefined) return cached;
-  const packet: SioPacket = { type: EVENT_PACKET, nsp: '/', data: [event.event, { ...event.data, id: event.id }] };
+  // Second argument: the delivery meta, when the event has a position in the log (recovery).
+  const args: unknown[] = [event.event, { ...event.data, id: event.id }];
+  if (event.position !== undefined) args.push({ id: event.id, position: event.position });
+  const packet: SioPacket = { type: EVENT_PACKET, nsp: '/', data: args };
   const packets = encoder.encode(packet) as unknown[];
   const options: SioWriteOptions = { preEncoded: true };
   const only = packets[0];

@@ -4,6 +4,7 @@ import { Server, type ExtendedError, type ServerOptions } from 'socket.io';
 import { EngineSockets, type EngineConn } from './engine-sockets.js';
 import { clientIp, HandshakeGate } from './handshake.js';
 import { SioConnection, type SioServer, type SioShared, type SioSocket } from './sio-connection.js';
+import { readResume } from './resume.js';
 import { extractSocketIoToken } from './token-extract.js';
 import type { TransportDeps, TransportHandle } from './types.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -79,7 +80,8 @@ async function admit(shared: SioShared, socket: SioSocket): Promise<void> {
   const principal = await gate.verify(found, ip);
   if (socket.conn.readyState !== 'open') return; // the client left while we verified; socket.io drops it
   const connection = new SioConnection(shared, socket, ip);
-  connection.register(principal, found?.source ?? 'auth');
+  const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+  connection.register(principal, found?.source ?? 'auth', readResume(auth.position, auth.channels));
   socket.data.connection = connection;
 }
 

@@ -2,6 +2,7 @@ import type { Authenticator } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import type { Hub, HubObserver } from '../hub/types.js';
 import type { Clock } from '../util/clock.js';
+import type { SendDispatcher } from '../sends/dispatcher.js';
 import type { Logger } from '../util/logger.js';
 import type { KeyedRateLimiter } from '../util/rate-limit.js';
 
@@ -19,6 +20,8 @@ export interface TransportDeps {
    * counts connections of either kind; each transport makes its own when absent.
    */
   connectLimiter?: KeyedRateLimiter;
+  /** Client → server sends (`send`); absent: every send is answered NOT_FOUND. */
+  sends?: SendDispatcher;
   /** `/ws` only: how long a connection without a token may wait for `authenticate`. Default `WS_AUTH_TIMEOUT_MS`. */
   wsAuthTimeoutMs?: number;
 }

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { ERRORS, TetherError, type ErrorCode, type ServerFrame } from '@tether/protocol';
+import { ERRORS, TetherError, type ErrorCode, type ResumeRequest, type ServerFrame } from '@tether/protocol';
 import type { RawData, WebSocket } from 'ws';
 import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage } from '../hub/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { asTetherError, clientIp, closeReasonForCode, type HandshakeGate } from './handshake.js';
 import type { HeartbeatSweeper } from './heartbeat.js';
 import { InboundGuard } from './inbound-guard.js';
+import { resumeFromQuery } from './resume.js';
 import { extractWsToken, type FoundToken } from './token-extract.js';
 import type { TransportDeps } from './types.js';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
@@ -79,7 +80,7 @@ export class WsConnection implements ConnectionSink {
       allowQueryToken: shared.deps.config.allowQueryToken,
     });
     if (found !== undefined) {
-      void this.authenticate(found);
+      void this.authenticate(found, resumeFromQuery(this.req.url));
       return;
     }
     this.authTimer = shared.deps.clock.setTimeout(() => {
@@ -171,7 +172,8 @@ export class WsConnection implements ConnectionSink {
       );
       return;
     }
-    void this.authenticate({ token: frame.token, source: 'frame' });
+    const resume = frame.position === undefined && frame.channels === undefined ? resumeFromQuery(this.req.url) : frame;
+    void this.authenticate({ token: frame.token, source: 'frame' }, { position: resume?.position, channels: resume?.channels });
   }
 
   private onFrame(text: string): void {
@@ -192,6 +194,9 @@ export class WsConnection implements ConnectionSink {
       case 'reauth':
         void this.reauth(session, frame.token);
         return;
+      case 'send':
+        void this.clientSend(session, frame);
+        return;
       case 'subscribe':
       case 'unsubscribe': {
         const { channel, rid } = frame;
@@ -203,12 +208,26 @@ export class WsConnection implements ConnectionSink {
           ack = { ok: false as const, code: e.code, message: e.message };
         }
         const ridPart = rid === undefined ? {} : { rid };
-        if (ack.ok)
-          this.send({ type: frame.type === 'subscribe' ? 'subscribed' : 'unsubscribed', channel, ...ridPart });
-        else this.send({ type: 'subscribe_error', channel, code: ack.code, message: ack.message, ...ridPart });
+        const answer = (): void => {
+          if (ack.ok) this.send({ type: frame.type === 'subscribe' ? 'subscribed' : 'unsubscribed', channel, ...ridPart });
+          else this.send({ type: 'subscribe_error', channel, code: ack.code, message: ack.message, ...ridPart });
+        };
+        // Cluster mode: acknowledged once events published from now on reach this node.
+        const ready = ack.ok && frame.type === 'subscribe' ? hub.channelReady?.(channel) : undefined;
+        if (ready === undefined) answer();
+        else void ready.then(answer);
         return;
       }
     }
+  }
+
+  private async clientSend(session: Session, frame: { event: string; data?: unknown; key: string; rid: string }): Promise<void> {
+    const sends = this.shared.deps.sends;
+    const ack =
+      sends === undefined
+        ? { ok: false as const, code: 'NOT_FOUND' as const, message: 'This gateway accepts no client events' }
+        : await sends.handle(session, { event: frame.event, data: frame.data, key: frame.key });
+    this.send({ type: 'send_ack', rid: frame.rid, ...ack });
   }
 
   private async reauth(session: Session, token: string): Promise<void> {
@@ -227,7 +246,7 @@ export class WsConnection implements ConnectionSink {
 
   // --- handshake ------------------------------------------------------------------------------
 
-  private async authenticate(found: FoundToken): Promise<void> {
+  private async authenticate(found: FoundToken, resume?: ResumeRequest): Promise<void> {
     const { gate, deps } = this.shared;
     this.state = 'verifying';
     this.clearAuthTimer();
@@ -235,7 +254,7 @@ export class WsConnection implements ConnectionSink {
       const principal = await gate.verify(found, this.ip);
       if (this.state !== 'verifying') return; // the client left while we were verifying
       const ua = this.req.headers['user-agent'];
-      this.session = deps.hub.register(principal, this, { ip: this.ip, userAgent: ua, tokenSource: found.source });
+      this.session = deps.hub.register(principal, this, { ip: this.ip, userAgent: ua, tokenSource: found.source }, resume);
       this.state = 'open';
       gate.connected(this.session);
     } catch (err) {

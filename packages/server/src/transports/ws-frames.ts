@@ -1,5 +1,6 @@
 import { TetherError, type ClientFrame, type ServerFrame } from '@tether/protocol';
 import type { OutboundEvent, SystemMessage } from '../hub/types.js';
+import { readResume } from './resume.js';
 
 /** Longest token accepted in a frame; real JWTs are far shorter, this only bounds garbage. */
 const MAX_TOKEN_CHARS = 16 * 1024;
@@ -9,7 +10,7 @@ const MAX_RID_CHARS = 128;
 /**
  * Parses a `/ws` text frame into a `ClientFrame`. Every way a frame can be wrong ends in
  * `TetherError('FRAME_INVALID', <what is wrong>)`, which the connection answers with an `error`
- * frame while staying open. Handwritten rather than zod: four frame types, and this runs per frame.
+ * frame while staying open. Handwritten rather than zod: five frame types, and this runs per frame.
  */
 export function parseClientFrame(text: string): ClientFrame {
   let value: unknown;
@@ -23,9 +24,19 @@ export function parseClientFrame(text: string): ClientFrame {
   const type = frame.type;
   if (typeof type !== 'string') throw invalid('Frame needs a string "type"');
   switch (type) {
-    case 'authenticate':
+    case 'authenticate': {
+      const resume = readResume(frame.position, frame.channels);
+      return { type, token: readToken(frame), ...resume };
+    }
     case 'reauth':
       return { type, token: readToken(frame) };
+    case 'send': {
+      const rid = frame.rid;
+      if (typeof rid !== 'string' || rid.length === 0 || rid.length > MAX_RID_CHARS)
+        throw invalid(`"rid" must be a non-empty string of at most ${MAX_RID_CHARS} characters`);
+      // event/key are checked by the send dispatcher, which answers with a send_ack.
+      return { type, event: frame.event as string, data: frame.data, key: frame.key as string, rid };
+    }
     case 'subscribe':
     case 'unsubscribe': {
       const channel = readChannel(frame);
@@ -80,7 +91,12 @@ export function systemFrame(message: SystemMessage): ServerFrame {
 
 /** An application event's text, encoded once per publish and cached on the event for every `/ws` recipient. */
 export function encodedEvent(event: OutboundEvent): string {
-  return (event.encoded.ws ??= encodeFrame({ type: 'event', event: event.event, data: event.data, id: event.id }));
+  if (event.encoded.ws !== undefined) return event.encoded.ws;
+  const frame: ServerFrame =
+    event.position === undefined
+      ? { type: 'event', event: event.event, data: event.data, id: event.id }
+      : { type: 'event', event: event.event, data: event.data, id: event.id, position: event.position };
+  return (event.encoded.ws = encodeFrame(frame));
 }
 
 function field(payload: unknown, name: string): unknown {

@@ -48,12 +48,18 @@ async function signIn(page: Page, email: string, password: string, path = '/'): 
   await page.waitForSelector(sel.connected, { timeout: 15_000 });
 }
 
+/**
+ * Screenshots are test artifacts (test-artifacts/, ignored by git). With UPDATE_SCREENSHOTS=1 they
+ * also replace the README's copies in docs/screenshots, so an ordinary test run leaves the tree clean.
+ */
 async function shoot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
-  mkdirSync(SCREENSHOTS, { recursive: true });
   const file = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file });
-  copyFileSync(file, join(SCREENSHOTS, `${name}.png`));
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    copyFileSync(file, join(SCREENSHOTS, `${name}.png`));
+  }
 }
 
 /** A customer message through the API (a second guest device would do the same). */

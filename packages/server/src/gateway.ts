@@ -21,6 +21,8 @@ import { registerSystemRoutes } from './http/system-routes.js';
 import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
 import type { ClusterHub } from './broker/cluster-hub.js';
 import { registerDeviceRoutes } from './http/device-routes.js';
+import { createStoreLog } from './history/store-log.js';
+import type { EventLog } from './history/types.js';
 import { createHub } from './hub/hub.js';
 import type { Hub, HubObserver, PresenceEntry } from './hub/types.js';
 import type { PgNotifyIngest } from './ingest/pg-notify.js';
@@ -30,6 +32,10 @@ import { AuthEventFeed, type AuthEventListener } from './observability/auth-even
 import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
 import { openStore, type OpenStore } from './store/index.js';
 import type { Store } from './store/types.js';
+import { createSendDispatcher } from './sends/dispatcher.js';
+import { createMemoryIdempotencyStore } from './sends/memory-idempotency.js';
+import type { ClientEventHandler, IdempotencyStore } from './sends/types.js';
+import { createWebhookForwarder } from './sends/webhook-forwarder.js';
 import { attachSocketIo } from './transports/socketio.js';
 import type { TransportHandle } from './transports/types.js';
 import { attachWs } from './transports/ws.js';
@@ -50,6 +56,8 @@ export interface GatewayOptions {
   wsAuthTimeoutMs?: number;
   /** Called with the fastify instance before it starts listening, to add an app's own routes. */
   routes?: (app: FastifyInstance, gateway: Gateway) => Promise<void> | void;
+  /** Where client-send results are kept for retries (default: in memory; cluster mode may share one). */
+  idempotency?: IdempotencyStore;
 }
 
 /**
@@ -78,6 +86,16 @@ export interface Gateway {
   readonly apiKeys: readonly string[];
   /** Live auth events (logins, refreshes, reauths, expiries, revocations) for dashboards. Returns an unsubscribe function. */
   onAuthEvent(listener: AuthEventListener): () => void;
+  /** The event log recovery replays from (store, or Redis Streams in cluster mode). */
+  readonly log: EventLog;
+  /**
+   * Handles a client event (`send`) in process; the handler's return value is the ack's `result`.
+   * Retries with the same idempotency key reach it once. Returns a function removing the handler.
+   *
+   * @example
+   *   gateway.onClientEvent('chat_message', async ({ userId }, data) => ({ saved: await save(userId, data) }));
+   */
+  onClientEvent(event: string, handler: ClientEventHandler): () => void;
   listen(): Promise<{ port: number; url: string }>;
   publish(request: PublishRequest): Promise<PublishResult>;
   /** Closes every live connection of the user (AUTH_REVOKED) and refuses every token issued before now. */
@@ -103,7 +121,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       ? undefined
       : await (
           await import('./broker/cluster-mode.js')
-        ).startClusterMode({ config: { ...config, redisUrl: config.redisUrl }, logger, clock, nodeId, revocations: nodeRevocations, history: CLUSTER_HISTORY });
+        ).startClusterMode({ config: { ...config, redisUrl: config.redisUrl }, logger, clock, nodeId, revocations: nodeRevocations, history: { maxEvents: config.historyMaxEvents, maxAgeSeconds: config.historyMaxAgeSeconds } });
   // In cluster mode every revocation update is also applied on every other node.
   const revocations = cluster?.revocations ?? nodeRevocations;
   cluster?.onReconnect(() => {
@@ -118,6 +136,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const now = () => clock.now();
   // One observer for the hub and the transports (handshake failures are seen by the transports).
   const observer = combineObservers(metrics.observer, authEvents.observer(now), options.observer);
+  const log: EventLog =
+    cluster?.log ??
+    (await createStoreLog(store.db, store.kind, {
+      maxEvents: config.historyMaxEvents,
+      maxAgeSeconds: config.historyMaxAgeSeconds,
+      clock,
+      logger: logger.child({ component: 'history' }),
+    }));
   const localHub = createHub({
     config,
     authenticator,
@@ -125,6 +151,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: logger.child({ component: 'hub' }),
     observer: cluster === undefined ? observer : combineObservers(observer, cluster.observer),
     nodeId,
+    // Cluster mode: the shared Redis Streams log, so a client recovers on whichever node it reaches.
+    log,
   });
   const clusterHub: ClusterHub | undefined = cluster === undefined ? undefined : await cluster.attach(localHub, observer);
   const hub = clusterHub ?? localHub;
@@ -236,7 +264,18 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const server = app.server;
   // One per-IP connect limiter, so CONNECT_RATE_PER_IP counts connections of either transport.
   const connectLimiter = new KeyedRateLimiter({ capacity: config.connectRatePerIp, perSecond: config.connectRatePerIp }, clock);
+  const sends = createSendDispatcher({
+    // Cluster mode: shared in Redis, since a retry may reach another node.
+    idempotency: options.idempotency ?? cluster?.idempotency ?? createMemoryIdempotencyStore({ clock }),
+    ttlMs: config.idempotencyTtlSeconds * 1000,
+    forward:
+      config.clientEventsUrl === undefined
+        ? undefined
+        : createWebhookForwarder({ url: config.clientEventsUrl, apiKey: apiKeys[0], clock, logger: logger.child({ component: 'sends' }) }),
+    logger: logger.child({ component: 'sends' }),
+  });
   const transportDeps = {
+    sends,
     config,
     hub,
     authenticator,
@@ -263,6 +302,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     app,
     apiKeys,
     onAuthEvent: (listener) => authEvents.on(listener),
+    log,
+    onClientEvent: (event, handler) => sends.on(event, handler),
     async listen() {
       if (options.routes) await options.routes(app, gateway);
       await app.listen({ port: config.port, host: config.host });
@@ -289,6 +330,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       await clusterHub?.close();
       tokens?.stopMaintenance();
       await app.close();
+      // The store log writes its last appends before the store closes (cluster mode: a no-op).
+      await log.close();
       await store.close();
       logger.info({ node: nodeId }, 'gateway closed');
     },
@@ -313,9 +356,6 @@ async function loadRevocations(
     revocations.revokeFamily(family.id, (family.revokedAt ?? clock.now()) + config.accessTtlSeconds * 1000);
   }
 }
-
-/** Retention of the shared log in cluster mode (HISTORY_* settings override it once they exist). */
-const CLUSTER_HISTORY = { maxEvents: 100_000, maxAgeSeconds: 24 * 3600 };
 
 /** Upgrades on any path other than the two transports' would otherwise hang: answer 404 and close. */
 function refuseUnknownUpgrade(request: IncomingMessage, socket: Duplex): void {

@@ -1,7 +1,7 @@
 import { TetherError, type PublishRequest, type PublishResult } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Hub } from '../hub/types.js';
+import type { Hub, PresenceEntry } from '../hub/types.js';
 import type { ApiKeys } from './api-key.js';
 import { parseBody } from './validate.js';
 
@@ -11,6 +11,8 @@ export interface V1Deps {
   apiKeys: ApiKeys;
   publish(request: PublishRequest): Promise<PublishResult>;
   disconnectUser(userId: string): Promise<number>;
+  /** Connections of a user on every node (cluster mode); default: `hub.presence`, this node only. */
+  presence?(userId: string): Promise<PresenceEntry[]>;
   /** Built-in user store operations; absent when the gateway only verifies external tokens. */
   users:
     | {
@@ -85,7 +87,7 @@ export async function registerV1Routes(app: FastifyInstance, deps: V1Deps): Prom
 
   app.get('/v1/presence/users/:id', async (request) => {
     const { id } = parseBody(idParam, request.params);
-    const connections = deps.hub.presence(id);
+    const connections = deps.presence === undefined ? deps.hub.presence(id) : await deps.presence(id);
     return { online: connections.length > 0, connections };
   });
 

@@ -1,0 +1,86 @@
+import type { RevocationState } from '../auth/types.js';
+import type { Config } from '../config/index.js';
+import { createRedisLog, type RedisEventLog } from '../history/redis-log.js';
+import type { LocalHub } from '../hub/hub.js';
+import type { HubObserver } from '../hub/types.js';
+import { createRedisIdempotencyStore } from '../sends/redis-idempotency.js';
+import type { IdempotencyStore } from '../sends/types.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { createClusterHub, type ClusterHub } from './cluster-hub.js';
+import { clusterRevocations } from './control.js';
+import { connectBus, type ClusterBus } from './redis-bus.js';
+
+export interface ClusterModeOptions {
+  config: Config & { redisUrl: string };
+  logger: Logger;
+  clock: Clock;
+  nodeId: string;
+  /** The node's own revocation state; remote updates are applied to it. */
+  revocations: RevocationState;
+  /** History retention of the shared log. */
+  history: { maxEvents: number; maxAgeSeconds: number };
+}
+
+/** Everything the composition root needs to run one node of a cluster. */
+export interface ClusterMode {
+  readonly bus: ClusterBus;
+  /** The shared event log (Redis Streams) recovery reads from on every node. */
+  readonly log: RedisEventLog;
+  /** Client-send idempotency shared by every node (a retry may reach another node). */
+  readonly idempotency: IdempotencyStore;
+  /** Give this to the token service: each update is applied here and sent to every node. */
+  readonly revocations: RevocationState;
+  /** Put this in the local hub's observer: the cluster layer follows sessions through it. */
+  readonly observer: HubObserver;
+  /** Wraps the node's local hub and starts receiving events and control messages. */
+  attach(local: LocalHub, observer?: HubObserver): Promise<ClusterHub>;
+  /** Called each time Redis returns after an outage (the gateway reloads revocations from the store). */
+  onReconnect(handler: () => void): void;
+}
+
+/**
+ * Connects to Redis (throws when it is unreachable at start: a node must not silently run alone)
+ * and prepares the cluster layer.
+ *
+ * @example
+ *   const cluster = await startClusterMode({ config, logger, clock, nodeId, revocations, history });
+ *   const hub = await cluster.attach(createHub({ …, observer: combineObservers(metrics, cluster.observer) }));
+ */
+export async function startClusterMode(options: ClusterModeOptions): Promise<ClusterMode> {
+  const { config, logger, clock, nodeId } = options;
+  const clusterLogger = logger.child({ component: 'cluster' });
+  const bus = await connectBus({ url: config.redisUrl, prefix: config.redisPrefix, nodeId, logger: clusterLogger });
+  const log = createRedisLog(bus.cmd, {
+    stream: bus.keys.logStream,
+    meta: bus.keys.logMeta,
+    maxEvents: options.history.maxEvents,
+    maxAgeSeconds: options.history.maxAgeSeconds,
+  });
+  await log.init();
+  // Filled in by attach(): the local hub exists only after this object is handed to it.
+  const relay: HubObserver = {};
+  return {
+    bus,
+    log,
+    idempotency: createRedisIdempotencyStore(bus.cmd, (scope, key) => bus.keys.idempotency(scope, key)),
+    revocations: clusterRevocations(options.revocations, nodeId, (message) => void bus.sendControl(message)),
+    observer: relay,
+    async attach(local, observer) {
+      const hub = createClusterHub({
+        local,
+        bus,
+        log,
+        revocations: options.revocations,
+        config,
+        clock,
+        logger: clusterLogger,
+        observer,
+      });
+      Object.assign(relay, hub.sessionObserver);
+      await hub.start();
+      return hub;
+    },
+    onReconnect: (handler) => bus.onReconnect(handler),
+  };
+}

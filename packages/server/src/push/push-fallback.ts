@@ -1,0 +1,139 @@
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { DeviceStore } from './device-store.js';
+
+const BASE_DELAY_MS = 250;
+const MAX_DELAY_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** What the webhook receives, one POST per offline user and event. */
+export interface PushWebhookBody {
+  userId: string;
+  devices: { id: string; platform: string; token: string }[];
+  event: string;
+  data: Record<string, unknown>;
+  id: string;
+}
+
+export interface PushFallbackDeps {
+  webhookUrl: string;
+  maxAttempts: number;
+  devices: DeviceStore;
+  /** Whether the user has a live connection on any node. */
+  isOnline(userId: string): Promise<boolean>;
+  logger: Logger;
+  clock: Clock;
+  /** Randomness for backoff jitter, in [0, 1). */
+  random?: () => number;
+}
+
+export interface PushFallback {
+  /** Called after a successful publish; sends in the background, never throws. */
+  notify(event: { id: string; event: string; data: Record<string, unknown>; users: readonly string[] }): void;
+  /** Cancels pending retries; resolves when in-flight requests have ended. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Push fallback: a user-addressed event for a user with no live connection anywhere (cluster-wide
+ * presence) and at least one registered device is POSTed to `PUSH_WEBHOOK_URL` — an Expo/FCM/APNs
+ * relay the app runs. Network errors, timeouts, 408, 429 and 5xx are retried with capped exponential
+ * backoff and full jitter, `PUSH_MAX_ATTEMPTS` attempts in all; other 4xx answers are final.
+ * Only the publishing node sends, so each event is pushed once per user.
+ *
+ * @example
+ *   const push = createPushFallback({ webhookUrl, maxAttempts: 5, devices, isOnline, logger, clock });
+ *   push.notify({ id: result.id, event: 'ticket_assigned', data, users: ['u1'] });
+ */
+export function createPushFallback(deps: PushFallbackDeps): PushFallback {
+  const { logger, clock } = deps;
+  const random = deps.random ?? Math.random;
+  const timers = new Set<TimerHandle>();
+  const inflight = new Set<Promise<void>>();
+  let stopped = false;
+
+  function track(work: Promise<void>): void {
+    inflight.add(work);
+    void work.finally(() => inflight.delete(work));
+  }
+
+  async function attempt(body: PushWebhookBody, n: number): Promise<void> {
+    if (stopped) return;
+    let status = 0;
+    let reason = '';
+    try {
+      const response = await fetch(deps.webhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      status = response.status;
+      await response.body?.cancel();
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+    const fields = {
+      component: 'push',
+      userId: body.userId,
+      eventId: body.id,
+      attempt: n,
+      status: status || undefined,
+    };
+    if (status >= 200 && status < 300) {
+      logger.info({ ...fields, devices: body.devices.length }, 'push webhook delivered');
+      return;
+    }
+    const retryable = status === 0 || status === 408 || status === 429 || status >= 500;
+    if (!retryable || n >= deps.maxAttempts) {
+      logger.warn({ ...fields, reason: reason || undefined, final: true }, 'push webhook failed');
+      return;
+    }
+    const delay = Math.floor(random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (n - 1)));
+    logger.info({ ...fields, reason: reason || undefined, retryInMs: delay }, 'push webhook failed; retrying');
+    const timer = clock.setTimeout(() => {
+      timers.delete(timer);
+      track(attempt(body, n + 1));
+    }, delay);
+    timers.add(timer);
+  }
+
+  async function forUser(
+    userId: string,
+    event: { id: string; event: string; data: Record<string, unknown> },
+  ): Promise<void> {
+    if (await deps.isOnline(userId)) return;
+    const devices = await deps.devices.listByUser(userId);
+    if (devices.length === 0) return;
+    const body: PushWebhookBody = {
+      userId,
+      devices: devices.map(({ id, platform, token }) => ({ id, platform, token })),
+      event: event.event,
+      data: event.data,
+      id: event.id,
+    };
+    await attempt(body, 1);
+  }
+
+  return {
+    notify(event) {
+      if (stopped) return;
+      for (const userId of new Set(event.users)) {
+        track(
+          forUser(userId, event).catch((err: unknown) =>
+            logger.warn(
+              { component: 'push', userId, eventId: event.id, err: (err as Error).message },
+              'push fallback failed',
+            ),
+          ),
+        );
+      }
+    },
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clock.clearTimeout(timer);
+      timers.clear();
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}

@@ -90,3 +90,13 @@ describe('tether serve', () => {
     }
   });
 });
+
+describe('README', () => {
+  it('documents every setting in its configuration table', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { SETTINGS } = await import('@tether/server');
+    const readme = readFileSync('README.md', 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## HTTP API'));
+    for (const name of Object.keys(SETTINGS)) expect(table, `README lacks ${name}`).toContain(`\`${name}\``);
+  });
+});

@@ -1,22 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import cookie from '@fastify/cookie';
-import cors from '@fastify/cors';
-import { SOCKET_IO_PATH, WS_PATH, type PublishRequest, type PublishResult } from '@tether/protocol';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { PublishRequest, PublishResult } from '@tether/protocol';
+import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
+import { createAdminOperations } from './admin.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { createSigner, createVerifier } from './auth/jwt.js';
 import { jwks, loadKeys } from './auth/keys.js';
+import { loadRevocations } from './auth/revocation-loader.js';
 import { createRevocationState } from './auth/revocations.js';
 import { createTokenService, type TokenService } from './auth/token-service.js';
 import type { Authenticator, TokenSigner } from './auth/types.js';
 import type { Config } from './config/index.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { ApiKeys } from './http/api-key.js';
-import { installErrorHandling } from './http/errors.js';
+import { createHttpApp } from './http/app.js';
 import { registerSystemRoutes } from './http/system-routes.js';
 import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
 import type { ClusterHub } from './broker/cluster-hub.js';
@@ -31,16 +29,16 @@ import { createPushFallback } from './push/push-fallback.js';
 import { AuthEventFeed, type AuthEventListener } from './observability/auth-events.js';
 import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
 import { openStore, type OpenStore } from './store/index.js';
-import type { Store } from './store/types.js';
 import { createSendDispatcher } from './sends/dispatcher.js';
 import { createMemoryIdempotencyStore } from './sends/memory-idempotency.js';
 import type { ClientEventHandler, IdempotencyStore } from './sends/types.js';
 import { createWebhookForwarder } from './sends/webhook-forwarder.js';
 import { attachSocketIo } from './transports/socketio.js';
 import type { TransportHandle } from './transports/types.js';
+import { refuseUnknownUpgrade } from './transports/unknown-upgrade.js';
 import { attachWs } from './transports/ws.js';
 import { systemClock, type Clock } from './util/clock.js';
-import { devSecret } from './util/dev-secret.js';
+import { devApiKey } from './util/dev-secret.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { KeyedRateLimiter } from './util/rate-limit.js';
 
@@ -130,7 +128,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   const authenticator = createAuthenticator(verifier, revocations);
 
-  const apiKeys = config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config, logger)];
+  const apiKeys = config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config.dataDir, (detail, msg) => logger.warn(detail, msg))];
   const metrics = createMetrics();
   const authEvents = new AuthEventFeed();
   const now = () => clock.now();
@@ -175,42 +173,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
         });
   tokens?.startMaintenance();
 
-  const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
-    // Fastify's request log would print URLs, and a URL may carry ?token=. We log our own line.
-    disableRequestLogging: true,
-    trustProxy: config.trustProxy,
-    bodyLimit: Math.max(config.maxFrameBytes, 1024 * 1024),
-  });
-  installErrorHandling(app, logger);
-  app.addHook('onResponse', async (request, reply) => {
-    logger.debug(
-      { component: 'http', method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      'http request',
-    );
-  });
-  await app.register(cookie);
-  if (config.allowedOrigins.length > 0) {
-    const any = config.allowedOrigins.includes('*');
-    await app.register(cors, { origin: any ? true : config.allowedOrigins, credentials: true });
-  }
+  const app = await createHttpApp(config, logger);
 
   let closed = false;
-  const disconnectUser = async (userId: string): Promise<number> => {
-    const now = clock.now();
-    if (tokens !== undefined && (await store.users.findById(userId)) !== undefined) {
-      // Persists "revoked before now", revokes refresh families, closes live connections
-      // (through onUserRevoked). Count first: afterwards the sessions are gone.
-      const count = (await presenceAll(userId)).length;
-      await tokens.revokeUser(userId, 'api_disconnect');
-      return count;
-    }
-    // A subject of an app's own backend: refuse its earlier tokens on this node and close its sockets.
-    const count = (await presenceAll(userId)).length;
-    revocations.revokeUser(userId, now);
-    hub.disconnectUser(userId);
-    return count;
-  };
+  const admin = createAdminOperations({ hub, store, tokens, revocations, clock, presenceAll });
+  const disconnectUser = admin.disconnectUser;
 
   const devices = await openDeviceStore(store.db, store.kind);
   const push =
@@ -239,20 +206,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     publish,
     disconnectUser,
     presence: presenceAll,
-    users:
-      tokens === undefined
-        ? undefined
-        : {
-            create: (input) => tokens.createUser(input),
-            update: async (id, patch) => {
-              const user = await tokens.updateUser(id, patch);
-              if (patch.scopes !== undefined || patch.channels !== undefined) {
-                hub.updateGrants(id, { scopes: user.scopes, channels: user.channels });
-              }
-              return user;
-            },
-            get: (id) => tokens.getUser(id),
-          },
+    users: admin.users,
   };
 
   const startedAt = clock.now();
@@ -337,37 +291,4 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     },
   };
   return gateway;
-}
-
-/** Rebuilds the in-memory revocation state from the store (disabled users, kicked users, logged-out families). */
-async function loadRevocations(
-  store: Store,
-  revocations: ReturnType<typeof createRevocationState>,
-  config: Config,
-  clock: Clock,
-): Promise<void> {
-  for (const user of await store.users.listRevoked()) {
-    if (!user.active) revocations.revokeUser(user.id, Number.POSITIVE_INFINITY);
-    else if (user.tokensRevokedBefore !== null) revocations.revokeUser(user.id, user.tokensRevokedBefore);
-  }
-  // An access token outlives its family's revocation by at most one access lifetime.
-  const horizon = clock.now() - config.accessTtlSeconds * 1000;
-  for (const family of await store.refresh.listRevokedFamiliesSince(horizon)) {
-    revocations.revokeFamily(family.id, (family.revokedAt ?? clock.now()) + config.accessTtlSeconds * 1000);
-  }
-}
-
-/** Upgrades on any path other than the two transports' would otherwise hang: answer 404 and close. */
-function refuseUnknownUpgrade(request: IncomingMessage, socket: Duplex): void {
-  const path = (request.url ?? '').split('?')[0] ?? '';
-  if (path === WS_PATH || path === SOCKET_IO_PATH || path.startsWith(SOCKET_IO_PATH + '/')) return;
-  socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-}
-
-function devApiKey(config: Config, logger: Logger): string {
-  const { value, created } = devSecret(config.dataDir, 'dev-api-key');
-  logger.warn({ file: `${config.dataDir}/dev-api-key`, created }, 'API_KEYS is not set: using a development API key');
-  // Printed once on stderr for the developer, outside the structured log (which never carries secrets).
-  console.warn(`[tether] development API key (set API_KEYS in production): ${value}`);
-  return value;
 }

@@ -19,3 +19,11 @@ export function devSecret(dataDir: string, fileName: string, bytes = 32): { valu
   writeFileSync(path, value + '\n', { mode: 0o600 });
   return { value, created: true };
 }
+
+/** The development API key (API_KEYS unset): kept in DATA_DIR and printed once on stderr, never logged. */
+export function devApiKey(dataDir: string, warn: (detail: object, message: string) => void): string {
+  const { value, created } = devSecret(dataDir, 'dev-api-key');
+  warn({ file: join(dataDir, 'dev-api-key'), created }, 'API_KEYS is not set: using a development API key');
+  console.warn(`[tether] development API key (set API_KEYS in production): ${value}`);
+  return value;
+}

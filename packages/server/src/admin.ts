@@ -1,0 +1,55 @@
+import type { TokenService } from './auth/token-service.js';
+import type { RevocationState } from './auth/types.js';
+import type { V1Deps } from './http/v1-routes.js';
+import type { Hub, PresenceEntry } from './hub/types.js';
+import type { Store } from './store/types.js';
+import type { Clock } from './util/clock.js';
+
+export interface AdminDeps {
+  hub: Hub;
+  store: Store;
+  tokens: TokenService | undefined;
+  revocations: RevocationState;
+  clock: Clock;
+  /** Connections of a user on every node (this node's in single-node mode). */
+  presenceAll(userId: string): Promise<PresenceEntry[]>;
+}
+
+/**
+ * The operations behind `/v1/users`: kicking a user and the built-in user store, with their effects on
+ * live connections (revocation closes sockets, new grants apply at once).
+ */
+export function createAdminOperations(deps: AdminDeps): { disconnectUser(userId: string): Promise<number>; users: V1Deps['users'] } {
+  const { hub, store, tokens, revocations, clock, presenceAll } = deps;
+
+  const disconnectUser = async (userId: string): Promise<number> => {
+    // Count first: afterwards the sessions are gone.
+    const count = (await presenceAll(userId)).length;
+    if (tokens !== undefined && (await store.users.findById(userId)) !== undefined) {
+      // Persists "revoked before now", revokes refresh families, closes live connections (onUserRevoked).
+      await tokens.revokeUser(userId, 'api_disconnect');
+    } else {
+      // A subject of an app's own backend: refuse its earlier tokens and close its sockets.
+      revocations.revokeUser(userId, clock.now());
+      hub.disconnectUser(userId);
+    }
+    return count;
+  };
+
+  const users: V1Deps['users'] =
+    tokens === undefined
+      ? undefined
+      : {
+          create: (input) => tokens.createUser(input),
+          update: async (id, patch) => {
+            const user = await tokens.updateUser(id, patch);
+            if (patch.scopes !== undefined || patch.channels !== undefined) {
+              hub.updateGrants(id, { scopes: user.scopes, channels: user.channels });
+            }
+            return user;
+          },
+          get: (id) => tokens.getUser(id),
+        };
+
+  return { disconnectUser, users };
+}

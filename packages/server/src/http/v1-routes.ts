@@ -1,6 +1,7 @@
 import { TetherError, type PublishRequest, type PublishResult } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import type { PublicUser } from '../auth/user-admin.js';
 import type { Hub, PresenceEntry } from '../hub/types.js';
 import type { ApiKeys } from './api-key.js';
 import { parseBody } from './validate.js';
@@ -23,15 +24,6 @@ export interface V1Deps {
     | undefined;
 }
 
-export interface PublicUser {
-  id: string;
-  email: string;
-  name: string;
-  role: string;
-  scopes: string[];
-  channels: string[];
-  active: boolean;
-}
 
 const stringList = z.array(z.string().min(1).max(512)).max(1000);
 

@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../util/logger.js';
 import { installErrorHandling } from './errors.js';
@@ -10,7 +10,7 @@ export async function createHttpApp(config: Config, logger: Logger): Promise<Fas
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Fastify's request log would print URLs, and a URL may carry ?token=. We log our own line.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
     bodyLimit: Math.max(config.maxFrameBytes, 1024 * 1024),
   });

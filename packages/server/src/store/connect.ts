@@ -10,6 +10,14 @@ export const SQLITE_FILE = 'tether.db';
 
 const PG_INT8 = 20;
 
+/** The better-sqlite3 handle behind each embedded store's Kysely instance, for hot paths (the event log). */
+const sqliteHandles = new WeakMap<object, BetterSqlite3.Database>();
+
+/** The raw SQLite database behind `db`, when `db` is an embedded store opened by `connectSqlite`. */
+export function sqliteHandle(db: object): BetterSqlite3.Database | undefined {
+  return sqliteHandles.get(db);
+}
+
 /**
  * Opens the embedded SQLite store in `dataDir` (created if missing). WAL lets readers proceed
  * while one writer commits; the busy timeout covers a second process (e.g. the CLI) on the same file.
@@ -21,7 +29,9 @@ export function connectSqlite(dataDir: string): Kysely<Database> {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  sqliteHandles.set(db, database);
+  return db;
 }
 
 /**

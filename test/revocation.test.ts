@@ -105,3 +105,30 @@ describe('revocation of live connections through the token service', () => {
     await sio(back.access_token);
   });
 });
+
+describe("revocation of an app backend's users", () => {
+  it('a kicked external subject stays refused after the gateway restarts; a token issued later is accepted', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dataDir = mkdtempSync(join(tmpdir(), 'tether-restart-'));
+    const env = { DATA_DIR: dataDir, JWT_SECRET: 'a-shared-app-backend-secret-of-40-chars!!' };
+    const first = await startGateway(env);
+    const oldToken = first.sign({ sub: 'app-user-9' }, 120);
+    const kicked = await first.api('POST', '/v1/users/app-user-9/disconnect');
+    expect(kicked.status).toBe(200);
+    await first.close(); // DATA_DIR is ours (env), so it survives for the second start
+
+    const second = await startGateway(env);
+    try {
+      const refused = new SioClient(second.url, { auth: { token: oldToken } });
+      expect((await refused.refusal()).data).toMatchObject({ code: 'AUTH_REVOKED' });
+      const fresh = new SioClient(second.url, { auth: { token: second.sign({ sub: 'app-user-9' }, 120) } });
+      expect((await fresh.session()).userId).toBe('app-user-9');
+      fresh.close();
+    } finally {
+      await second.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

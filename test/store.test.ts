@@ -307,6 +307,15 @@ describe.each([sqlite, postgres])('store on $name', (backend) => {
     expect(await store.refresh.findByHash('p-live-' + live.id)).toBeDefined();
   });
 
+  it("keeps revocations of an app backend's subjects, only ever moving the instant later", async () => {
+    const subject = `app-user-${randomUUID()}`;
+    await store.subjects.revoke(subject, 2_000);
+    await store.subjects.revoke(subject, 1_000);
+    expect((await store.subjects.list()).find((r) => r.userId === subject)).toEqual({ userId: subject, revokedBefore: 2_000 });
+    await store.subjects.revoke(subject, 3_000);
+    expect((await store.subjects.list()).find((r) => r.userId === subject)?.revokedBefore).toBe(3_000);
+  });
+
   it('records audit events and lists them newest first, filtered by user and type', async () => {
     const userId = randomUUID();
     await store.audit.record({ type: 'login_ok', userId, familyId: 'f1', ip: '10.0.0.2', detail: null });

@@ -29,8 +29,11 @@ export function createAdminOperations(deps: AdminDeps): { disconnectUser(userId:
       // Persists "revoked before now", revokes refresh families, closes live connections (onUserRevoked).
       await tokens.revokeUser(userId, 'api_disconnect');
     } else {
-      // A subject of an app's own backend: refuse its earlier tokens and close its sockets.
-      revocations.revokeUser(userId, clock.now());
+      // A subject of an app's own backend: refuse its earlier tokens (kept in the store, so a restart
+      // keeps refusing them) and close its sockets.
+      const now = clock.now();
+      await store.subjects.revoke(userId, now);
+      revocations.revokeUser(userId, now);
       hub.disconnectUser(userId);
     }
     return count;

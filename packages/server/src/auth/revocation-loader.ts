@@ -4,14 +4,15 @@ import type { Clock } from '../util/clock.js';
 import type { RevocationState } from './types.js';
 
 /**
- * Rebuilds the in-memory revocation state from the store: disabled users, users whose earlier tokens
- * were revoked, and logged-out families whose access tokens may still be within their lifetime.
+ * Rebuilds the in-memory revocation state from the store: disabled users, users (built-in or an app
+ * backend's) whose earlier tokens were revoked, and logged-out families whose access tokens may still be within their lifetime.
  */
 export async function loadRevocations(store: Store, revocations: RevocationState, config: Config, clock: Clock): Promise<void> {
   for (const user of await store.users.listRevoked()) {
     if (!user.active) revocations.revokeUser(user.id, Number.POSITIVE_INFINITY);
     else if (user.tokensRevokedBefore !== null) revocations.revokeUser(user.id, user.tokensRevokedBefore);
   }
+  for (const subject of await store.subjects.list()) revocations.revokeUser(subject.userId, subject.revokedBefore);
   // An access token outlives its family's revocation by at most one access lifetime.
   const ttlMs = config.accessTtlSeconds * 1000;
   for (const family of await store.refresh.listRevokedFamiliesSince(clock.now() - ttlMs)) {

@@ -68,7 +68,17 @@ async function createAuthTables(db: Kysely<unknown>, dialect: StoreDialect): Pro
   await db.schema.createIndex('audit_log_user').on('audit_log').columns(['user_id', 'id']).execute();
 }
 
+/** Kicks of subjects issued by an app's own backend must survive a restart like those of built-in users. */
+async function createSubjectRevocations(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('subject_revocations')
+    .addColumn('user_id', 'text', (c) => c.primaryKey())
+    .addColumn('revoked_before', 'bigint', (c) => c.notNull())
+    .execute();
+}
+
 /** Tether's own schema history. Never edit an applied entry; add a new one. */
 export const CORE_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0001-auth-tables': { up: createAuthTables },
+  '0002-subject-revocations': { up: createSubjectRevocations },
 };

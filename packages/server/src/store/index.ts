@@ -7,6 +7,7 @@ import { connectPostgres, connectSqlite } from './connect.js';
 import { CORE_MIGRATIONS, CORE_MIGRATION_TABLE } from './core-migrations.js';
 import { runMigrations } from './migrations.js';
 import { createRefreshRepository } from './refresh-repository.js';
+import { createSubjectRevocationRepository } from './subject-revocation-repository.js';
 import type { Database } from './schema.js';
 import type { Store } from './types.js';
 import { createUserRepository } from './user-repository.js';
@@ -48,6 +49,7 @@ export async function openStore(config: Config, logger: Logger, clock: Clock = s
     users: createUserRepository(db, clock),
     refresh: createRefreshRepository(db),
     audit: createAuditRepository(db, clock),
+    subjects: createSubjectRevocationRepository(db),
     async close() {
       if (closed) return;
       closed = true;

@@ -58,12 +58,20 @@ export interface AuditLogTable {
   at: ColumnType<number, number, never>;
 }
 
+/** Revocations of subjects the user store does not hold (users of an app's own token issuer). */
+export interface SubjectRevocationsTable {
+  user_id: string;
+  /** Tokens issued at or before this instant (ms) are refused. */
+  revoked_before: number;
+}
+
 /** The core tables. Apps add their own through `runMigrations` with their own table names. */
 export interface Database {
   users: UsersTable;
   refresh_families: RefreshFamiliesTable;
   refresh_tokens: RefreshTokensTable;
   audit_log: AuditLogTable;
+  subject_revocations: SubjectRevocationsTable;
 }
 
 export type StoreDialect = 'sqlite' | 'postgres';

@@ -125,9 +125,20 @@ export interface AuditRepository {
   list(options?: { limit?: number; userId?: string; type?: AuditEventType }): Promise<AuditEvent[]>;
 }
 
+/**
+ * "Tokens of this subject issued before T are refused" for subjects the user store does not hold
+ * (apps whose own backend issues tokens); built-in users keep it on their user row.
+ */
+export interface SubjectRevocationRepository {
+  /** Records the revocation; a later instant replaces an earlier one, never the reverse. */
+  revoke(userId: string, beforeMs: number): Promise<void>;
+  list(): Promise<{ userId: string; revokedBefore: number }[]>;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly users: UserRepository;
+  readonly subjects: SubjectRevocationRepository;
   readonly refresh: RefreshRepository;
   readonly audit: AuditRepository;
   close(): Promise<void>;

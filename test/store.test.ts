@@ -344,6 +344,14 @@ describe.each([sqlite, postgres])('store on $name', (backend) => {
     expect(failed[0]!.detail).toEqual({ reason: 'unknown_email' });
   });
 
+  it('purges audit events recorded before a cut-off', async () => {
+    const userId = `audit-purge-${randomUUID()}`;
+    await store.audit.record({ type: 'login_ok', userId, familyId: null, ip: null, detail: null, at: 1_000 });
+    await store.audit.record({ type: 'logout', userId, familyId: null, ip: null, detail: null, at: 5_000 });
+    expect(await store.audit.purge(2_000)).toBeGreaterThanOrEqual(1);
+    expect((await store.audit.list({ userId })).map((e) => e.type)).toEqual(['logout']);
+  });
+
   it("runs an app's own migrations on the same database, once", async () => {
     const migrations = {
       '0001-notes': {

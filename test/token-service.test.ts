@@ -361,4 +361,18 @@ describe('token service lifetimes and settings', () => {
       await h.close();
     }
   });
+
+  it('the same maintenance purges audit events older than AUDIT_RETENTION_DAYS', async () => {
+    const h = await harness({ AUDIT_RETENTION_DAYS: '1' });
+    try {
+      await h.tokens.createUser({ email: 'q@example.com', password: PASSWORD, name: 'Q' });
+      await h.tokens.login('q@example.com', PASSWORD, META);
+      expect((await h.store.audit.list()).length).toBeGreaterThan(0);
+      h.clock.advance(2 * 86_400_000);
+      await h.tokens.purgeExpired();
+      expect(await h.store.audit.list()).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
 });

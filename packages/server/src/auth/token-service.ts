@@ -110,7 +110,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   const purgeExpired = async (): Promise<number> => {
     const removed = await store.refresh.purgeExpired(clock.now() - EXPIRED_RETENTION_MS);
     if (removed > 0) logger.info({ event: 'refresh_purge', removed }, 'expired refresh tokens purged');
-    return removed;
+    const audited = await store.audit.purge(clock.now() - config.auditRetentionDays * 86_400_000);
+    if (audited > 0) logger.info({ event: 'audit_purge', removed: audited }, 'old audit events purged');
+    return removed + audited;
   };
 
   const admin = createUserAdmin({ store, clock, logger, revocations: deps.revocations, revokeUser });

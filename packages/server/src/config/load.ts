@@ -56,6 +56,7 @@ export interface Config {
   authRatePerMinute: number;
   reauthRatePerMinute: number;
   shutdownGraceMs: number;
+  auditRetentionDays: number;
   trustProxy: boolean;
   cookieSecure: 'auto' | 'true' | 'false';
 }
@@ -157,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     authRatePerMinute: s.AUTH_RATE_PER_MINUTE,
     reauthRatePerMinute: s.REAUTH_RATE_PER_MINUTE,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
+    auditRetentionDays: s.AUDIT_RETENTION_DAYS,
     trustProxy: s.TRUST_PROXY,
     cookieSecure: s.COOKIE_SECURE,
   };

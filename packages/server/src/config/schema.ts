@@ -95,6 +95,7 @@ export const SETTINGS = {
   AUTH_RATE_PER_MINUTE: { flag: 'auth-rate-per-minute', schema: int(1, 10_000_000), default: '30', help: 'login/refresh attempts per minute per IP and per account' },
   REAUTH_RATE_PER_MINUTE: { flag: 'reauth-rate-per-minute', schema: int(1, 10_000_000), default: '20', help: 'reauth attempts per minute per connection' },
   SHUTDOWN_GRACE_MS: { flag: 'shutdown-grace-ms', schema: int(0, 600_000), default: '5000', help: 'on shutdown, clients are told to reconnect within this window' },
+  AUDIT_RETENTION_DAYS: { flag: 'audit-retention-days', schema: int(1, 3650), default: '90', help: 'auth audit-log rows older than this are purged' },
   TRUST_PROXY: { flag: 'trust-proxy', schema: bool, default: 'false', help: 'take client IPs from X-Forwarded-For' },
   COOKIE_SECURE: { flag: 'cookie-secure', schema: z.enum(['auto', 'true', 'false'], { message: 'auto, true or false' }), default: 'auto', help: 'Secure flag on the refresh cookie (auto: when served over https)' },
 } as const satisfies Record<string, SettingSpec>;

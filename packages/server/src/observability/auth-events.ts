@@ -45,6 +45,7 @@ export class AuthEventFeed {
         this.emit({ type: event.type, userId: event.userId, at: event.at ?? now() });
       },
       list: (options) => audit.list(options),
+      purge: (beforeMs) => audit.purge(beforeMs),
     };
   }
 

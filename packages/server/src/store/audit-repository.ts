@@ -30,5 +30,10 @@ export function createAuditRepository(db: Kysely<Database>, clock: Clock): Audit
         .execute();
       return rows.map(toAuditEvent);
     },
+
+    async purge(beforeMs): Promise<number> {
+      const result = await db.deleteFrom('audit_log').where('at', '<', beforeMs).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
   };
 }

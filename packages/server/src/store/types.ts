@@ -123,6 +123,8 @@ export interface AuditEvent {
 export interface AuditRepository {
   record(event: Omit<AuditEvent, 'id' | 'at'> & { at?: number }): Promise<void>;
   list(options?: { limit?: number; userId?: string; type?: AuditEventType }): Promise<AuditEvent[]>;
+  /** Deletes events recorded before `beforeMs`; returns how many. */
+  purge(beforeMs: number): Promise<number>;
 }
 
 /**

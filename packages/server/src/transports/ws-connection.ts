@@ -43,18 +43,25 @@ export class WsConnection implements ConnectionSink {
   private readonly guard: InboundGuard;
   private readonly ip: string;
 
+  /** Kept from the upgrade request instead of the request itself (its headers cost ~1–2 KB per connection). */
+  private readonly url: string | undefined;
+  private readonly userAgent: string | undefined;
+
   constructor(
     private readonly shared: WsShared,
     private readonly ws: WebSocket,
     private readonly raw: Corkable,
-    private readonly req: IncomingMessage,
+    req: IncomingMessage,
   ) {
     const { config, clock } = shared.deps;
     this.guard = new InboundGuard(config.inboundBurst, config.inboundRatePerSecond, clock);
     this.ip = clientIp(req, config.trustProxy);
+    this.url = req.url;
+    this.userAgent = req.headers['user-agent'];
   }
 
-  start(): void {
+  /** Runs the handshake checks on the upgrade request; the request is not kept afterwards. */
+  start(req: IncomingMessage): void {
     const { ws, shared } = this;
     ws.on('message', this.onMessage);
     ws.on('pong', () => shared.heartbeat.alive(ws));
@@ -68,19 +75,19 @@ export class WsConnection implements ConnectionSink {
 
     let origin;
     try {
-      origin = shared.gate.admit(this.req, this.ip);
+      origin = shared.gate.admit(req, this.ip);
     } catch (err) {
       this.refuse(shared.gate.refused(err, this.ip));
       return;
     }
     const found = extractWsToken({
-      headers: this.req.headers,
-      url: this.req.url,
+      headers: req.headers,
+      url: this.url,
       origin,
       allowQueryToken: shared.deps.config.allowQueryToken,
     });
     if (found !== undefined) {
-      void this.authenticate(found, resumeFromQuery(this.req.url));
+      void this.authenticate(found, resumeFromQuery(this.url));
       return;
     }
     this.authTimer = shared.deps.clock.setTimeout(() => {
@@ -172,7 +179,7 @@ export class WsConnection implements ConnectionSink {
       );
       return;
     }
-    const resume = frame.position === undefined && frame.channels === undefined ? resumeFromQuery(this.req.url) : frame;
+    const resume = frame.position === undefined && frame.channels === undefined ? resumeFromQuery(this.url) : frame;
     void this.authenticate({ token: frame.token, source: 'frame' }, { position: resume?.position, channels: resume?.channels });
   }
 
@@ -253,8 +260,7 @@ export class WsConnection implements ConnectionSink {
     try {
       const principal = await gate.verify(found, this.ip);
       if (this.state !== 'verifying') return; // the client left while we were verifying
-      const ua = this.req.headers['user-agent'];
-      this.session = deps.hub.register(principal, this, { ip: this.ip, userAgent: ua, tokenSource: found.source }, resume);
+      this.session = deps.hub.register(principal, this, { ip: this.ip, userAgent: this.userAgent, tokenSource: found.source }, resume);
       this.state = 'open';
       gate.connected(this.session);
     } catch (err) {

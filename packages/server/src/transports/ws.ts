@@ -59,10 +59,15 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection = new WsConnection(shared, ws, socket, req);
-      connections.set(ws, connection);
-      ws.once('close', () => connections.delete(ws));
-      connection.start();
+      track(ws, connection);
+      connection.start(req);
     });
+  };
+  // Outside onUpgrade on purpose: a close listener created in there would keep the upgrade
+  // request (headers, ~1-2 KB) alive in its closure context for the life of the connection.
+  const track = (ws: WebSocket, connection: WsConnection): void => {
+    connections.set(ws, connection);
+    ws.once('close', () => connections.delete(ws));
   };
   server.on('upgrade', onUpgrade);
 

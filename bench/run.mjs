@@ -32,8 +32,36 @@ const args = Object.fromEntries(
 const quick = Boolean(args.quick);
 
 const SIZES = quick
-  ? { connections: 2000, recipients: 1000, groups: 100, workers: 2, connectWindow: 64, settleMs: 300, idleMs: 1500, fanoutEvents: 20, groupRounds: 5, reps: 3, latencyMs: 2000, reauthMs: 2000, reauthWindow: 256 }
-  : { connections: 19000, recipients: 10000, groups: 1000, workers: 4, connectWindow: 64, settleMs: 2000, idleMs: 15000, fanoutEvents: 50, groupRounds: 5, reps: 3, latencyMs: 10000, reauthMs: 10000, reauthWindow: 512 };
+  ? {
+      connections: 2000,
+      recipients: 1000,
+      groups: 100,
+      workers: 2,
+      connectWindow: 64,
+      settleMs: 300,
+      idleMs: 1500,
+      fanoutEvents: 20,
+      groupRounds: 5,
+      reps: 3,
+      latencyMs: 2000,
+      reauthMs: 2000,
+      reauthWindow: 256,
+    }
+  : {
+      connections: 19000,
+      recipients: 10000,
+      groups: 1000,
+      workers: 4,
+      connectWindow: 64,
+      settleMs: 2000,
+      idleMs: 15000,
+      fanoutEvents: 50,
+      groupRounds: 5,
+      reps: 3,
+      latencyMs: 10000,
+      reauthMs: 10000,
+      reauthWindow: 512,
+    };
 if (args.connections) SIZES.connections = Number(args.connections);
 SIZES.recipients = Math.min(SIZES.recipients, SIZES.connections);
 
@@ -69,13 +97,21 @@ export function tetherEnv(extra = {}) {
   };
 }
 
-const baseline = (name, script, env = {}) => () =>
-  new ServerProcess(name, join(BENCH, 'baselines', script), [], { ...baselineEnv, ...env }, { profileDir });
-const tether = (name) => () => new ServerProcess(name, TETHER_CLI, ['serve'], tetherEnv(), { profileDir, readyFrom: 'log' });
+const baseline =
+  (name, script, env = {}) =>
+  () =>
+    new ServerProcess(name, join(BENCH, 'baselines', script), [], { ...baselineEnv, ...env }, { profileDir });
+const tether = (name) => () =>
+  new ServerProcess(name, TETHER_CLI, ['serve'], tetherEnv(), { profileDir, readyFrom: 'log' });
 
 const TARGETS = [
   { name: 'raw-ws', protocol: 'ws', auth: 'query', start: baseline('raw-ws', 'raw-ws.mjs') },
-  { name: 'raw-ws-corked', protocol: 'ws', auth: 'query', start: baseline('raw-ws-corked', 'raw-ws.mjs', { BENCH_CORK: '1' }) },
+  {
+    name: 'raw-ws-corked',
+    protocol: 'ws',
+    auth: 'query',
+    start: baseline('raw-ws-corked', 'raw-ws.mjs', { BENCH_CORK: '1' }),
+  },
   { name: 'sio-naive', protocol: 'sio', auth: 'query', start: baseline('sio-naive', 'sio-naive.mjs') },
   { name: 'sio-rooms', protocol: 'sio', auth: 'query', start: baseline('sio-rooms', 'sio-rooms.mjs') },
   { name: 'tether-ws', protocol: 'ws', auth: 'token', reauth: true, tether: true, start: tether('tether-ws') },
@@ -92,7 +128,8 @@ function newestSource() {
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const pkg of ['protocol', 'server']) if (existsSync(join(ROOT, 'packages', pkg, 'src'))) walk(join(ROOT, 'packages', pkg, 'src'));
+  for (const pkg of ['protocol', 'server'])
+    if (existsSync(join(ROOT, 'packages', pkg, 'src'))) walk(join(ROOT, 'packages', pkg, 'src'));
   return newest;
 }
 
@@ -119,11 +156,17 @@ async function main() {
   const started = Date.now();
   const only = typeof args.targets === 'string' ? new Set(args.targets.split(',')) : null;
   const selected = TARGETS.filter((t) => !only || only.has(t.name));
-  const ctx = { secret: SECRET, apiKey: API_KEY, clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws' };
+  const ctx = {
+    secret: SECRET,
+    apiKey: API_KEY,
+    clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws',
+  };
   const build = selected.some((t) => t.tether) ? ensureTetherBuilt() : {};
   const buildError = build.error ?? null;
 
-  log(`bench ${quick ? '--quick ' : ''}: ${SIZES.connections} connections, ${SIZES.workers} workers, targets ${selected.map((t) => t.name).join(', ')}`);
+  log(
+    `bench ${quick ? '--quick ' : ''}: ${SIZES.connections} connections, ${SIZES.workers} workers, targets ${selected.map((t) => t.name).join(', ')}`,
+  );
   const jwt = await measureJwtVerify(SECRET, quick ? 500 : 2000);
   log(`HS256 verify/s: ${JSON.stringify(jwt)}`);
 
@@ -155,7 +198,12 @@ async function main() {
     date,
     quick,
     durationS: Math.round((Date.now() - started) / 1000),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '?',
+      memGB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
     sizes: SIZES,
     clientKind: ctx.clientKind,
     pingIntervalMs: PING_INTERVAL_MS,

@@ -37,7 +37,10 @@ const sink = {
 };
 
 function urlFor(target, identity) {
-  const base = target.protocol === 'ws' ? `ws://127.0.0.1:${target.port}/ws` : `ws://127.0.0.1:${target.port}/socket.io/?EIO=4&transport=websocket`;
+  const base =
+    target.protocol === 'ws'
+      ? `ws://127.0.0.1:${target.port}/ws`
+      : `ws://127.0.0.1:${target.port}/socket.io/?EIO=4&transport=websocket`;
   if (target.auth !== 'query') return base;
   const q = `user=${encodeURIComponent(identity.user)}&scopes=${encodeURIComponent(identity.scopes.join(','))}`;
   return base + (base.includes('?') ? '&' : '?') + q;
@@ -55,7 +58,12 @@ const commands = {
       const identity = { user: `u${i}`, scopes: grantsOf(i, recipients, groups) };
       state.identities.push(identity);
       // Three tokens per connection: the handshake one and two for alternating reauths.
-      if (sign) state.tokens.push([sign(identity.user, identity.scopes, 3600, 0), sign(identity.user, identity.scopes, 3600, 1), sign(identity.user, identity.scopes, 3600, 2)]);
+      if (sign)
+        state.tokens.push([
+          sign(identity.user, identity.scopes, 3600, 0),
+          sign(identity.user, identity.scopes, 3600, 1),
+          sign(identity.user, identity.scopes, 3600, 2),
+        ]);
     }
     return { count: state.identities.length };
   },
@@ -84,7 +92,14 @@ const commands = {
       }
     };
     await Promise.all(Array.from({ length: Math.min(window, state.identities.length) }, one));
-    return { connected: state.clients.filter(Boolean).length, failed, errors, startedAt, endedAt: nowMicros(), hist: encode(hist) };
+    return {
+      connected: state.clients.filter(Boolean).length,
+      failed,
+      errors,
+      startedAt,
+      endedAt: nowMicros(),
+      hist: encode(hist),
+    };
   },
 
   reset({ mode }) {
@@ -97,7 +112,12 @@ const commands = {
   },
 
   collect() {
-    return { received: state.received, firstAt: state.firstAt, lastAt: state.lastAt, hist: state.mode === 'latency' ? encode(state.hist) : null };
+    return {
+      received: state.received,
+      firstAt: state.firstAt,
+      lastAt: state.lastAt,
+      hist: state.mode === 'latency' ? encode(state.hist) : null,
+    };
   },
 
   /**

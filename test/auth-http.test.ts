@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUTH_MESSAGES } from '@tether/protocol';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 
-const ADMIN = { email: 'Ada@Example.com', password: 'correct horse battery', name: 'Ada', role: 'admin', scopes: ['*'] };
+const ADMIN = {
+  email: 'Ada@Example.com',
+  password: 'correct horse battery',
+  name: 'Ada',
+  role: 'admin',
+  scopes: ['*'],
+};
 
 function refreshCookie(headers: Headers): string | undefined {
   const all = headers.getSetCookie();
@@ -26,7 +32,11 @@ describe('token service over HTTP', () => {
   it('login returns both tokens, the user, and an httpOnly SameSite=Strict refresh cookie', async () => {
     const res = await t.http('POST', '/auth/login', { email: 'ada@example.com', password: ADMIN.password });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ token_type: 'bearer', expires_in: 60, user: { email: 'ada@example.com', role: 'admin', scopes: ['*'] } });
+    expect(res.body).toMatchObject({
+      token_type: 'bearer',
+      expires_in: 60,
+      user: { email: 'ada@example.com', role: 'admin', scopes: ['*'] },
+    });
     expect(typeof res.body.access_token).toBe('string');
     expect(typeof res.body.refresh_token).toBe('string');
     const cookie = res.headers.getSetCookie().find((h) => h.startsWith('refresh_token='))!;
@@ -63,7 +73,11 @@ describe('token service over HTTP', () => {
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('REFRESH_INVALID');
     }
-    const res = await fetch(t.url + '/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":' });
+    const res = await fetch(t.url + '/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"email":',
+    });
     expect(res.status).toBe(400);
     expect((await res.json()).code).toBe('VALIDATION_FAILED');
     const bad = await t.http('POST', '/auth/login', { email: 42 });
@@ -73,7 +87,12 @@ describe('token service over HTTP', () => {
 
   it('logout revokes the family: its refresh token no longer works', async () => {
     const login = await t.http('POST', '/auth/login', { email: ADMIN.email, password: ADMIN.password });
-    const out = await t.http('POST', '/auth/logout', { refresh_token: login.body.refresh_token }, { authorization: `Bearer ${login.body.access_token}` });
+    const out = await t.http(
+      'POST',
+      '/auth/logout',
+      { refresh_token: login.body.refresh_token },
+      { authorization: `Bearer ${login.body.access_token}` },
+    );
     expect(out.status).toBe(204);
     const after = await t.http('POST', '/auth/refresh', { refresh_token: login.body.refresh_token });
     expect(after.status).toBe(401);
@@ -124,7 +143,6 @@ describe('refresh reuse detection (no grace window)', () => {
     expect(afterRevoke.status).toBe(401);
     expect(['REFRESH_INVALID', 'REFRESH_REUSED']).toContain(afterRevoke.body.code);
   });
-
 });
 
 describe('token expiry answers', () => {
@@ -170,7 +188,12 @@ describe('external issuer (the app backend signs its own tokens)', () => {
     });
     await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
     jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/.well-known/jwks.json`;
-    t = await startGateway({ JWT_SECRET: '', JWT_JWKS_URL: jwksUrl, JWT_ISSUER: 'https://app.example', JWT_AUDIENCE: 'tether' });
+    t = await startGateway({
+      JWT_SECRET: '',
+      JWT_JWKS_URL: jwksUrl,
+      JWT_ISSUER: 'https://app.example',
+      JWT_AUDIENCE: 'tether',
+    });
   });
   afterAll(async () => {
     await t.close();
@@ -178,7 +201,14 @@ describe('external issuer (the app backend signs its own tokens)', () => {
   });
 
   it("accepts the app backend's tokens for users the built-in store does not know", async () => {
-    const sign = createSigner({ key: createPrivateKey(appKey.export({ format: 'pem', type: 'pkcs8' })).export({ format: 'pem', type: 'pkcs8' }), algorithm: 'ES256', kid, iss: 'https://app.example', aud: 'tether', expiresIn: 60_000 });
+    const sign = createSigner({
+      key: createPrivateKey(appKey.export({ format: 'pem', type: 'pkcs8' })).export({ format: 'pem', type: 'pkcs8' }),
+      algorithm: 'ES256',
+      kid,
+      iss: 'https://app.example',
+      aud: 'tether',
+      expiresIn: 60_000,
+    });
     const token = sign({ sub: 'app-user-7', scopes: ['ke/nyeri'] });
     const principal = await t.gateway.authenticator.authenticate(token);
     expect(principal.userId).toBe('app-user-7');

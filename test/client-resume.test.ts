@@ -9,7 +9,14 @@ import {
 } from '@tether/client';
 import { WebSocket } from 'ws';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
-import { TcpProxy, eventually, loggedInClient, provisionUser, reaches, type ClientUnderTest } from './helpers/client-harness.js';
+import {
+  TcpProxy,
+  eventually,
+  loggedInClient,
+  provisionUser,
+  reaches,
+  type ClientUnderTest,
+} from './helpers/client-harness.js';
 
 const transports: TransportKind[] = ['socket.io', 'ws'];
 
@@ -50,7 +57,8 @@ describe.each(transports)('client SDK over %s: resume and sends', (transport) =>
     return { c, user };
   }
 
-  const tick = (userId: string, n: number) => gw.gateway.publish({ event: 'tick', data: { n }, to: { users: [userId] } });
+  const tick = (userId: string, n: number) =>
+    gw.gateway.publish({ event: 'tick', data: { n }, to: { users: [userId] } });
 
   it('disconnected for 20 s while 200 events are published, it reconnects and delivers all 200 in order, none twice, and says recovered', async () => {
     const { c, user } = await connected();
@@ -137,12 +145,19 @@ describe.each(transports)('client SDK over %s: resume and sends', (transport) =>
     const user = await provisionUser(gw);
     const c = await loggedInClient(transport, user, { httpUrl: gw.url, realtimeUrl: proxy.url });
     open.push(c);
-    const client = new RealtimeClient({ url: proxy.url, tokens: c.tokens, transport, sendBufferSize: 2, sendTtlMs: 300 });
+    const client = new RealtimeClient({
+      url: proxy.url,
+      tokens: c.tokens,
+      transport,
+      sendBufferSize: 2,
+      sendTtlMs: 300,
+    });
     try {
       // Never connected: both wait, a third does not fit, and the two expire.
       const waiting = [client.send('chat_message', { text: 'a' }), client.send('chat_message', { text: 'b' })];
       await expect(client.send('chat_message', { text: 'c' })).rejects.toThrow(/buffer full/);
-      for (const p of waiting) await expect(p).rejects.toMatchObject({ code: 'SEND_FAILED', message: expect.stringMatching(/expired/) });
+      for (const p of waiting)
+        await expect(p).rejects.toMatchObject({ code: 'SEND_FAILED', message: expect.stringMatching(/expired/) });
       expect(handled).toEqual([]);
     } finally {
       client.dispose();

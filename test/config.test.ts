@@ -79,13 +79,24 @@ describe('tether serve', () => {
       timeout: 20_000,
     });
     expect(run.status).not.toBe(0);
-    expect(run.stderr.trim()).toBe('Invalid configuration: PING_INTERVAL_MS must be an integer from 100 to 600000 (got "soon")');
+    expect(run.stderr.trim()).toBe(
+      'Invalid configuration: PING_INTERVAL_MS must be an integer from 100 to 600000 (got "soon")',
+    );
   });
 
   it('--help lists every setting', () => {
     const run = spawnSync(process.execPath, [CLI, 'serve', '--help'], { encoding: 'utf8', timeout: 20_000 });
     expect(run.status).toBe(0);
-    for (const name of ['PORT', 'HOST', 'DATA_DIR', 'DATABASE_URL', 'REDIS_URL', 'JWT_EXPIRATION_MINUTES', 'ALLOWED_ORIGINS', 'PING_TIMEOUT_MS']) {
+    for (const name of [
+      'PORT',
+      'HOST',
+      'DATA_DIR',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'JWT_EXPIRATION_MINUTES',
+      'ALLOWED_ORIGINS',
+      'PING_TIMEOUT_MS',
+    ]) {
       expect(run.stdout).toContain(`[${name}]`);
     }
   });

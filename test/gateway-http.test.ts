@@ -21,7 +21,11 @@ describe('gateway HTTP surface', () => {
   });
 
   it('refuses /v1 without a valid API key, with a coded 401', async () => {
-    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-key-wrong-key' }, { authorization: gw.apiKey }];
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong-key-wrong-key' },
+      { authorization: gw.apiKey },
+    ];
     for (const headers of attempts) {
       const res = await gw.http('POST', '/v1/publish', { event: 'x', to: { users: ['u'] } }, headers);
       expect(res.status).toBe(401);
@@ -30,7 +34,12 @@ describe('gateway HTTP surface', () => {
   });
 
   it('publishes with a given or generated id, and validates the body with coded errors', async () => {
-    const given = await gw.api('POST', '/v1/publish', { event: 'hello', data: { a: 1 }, to: { users: ['nobody'] }, id: 'evt-1' });
+    const given = await gw.api('POST', '/v1/publish', {
+      event: 'hello',
+      data: { a: 1 },
+      to: { users: ['nobody'] },
+      id: 'evt-1',
+    });
     expect(given.status).toBe(202);
     expect(given.body).toMatchObject({ id: 'evt-1', delivered: 0 });
     const generated = await gw.api('POST', '/v1/publish', { event: 'hello', to: { scopes: ['ke'] } });
@@ -53,7 +62,10 @@ describe('gateway HTTP surface', () => {
   });
 
   it('lists live connections per device in presence', async () => {
-    const c = new SioClient(gw.url, { auth: { token: gw.sign({ sub: 'present' }, 60) }, headers: { 'user-agent': 'phone' } });
+    const c = new SioClient(gw.url, {
+      auth: { token: gw.sign({ sub: 'present' }, 60) },
+      headers: { 'user-agent': 'phone' },
+    });
     await c.session();
     const res = await gw.api('GET', '/v1/presence/users/present');
     expect(res.status).toBe(200);

@@ -15,22 +15,40 @@ interface Conn {
   close(): void;
 }
 
-function connect(gw: TestGateway, kind: Kind, token: string, resume: { position?: string; channels?: string[] } = {}): Conn {
+function connect(
+  gw: TestGateway,
+  kind: Kind,
+  token: string,
+  resume: { position?: string; channels?: string[] } = {},
+): Conn {
   if (kind === 'socket.io') {
     const c = new SioClient(gw.url, { auth: { token, ...resume } });
     const ticks = () =>
-      c.all<{ n: number }>('tick').map((data, i) => ({ n: data.n, position: (c.received.filter((e) => e.event === 'tick')[i]?.args[1] as { position?: string } | undefined)?.position }));
+      c.all<{ n: number }>('tick').map((data, i) => ({
+        n: data.n,
+        position: (c.received.filter((e) => e.event === 'tick')[i]?.args[1] as { position?: string } | undefined)
+          ?.position,
+      }));
     return {
       session: () => c.session(),
       ticks,
-      waitTicks: (count, ms = 30_000) => waitUntil(`${count} ticks`, () => (ticks().length >= count ? true : undefined), (poke) => c.subscribe(poke), ms).then(() => undefined),
+      waitTicks: (count, ms = 30_000) =>
+        waitUntil(
+          `${count} ticks`,
+          () => (ticks().length >= count ? true : undefined),
+          (poke) => c.subscribe(poke),
+          ms,
+        ).then(() => undefined),
       refusal: async () => (await c.refusal()).data.code,
       close: () => c.close(),
     };
   }
   const c = new WsClient(gw.url);
   c.ws.on('open', () => c.send({ type: 'authenticate', token, ...resume }));
-  const ticks = () => c.frames.filter((f) => f.type === 'event' && f.event === 'tick').map((f) => ({ n: (f.data as { n: number }).n, position: f.position as string | undefined }));
+  const ticks = () =>
+    c.frames
+      .filter((f) => f.type === 'event' && f.event === 'tick')
+      .map((f) => ({ n: (f.data as { n: number }).n, position: f.position as string | undefined }));
   return {
     session: async () => {
       const f = await c.next((x) => x.type === 'session_created' || x.type === 'auth_error');
@@ -38,7 +56,13 @@ function connect(gw: TestGateway, kind: Kind, token: string, resume: { position?
       return f as unknown as SessionCreatedPayload;
     },
     ticks,
-    waitTicks: (count, ms = 30_000) => waitUntil(`${count} ticks`, () => (ticks().length >= count ? true : undefined), (poke) => c.subscribe(poke), ms).then(() => undefined),
+    waitTicks: (count, ms = 30_000) =>
+      waitUntil(
+        `${count} ticks`,
+        () => (ticks().length >= count ? true : undefined),
+        (poke) => c.subscribe(poke),
+        ms,
+      ).then(() => undefined),
     refusal: async () => String((await c.first('auth_error')).code),
     close: () => c.close(),
   };
@@ -107,84 +131,97 @@ describe('recovery on reconnect', () => {
     60_000,
   );
 
-  it.each(kinds)('a %s client whose position was trimmed away gets recovered:false, no replay, and then live events', async (kind) => {
-    const small = await startGateway({ JWT_EXPIRATION_SECONDS: '600', HISTORY_MAX_EVENTS: '5' });
-    try {
-      const user = `trim-${kind}`;
-      const first = connect(small, kind, small.sign({ sub: user }));
+  it.each(kinds)(
+    'a %s client whose position was trimmed away gets recovered:false, no replay, and then live events',
+    async (kind) => {
+      const small = await startGateway({ JWT_EXPIRATION_SECONDS: '600', HISTORY_MAX_EVENTS: '5' });
+      try {
+        const user = `trim-${kind}`;
+        const first = connect(small, kind, small.sign({ sub: user }));
+        await first.session();
+        await small.gateway.publish({ event: 'tick', data: { n: 0 }, to: { users: [user] } });
+        await first.waitTicks(1);
+        const position = first.ticks()[0]?.position;
+        first.close();
+        for (let n = 1; n <= 20; n++)
+          await small.gateway.publish({ event: 'tick', data: { n }, to: { users: [user] } });
+        expect(await small.gateway.log.trim()).toBeGreaterThan(0);
+
+        const second = connect(small, kind, small.sign({ sub: user }), { position });
+        const resumed = await second.session();
+        expect(resumed.recovered).toBe(false);
+        await small.gateway.publish({ event: 'tick', data: { n: 21 }, to: { users: [user] } });
+        await second.waitTicks(1);
+        expect(second.ticks().map((t) => t.n)).toEqual([21]);
+        second.close();
+      } finally {
+        await small.close();
+      }
+    },
+  );
+
+  it.each(kinds)(
+    'a %s client from another epoch or with a garbage position starts at the head with recovered:false',
+    async (kind) => {
+      const user = `epoch-${kind}`;
+      await tick(user, 1);
+      for (const position of ['0123456789abcdef:1', 'nonsense']) {
+        const c = track(connect(gw, kind, gw.sign({ sub: user }), { position }));
+        const created = await c.session();
+        expect(created.recovered).toBe(false);
+        expect(created.position).toEqual(expect.any(String));
+        expect(c.ticks()).toEqual([]);
+        c.close();
+      }
+    },
+  );
+
+  it.each(kinds)(
+    'a %s user revoked while disconnected cannot resume: AUTH_REVOKED and nothing replayed',
+    async (kind) => {
+      const user = `revoked-${kind}`;
+      const token = gw.sign({ sub: user });
+      const first = track(connect(gw, kind, token));
       await first.session();
-      await small.gateway.publish({ event: 'tick', data: { n: 0 }, to: { users: [user] } });
+      await tick(user, 0);
       await first.waitTicks(1);
       const position = first.ticks()[0]?.position;
       first.close();
-      for (let n = 1; n <= 20; n++) await small.gateway.publish({ event: 'tick', data: { n }, to: { users: [user] } });
-      expect(await small.gateway.log.trim()).toBeGreaterThan(0);
+      for (let n = 1; n <= 5; n++) await tick(user, n);
+      expect((await gw.api('POST', `/v1/users/${user}/disconnect`)).status).toBe(200);
 
-      const second = connect(small, kind, small.sign({ sub: user }), { position });
-      const resumed = await second.session();
-      expect(resumed.recovered).toBe(false);
-      await small.gateway.publish({ event: 'tick', data: { n: 21 }, to: { users: [user] } });
-      await second.waitTicks(1);
-      expect(second.ticks().map((t) => t.n)).toEqual([21]);
-      second.close();
-    } finally {
-      await small.close();
-    }
-  });
+      const again = track(connect(gw, kind, token, { position }));
+      expect(await again.refusal()).toBe('AUTH_REVOKED');
+      expect(again.ticks()).toEqual([]);
+    },
+  );
 
-  it.each(kinds)('a %s client from another epoch or with a garbage position starts at the head with recovered:false', async (kind) => {
-    const user = `epoch-${kind}`;
-    await tick(user, 1);
-    for (const position of ['0123456789abcdef:1', 'nonsense']) {
-      const c = track(connect(gw, kind, gw.sign({ sub: user }), { position }));
-      const created = await c.session();
-      expect(created.recovered).toBe(false);
-      expect(created.position).toEqual(expect.any(String));
-      expect(c.ticks()).toEqual([]);
-      c.close();
-    }
-  });
+  it.each(kinds)(
+    'a %s replay holds only what the connection may receive now: current scopes, resumed channels',
+    async (kind) => {
+      const user = `scoped-${kind}`;
+      const wide = gw.sign({ sub: user, scopes: ['ke'], channels: ['room:*'] });
+      const first = track(connect(gw, kind, wide));
+      await first.session();
+      await gw.gateway.publish({ event: 'tick', data: { n: 0 }, to: { users: [user] } });
+      await first.waitTicks(1);
+      const position = first.ticks()[0]?.position;
+      first.close();
+      await gw.gateway.publish({ event: 'tick', data: { n: 1 }, to: { scopes: ['ke/muranga'] } });
+      await gw.gateway.publish({ event: 'tick', data: { n: 2 }, to: { scopes: ['ke/nyeri'] } });
+      await gw.gateway.publish({ event: 'tick', data: { n: 3 }, to: { channels: ['room:1'] } });
+      await gw.gateway.publish({ event: 'tick', data: { n: 4 }, to: { channels: ['room:2'] } });
+      await gw.gateway.publish({ event: 'tick', data: { n: 5 }, to: { channels: ['secret:1'] } });
 
-  it.each(kinds)('a %s user revoked while disconnected cannot resume: AUTH_REVOKED and nothing replayed', async (kind) => {
-    const user = `revoked-${kind}`;
-    const token = gw.sign({ sub: user });
-    const first = track(connect(gw, kind, token));
-    await first.session();
-    await tick(user, 0);
-    await first.waitTicks(1);
-    const position = first.ticks()[0]?.position;
-    first.close();
-    for (let n = 1; n <= 5; n++) await tick(user, n);
-    expect((await gw.api('POST', `/v1/users/${user}/disconnect`)).status).toBe(200);
-
-    const again = track(connect(gw, kind, token, { position }));
-    expect(await again.refusal()).toBe('AUTH_REVOKED');
-    expect(again.ticks()).toEqual([]);
-  });
-
-  it.each(kinds)('a %s replay holds only what the connection may receive now: current scopes, resumed channels', async (kind) => {
-    const user = `scoped-${kind}`;
-    const wide = gw.sign({ sub: user, scopes: ['ke'], channels: ['room:*'] });
-    const first = track(connect(gw, kind, wide));
-    await first.session();
-    await gw.gateway.publish({ event: 'tick', data: { n: 0 }, to: { users: [user] } });
-    await first.waitTicks(1);
-    const position = first.ticks()[0]?.position;
-    first.close();
-    await gw.gateway.publish({ event: 'tick', data: { n: 1 }, to: { scopes: ['ke/muranga'] } });
-    await gw.gateway.publish({ event: 'tick', data: { n: 2 }, to: { scopes: ['ke/nyeri'] } });
-    await gw.gateway.publish({ event: 'tick', data: { n: 3 }, to: { channels: ['room:1'] } });
-    await gw.gateway.publish({ event: 'tick', data: { n: 4 }, to: { channels: ['room:2'] } });
-    await gw.gateway.publish({ event: 'tick', data: { n: 5 }, to: { channels: ['secret:1'] } });
-
-    // The new token covers ke/muranga only; room:1 is resumed, secret:1 is not allowed by the token.
-    const narrow = gw.sign({ sub: user, scopes: ['ke/muranga'], channels: ['room:*'] });
-    const second = track(connect(gw, kind, narrow, { position, channels: ['room:1', 'secret:1'] }));
-    expect((await second.session()).recovered).toBe(true);
-    await gw.gateway.publish({ event: 'tick', data: { n: 6 }, to: { users: [user] } });
-    await second.waitTicks(3);
-    expect(second.ticks().map((t) => t.n)).toEqual([1, 3, 6]);
-  });
+      // The new token covers ke/muranga only; room:1 is resumed, secret:1 is not allowed by the token.
+      const narrow = gw.sign({ sub: user, scopes: ['ke/muranga'], channels: ['room:*'] });
+      const second = track(connect(gw, kind, narrow, { position, channels: ['room:1', 'secret:1'] }));
+      expect((await second.session()).recovered).toBe(true);
+      await gw.gateway.publish({ event: 'tick', data: { n: 6 }, to: { users: [user] } });
+      await second.waitTicks(3);
+      expect(second.ticks().map((t) => t.n)).toEqual([1, 3, 6]);
+    },
+  );
 
   it.each(kinds)('a %s guest gets no user-addressed history on resume', async (kind) => {
     const guest = `guest:${kind}-1`;

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { SioClient, WsClient } from './helpers/realtime.js';
 
-const USER = { email: 'eo@example.com', password: 'extension officer 1', name: 'EO', role: 'officer', scopes: ['ke/muranga'] };
+const USER = {
+  email: 'eo@example.com',
+  password: 'extension officer 1',
+  name: 'EO',
+  role: 'officer',
+  scopes: ['ke/muranga'],
+};
 
 /** Revocation reaches live sockets: logout, refresh reuse, disabling, and grant changes through the built-in store. */
 describe('revocation of live connections through the token service', () => {
@@ -45,7 +51,12 @@ describe('revocation of live connections through the token service', () => {
     const deviceA = await sio(a.access_token);
     const deviceB = await ws(b.access_token);
     const before = Date.now();
-    const out = await gw.http('POST', '/auth/logout', { refresh_token: a.refresh_token }, { authorization: `Bearer ${a.access_token}` });
+    const out = await gw.http(
+      'POST',
+      '/auth/logout',
+      { refresh_token: a.refresh_token },
+      { authorization: `Bearer ${a.access_token}` },
+    );
     expect(out.status).toBe(204);
     expect(await deviceA.first('auth_error')).toMatchObject({ code: 'AUTH_REVOKED' });
     await deviceA.disconnected();

@@ -64,8 +64,14 @@ describe('client → server sends with an in-process handler', () => {
       const s = await make(gw, `sender-${kind}`);
       open.push(s);
       // The first two race each other; the last two come after the first was answered.
-      const acks = await Promise.all([s.send('chat_message', { text: 'hi' }, 'key-1'), s.send('chat_message', { text: 'hi' }, 'key-1')]);
-      acks.push(await s.send('chat_message', { text: 'hi' }, 'key-1'), await s.send('chat_message', { text: 'hi' }, 'key-1'));
+      const acks = await Promise.all([
+        s.send('chat_message', { text: 'hi' }, 'key-1'),
+        s.send('chat_message', { text: 'hi' }, 'key-1'),
+      ]);
+      acks.push(
+        await s.send('chat_message', { text: 'hi' }, 'key-1'),
+        await s.send('chat_message', { text: 'hi' }, 'key-1'),
+      );
       expect(calls).toEqual([{ userId: `sender-${kind}`, data: { text: 'hi' } }]);
       for (const ack of acks) expect(ack).toEqual({ ok: true, result: { stored: 1 } });
       // Another key is another send.
@@ -79,7 +85,10 @@ describe('client → server sends with an in-process handler', () => {
       first.close(); // the handler is still working: its ack has nowhere to go
       const second = await make(gw, `dropper-${kind}`);
       open.push(second);
-      expect(await second.send('chat_message', { text: 'once' }, 'lost-ack')).toEqual({ ok: true, result: { stored: 1 } });
+      expect(await second.send('chat_message', { text: 'once' }, 'lost-ack')).toEqual({
+        ok: true,
+        result: { stored: 1 },
+      });
       expect(calls).toHaveLength(1);
     });
 
@@ -97,7 +106,11 @@ describe('client → server sends with an in-process handler', () => {
       open.push(s);
       expect(await s.send('nobody_listens', {}, 'k')).toMatchObject({ ok: false, code: 'NOT_FOUND' });
       expect(await s.send('chat_message', {}, '')).toMatchObject({ ok: false, code: 'VALIDATION_FAILED' });
-      expect(await s.send('strict', {}, 'k2')).toEqual({ ok: false, code: 'VALIDATION_FAILED', message: 'text is required' });
+      expect(await s.send('strict', {}, 'k2')).toEqual({
+        ok: false,
+        code: 'VALIDATION_FAILED',
+        message: 'text is required',
+      });
     });
   }
 });
@@ -112,7 +125,11 @@ describe('client → server sends forwarded to CLIENT_EVENTS_URL', () => {
   beforeAll(async () => {
     app = createServer((req, res) => {
       void readJson(req).then((body) => {
-        received.push({ body, key: req.headers['idempotency-key'] as string | undefined, auth: req.headers.authorization });
+        received.push({
+          body,
+          key: req.headers['idempotency-key'] as string | undefined,
+          auth: req.headers.authorization,
+        });
         const status = failures.shift();
         if (status !== undefined) {
           res.writeHead(status).end(JSON.stringify({ code: 'NOT_FOUND', message: 'no such room' }));
@@ -124,7 +141,10 @@ describe('client → server sends forwarded to CLIENT_EVENTS_URL', () => {
     app.listen(0, '127.0.0.1');
     await once(app, 'listening');
     const { port } = app.address() as AddressInfo;
-    gw = await startGateway({ JWT_EXPIRATION_SECONDS: '600', CLIENT_EVENTS_URL: `http://127.0.0.1:${port}/tether/events` });
+    gw = await startGateway({
+      JWT_EXPIRATION_SECONDS: '600',
+      CLIENT_EVENTS_URL: `http://127.0.0.1:${port}/tether/events`,
+    });
   });
   afterEach(() => {
     received.length = 0;
@@ -142,7 +162,13 @@ describe('client → server sends forwarded to CLIENT_EVENTS_URL', () => {
       for (let i = 0; i < 3; i++) acks.push(await s.send('ticket_reply', { text: 'hello' }, 'hook-key-1'));
       for (const ack of acks) expect(ack).toEqual({ ok: true, result: { accepted: 'ticket_reply' } });
       expect(received).toHaveLength(1);
-      expect(received[0]?.body).toMatchObject({ event: 'ticket_reply', data: { text: 'hello' }, key: 'hook-key-1', userId: 'hooked', sessionId: expect.any(String) });
+      expect(received[0]?.body).toMatchObject({
+        event: 'ticket_reply',
+        data: { text: 'hello' },
+        key: 'hook-key-1',
+        userId: 'hooked',
+        sessionId: expect.any(String),
+      });
       expect(received[0]?.key).toBe('hook-key-1');
       expect(received[0]?.auth).toBe(`Bearer ${gw.apiKey}`);
     } finally {
@@ -154,7 +180,10 @@ describe('client → server sends forwarded to CLIENT_EVENTS_URL', () => {
     failures = [503, 502];
     const s = await wsSender(gw, 'hooked-ws');
     try {
-      expect(await s.send('ticket_reply', { text: 'x' }, 'hook-key-2')).toEqual({ ok: true, result: { accepted: 'ticket_reply' } });
+      expect(await s.send('ticket_reply', { text: 'x' }, 'hook-key-2')).toEqual({
+        ok: true,
+        result: { accepted: 'ticket_reply' },
+      });
       expect(received.map((r) => r.key)).toEqual(['hook-key-2', 'hook-key-2', 'hook-key-2']);
     } finally {
       s.close();

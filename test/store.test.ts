@@ -311,7 +311,10 @@ describe.each([sqlite, postgres])('store on $name', (backend) => {
     const subject = `app-user-${randomUUID()}`;
     await store.subjects.revoke(subject, 2_000);
     await store.subjects.revoke(subject, 1_000);
-    expect((await store.subjects.list()).find((r) => r.userId === subject)).toEqual({ userId: subject, revokedBefore: 2_000 });
+    expect((await store.subjects.list()).find((r) => r.userId === subject)).toEqual({
+      userId: subject,
+      revokedBefore: 2_000,
+    });
     await store.subjects.revoke(subject, 3_000);
     expect((await store.subjects.list()).find((r) => r.userId === subject)?.revokedBefore).toBe(3_000);
   });

@@ -57,20 +57,22 @@ function publish({ event, data, to, id }) {
   const scopes = to.scopes ?? [];
   // A single index hit needs no de-duplication; several (ancestors, multiple scopes) do.
   const hits = [];
-  for (const s of scopes) for (const g of ancestorsOf(s)) {
-    const set = byGrant.get(g);
-    if (set) hits.push(set);
-  }
+  for (const s of scopes)
+    for (const g of ancestorsOf(s)) {
+      const set = byGrant.get(g);
+      if (set) hits.push(set);
+    }
   let delivered = 0;
   if (hits.length === 1) {
     for (const c of hits[0]) if (write(c, frame)) delivered += 1;
   } else if (hits.length > 1) {
     const seen = new Set();
-    for (const set of hits) for (const c of set) {
-      if (seen.has(c)) continue;
-      seen.add(c);
-      if (write(c, frame)) delivered += 1;
-    }
+    for (const set of hits)
+      for (const c of set) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        if (write(c, frame)) delivered += 1;
+      }
   }
   return delivered;
 }

@@ -2,7 +2,15 @@
 // recipients are found by looping over every connection and testing its grants; one `emit` per
 // recipient (so the packet is encoded once per recipient).
 import { Server } from 'socket.io';
-import { API_KEY, PING_INTERVAL_MS, covers, createControlServer, listenAndAnnounce, nextId, parseIdentity } from './common.mjs';
+import {
+  API_KEY,
+  PING_INTERVAL_MS,
+  covers,
+  createControlServer,
+  listenAndAnnounce,
+  nextId,
+  parseIdentity,
+} from './common.mjs';
 
 const connections = new Map();
 

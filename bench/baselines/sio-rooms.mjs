@@ -1,7 +1,15 @@
 // Baseline "Socket.IO rooms": each connection joins one room per grant; a publish to scope S is
 // `io.to([S and its ancestors]).emit(...)`, which Socket.IO de-duplicates and encodes once.
 import { Server } from 'socket.io';
-import { API_KEY, PING_INTERVAL_MS, ancestorsOf, createControlServer, listenAndAnnounce, nextId, parseIdentity } from './common.mjs';
+import {
+  API_KEY,
+  PING_INTERVAL_MS,
+  ancestorsOf,
+  createControlServer,
+  listenAndAnnounce,
+  nextId,
+  parseIdentity,
+} from './common.mjs';
 
 const server = createControlServer(API_KEY, publish);
 const io = new Server(server, { serveClient: false, pingInterval: PING_INTERVAL_MS });

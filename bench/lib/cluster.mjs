@@ -23,7 +23,13 @@ export async function runCluster({ tethers, results, sizes, ctx, log, tetherEnv,
       crossNodeProbe: true,
       maxPublishRate: single.fanoutGroups?.medianPublishesPerSecond,
       start: () =>
-        [1, 2].map((k) => new ServerProcess(`${name}-node${k}`, cli, ['serve'], tetherEnv({ REDIS_URL }), { profileDir, readyFrom: 'log' })),
+        [1, 2].map(
+          (k) =>
+            new ServerProcess(`${name}-node${k}`, cli, ['serve'], tetherEnv({ REDIS_URL }), {
+              profileDir,
+              readyFrom: 'log',
+            }),
+        ),
     };
     // Without a broker both transports fail the same way: one probe is enough.
     if (notes.length && !Object.values(out).some((v) => v?.available)) {
@@ -60,6 +66,8 @@ export async function runCluster({ tethers, results, sizes, ctx, log, tetherEnv,
         `p99 @${r.latency50.rate}/s ${r.latency50.p99} ms (${added >= 0 ? '+' : ''}${round(added)} ms vs one node)`,
     );
   }
-  out.note = notes.length ? notes.join('; ') : '2 nodes, Redis at 127.0.0.1:6379, clients split evenly, publishes on node 1';
+  out.note = notes.length
+    ? notes.join('; ')
+    : '2 nodes, Redis at 127.0.0.1:6379, clients split evenly, publishes on node 1';
   return out;
 }

@@ -3,7 +3,11 @@ import * as hdr from 'hdr-histogram-js';
 
 /** A histogram of microseconds from 1 µs to 10 minutes, 3 significant digits. */
 export function createHistogram() {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 }
 
 export function encode(h) {

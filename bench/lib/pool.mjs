@@ -45,6 +45,8 @@ export class WorkerPool {
 
   async stop() {
     for (const w of this.workers) if (w.child.connected) w.child.disconnect();
-    await Promise.all(this.workers.map((w) => (w.child.exitCode === null ? new Promise((r) => w.child.once('exit', r)) : null)));
+    await Promise.all(
+      this.workers.map((w) => (w.child.exitCode === null ? new Promise((r) => w.child.once('exit', r)) : null)),
+    );
   }
 }

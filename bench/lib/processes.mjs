@@ -69,7 +69,11 @@ export class ServerProcess {
     this.name = name;
     const execArgv = ['--expose-gc', '--import', PROBE];
     if (profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`);
-    this.child = forkTracked(script, args, { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.child = forkTracked(script, args, {
+      env: { ...process.env, ...env },
+      execArgv,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
     this.stderr = '';
     this.pending = new Map();
     this.child.stderr.on('data', (d) => (this.stderr = (this.stderr + d).slice(-4000)));
@@ -114,7 +118,10 @@ export class ServerProcess {
         }
       });
     });
-    this.ready.then(() => this.stopPolling?.(), () => this.stopPolling?.());
+    this.ready.then(
+      () => this.stopPolling?.(),
+      () => this.stopPolling?.(),
+    );
   }
 
   /** Memory and CPU of the server; `gc` forces a full collection first (retained memory only). */

@@ -27,7 +27,11 @@ export class Publisher {
           method: 'POST',
           path: '/v1/publish',
           agent: this.agent,
-          headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: {
+            authorization: `Bearer ${this.apiKey}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
         },
         (res) => {
           if (res.statusCode !== 202 && res.statusCode !== 200) {

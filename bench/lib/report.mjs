@@ -5,7 +5,10 @@ const n = (v) => (v === undefined || v === null ? '–' : typeof v === 'number' 
 const ms = (v) => (v === undefined || v === null ? '–' : `${v}`);
 
 const ROWS = [
-  ['load average (1 min) at start / end', (r) => `${r.loadAverageAtStart?.toFixed(1) ?? '–'} / ${r.loadAverageAtEnd?.toFixed(1) ?? '–'}`],
+  [
+    'load average (1 min) at start / end',
+    (r) => `${r.loadAverageAtStart?.toFixed(1) ?? '–'} / ${r.loadAverageAtEnd?.toFixed(1) ?? '–'}`,
+  ],
   ['connections held', (r) => n(r.connect?.connected)],
   ['connects/s (auth + session set-up)', (r) => n(r.connect?.perSecond)],
   ['connect time p50 / p99 (ms)', (r) => `${ms(r.connect?.p50Ms)} / ${ms(r.connect?.p99Ms)}`],
@@ -18,30 +21,60 @@ const ROWS = [
   ['  server CPU per delivery (µs)', (r) => n(r.fanoutOne?.serverCpuMicrosPerDelivery)],
   ['  delivered / expected', (r) => `${n(r.fanoutOne?.delivered)} / ${n(r.fanoutOne?.expected)}`],
   ['fan-out scopes × 10: deliveries/s', (r) => n(r.fanoutGroups?.deliveriesPerSecond)],
-  ['  publishes/s best; median (= 100% for latency)', (r) => `${n(r.fanoutGroups?.publishesPerSecond)}; ${n(r.fanoutGroups?.medianPublishesPerSecond)}`],
-  ['  server CPU per publish / per delivery (µs)', (r) => `${n(r.fanoutGroups?.serverCpuMicrosPerPublish)} / ${n(r.fanoutGroups?.serverCpuMicrosPerDelivery)}`],
+  [
+    '  publishes/s best; median (= 100% for latency)',
+    (r) => `${n(r.fanoutGroups?.publishesPerSecond)}; ${n(r.fanoutGroups?.medianPublishesPerSecond)}`,
+  ],
+  [
+    '  server CPU per publish / per delivery (µs)',
+    (r) => `${n(r.fanoutGroups?.serverCpuMicrosPerPublish)} / ${n(r.fanoutGroups?.serverCpuMicrosPerDelivery)}`,
+  ],
   ['latency @50%: rate/s', (r) => n(r.latency50?.rate)],
-  ['  publish→receive p50 / p95 / p99 (ms)', (r) => `${ms(r.latency50?.p50)} / ${ms(r.latency50?.p95)} / ${ms(r.latency50?.p99)}`],
+  [
+    '  publish→receive p50 / p95 / p99 (ms)',
+    (r) => `${ms(r.latency50?.p50)} / ${ms(r.latency50?.p95)} / ${ms(r.latency50?.p99)}`,
+  ],
   ['latency @80%: rate/s', (r) => n(r.latency80?.rate)],
-  ['  publish→receive p50 / p95 / p99 (ms)', (r) => `${ms(r.latency80?.p50)} / ${ms(r.latency80?.p95)} / ${ms(r.latency80?.p99)}`],
+  [
+    '  publish→receive p50 / p95 / p99 (ms)',
+    (r) => `${ms(r.latency80?.p50)} / ${ms(r.latency80?.p95)} / ${ms(r.latency80?.p99)}`,
+  ],
   ['reauths/s while events flow (@50%)', (r) => (r.reauth ? n(r.reauth.perSecond) : 'n/a')],
-  ['  reauth p50 / p99 (ms); failed', (r) => (r.reauth ? `${ms(r.reauth.p50Ms)} / ${ms(r.reauth.p99Ms)}; ${n(r.reauth.failed)}` : 'n/a')],
+  [
+    '  reauth p50 / p99 (ms); failed',
+    (r) => (r.reauth ? `${ms(r.reauth.p50Ms)} / ${ms(r.reauth.p99Ms)}; ${n(r.reauth.failed)}` : 'n/a'),
+  ],
   ['  server CPU during, incl. events (%)', (r) => (r.reauth ? n(r.reauth.serverCpuPercent) : 'n/a')],
   ['  event p99 during (ms)', (r) => (r.reauth ? ms(r.reauth.eventLatencyDuring.p99) : 'n/a')],
-  ['reauth storm: event p99 (ms), added vs @50%', (r) => (r.reauthStorm ? `${ms(r.reauthStorm.latency.p99)} (+${ms(r.reauthStorm.addedP99Ms)})` : 'n/a')],
+  [
+    'reauth storm: event p99 (ms), added vs @50%',
+    (r) => (r.reauthStorm ? `${ms(r.reauthStorm.latency.p99)} (+${ms(r.reauthStorm.addedP99Ms)})` : 'n/a'),
+  ],
 ];
 
 function ratioCheck(label, value, base, min, unit = '') {
-  if (value === undefined || value === null || !base) return { target: label, value: n(value) + unit, ratio: null, met: null, note: 'no baseline figure' };
+  if (value === undefined || value === null || !base)
+    return { target: label, value: n(value) + unit, ratio: null, met: null, note: 'no baseline figure' };
   const ratio = value / base;
-  return { target: label, value: `${n(value)} vs ${n(base)}${unit} (${ratio.toFixed(2)}×)`, ratio: Math.round(ratio * 100) / 100, met: ratio >= min };
+  return {
+    target: label,
+    value: `${n(value)} vs ${n(base)}${unit} (${ratio.toFixed(2)}×)`,
+    ratio: Math.round(ratio * 100) / 100,
+    met: ratio >= min,
+  };
 }
 
 function absCheck(label, value, limit, atMost, unit) {
-  if (value === undefined || value === null) return { target: label, value: '–', ratio: null, met: null, note: 'not measured' };
+  if (value === undefined || value === null)
+    return { target: label, value: '–', ratio: null, met: null, note: 'not measured' };
   // A ceiling met with room to spare (value ≤ 0, e.g. no added latency) has no meaningful ratio.
   const ratio = atMost ? (value > 0 ? limit / value : null) : value / limit;
-  return { target: label, value: `${n(value)}${unit}`, ratio: ratio === null ? null : Math.round(ratio * 100) / 100, met: atMost ? value <= limit : value >= limit };
+  return {
+    target: label,
+    value: `${n(value)}${unit}`,
+    ratio: ratio === null ? null : Math.round(ratio * 100) / 100,
+    met: atMost ? value <= limit : value >= limit,
+  };
 }
 
 /**
@@ -58,7 +91,11 @@ export function evaluate(results, tetherName, cluster) {
   const fan = (label, key) => {
     const v = t[key]?.deliveriesPerSecond;
     const mine = t[key]?.serverCpuMicrosPerDelivery;
-    for (const [base, name, factor] of [[raw, 'raw ws', 0.8], [naive, 'naive Socket.IO', 3], [rooms, 'Socket.IO rooms', 1.2]]) {
+    for (const [base, name, factor] of [
+      [raw, 'raw ws', 0.8],
+      [naive, 'naive Socket.IO', 3],
+      [rooms, 'Socket.IO rooms', 1.2],
+    ]) {
       const c = ratioCheck(`${label} ≥ ${factor}× ${name}`, v, base?.[key]?.deliveriesPerSecond, factor, '/s');
       if (c.ratio !== null) c.ratio = Math.round((c.ratio / factor) * 100) / 100;
       // Beside the wall-clock verdict: the same comparison per server CPU-second, which other load on
@@ -70,13 +107,33 @@ export function evaluate(results, tetherName, cluster) {
   };
   fan('fan-out 1 event → all', 'fanoutOne');
   fan('fan-out scopes × 10', 'fanoutGroups');
-  checks.push(absCheck('memory per idle connection ≤ 20 KB (RSS)', t.memory && +(t.memory.rssBytesPerConnection / 1024).toFixed(1), 20, true, ' KB'));
+  checks.push(
+    absCheck(
+      'memory per idle connection ≤ 20 KB (RSS)',
+      t.memory && +(t.memory.rssBytesPerConnection / 1024).toFixed(1),
+      20,
+      true,
+      ' KB',
+    ),
+  );
   const rawMem = raw?.memory?.rssBytesPerConnection;
   const mem = t.memory?.rssBytesPerConnection;
   if (mem && rawMem) {
     const ratio = mem / rawMem;
-    checks.push({ target: 'memory per idle connection ≤ 1.5× raw ws', value: `${KB(mem)} vs ${KB(rawMem)} KB (${ratio.toFixed(2)}×)`, ratio: Math.round((1.5 / ratio) * 100) / 100, met: ratio <= 1.5 });
-  } else checks.push({ target: 'memory per idle connection ≤ 1.5× raw ws', value: '–', ratio: null, met: null, note: 'not measured' });
+    checks.push({
+      target: 'memory per idle connection ≤ 1.5× raw ws',
+      value: `${KB(mem)} vs ${KB(rawMem)} KB (${ratio.toFixed(2)}×)`,
+      ratio: Math.round((1.5 / ratio) * 100) / 100,
+      met: ratio <= 1.5,
+    });
+  } else
+    checks.push({
+      target: 'memory per idle connection ≤ 1.5× raw ws',
+      value: '–',
+      ratio: null,
+      met: null,
+      note: 'not measured',
+    });
   checks.push(absCheck('≥ 2,000 connects/s with auth', t.connect?.perSecond, 2000, false, '/s'));
   checks.push(absCheck('p99 connect ≤ 100 ms', t.connect?.p99Ms, 100, true, ' ms'));
   checks.push(absCheck('publish→receive p99 ≤ 25 ms at 50% of max', t.latency50?.p99, 25, true, ' ms'));
@@ -92,27 +149,47 @@ export function evaluate(results, tetherName, cluster) {
   return checks;
 }
 
-const verdict = (c) => (c.met === null ? `not measured${c.note ? ` (${c.note})` : ''}` : c.met ? '**met**' : '**missed**');
+const verdict = (c) =>
+  c.met === null ? `not measured${c.note ? ` (${c.note})` : ''}` : c.met ? '**met**' : '**missed**';
 
 /** The markdown report: setup, figures per target, then each Tether transport's targets. */
 export function markdown(run) {
   const names = Object.keys(run.results);
   const lines = [];
   lines.push(`# Tether bench — ${run.date}${run.quick ? ' (quick)' : ''}`, '');
-  lines.push(`Machine: ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memGB} GB, Node ${run.machine.node}. ` +
-    `${run.sizes.connections} connections over ${run.sizes.workers} load-generator processes (${run.clientKind} clients), ` +
-    `${run.sizes.recipients} recipients of \`bench/all\`, ${run.sizes.groups} scopes × 10. Heartbeat every ${run.pingIntervalMs} ms.`, '');
+  lines.push(
+    `Machine: ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memGB} GB, Node ${run.machine.node}. ` +
+      `${run.sizes.connections} connections over ${run.sizes.workers} load-generator processes (${run.clientKind} clients), ` +
+      `${run.sizes.recipients} recipients of \`bench/all\`, ${run.sizes.groups} scopes × 10. Heartbeat every ${run.pingIntervalMs} ms.`,
+    '',
+  );
   if (run.buildWarning) lines.push(`**Warning:** ${run.buildWarning}.`, '');
   lines.push(`| figure | ${names.join(' | ')} |`, `| --- |${names.map(() => ' ---: |').join('')}`);
-  for (const [label, get] of ROWS) lines.push(`| ${label} | ${names.map((k) => (run.results[k].error ? 'error' : get(run.results[k]))).join(' | ')} |`);
+  for (const [label, get] of ROWS)
+    lines.push(
+      `| ${label} | ${names.map((k) => (run.results[k].error ? 'error' : get(run.results[k]))).join(' | ')} |`,
+    );
   const errors = names.filter((k) => run.results[k].error);
   if (errors.length) lines.push('', ...errors.map((k) => `- **${k} failed**: ${run.results[k].error}`));
   lines.push('', `Cluster (2 gateways + Redis): ${run.cluster?.note ?? 'see below'}`);
   if (run.cluster?.rows) lines.push(...run.cluster.rows);
-  lines.push('', 'HS256 verify rate, one core (verifications/s): ' + Object.entries(run.jwt).map(([k, v]) => `${k} ${n(v)}`).join('; '));
+  lines.push(
+    '',
+    'HS256 verify rate, one core (verifications/s): ' +
+      Object.entries(run.jwt)
+        .map(([k, v]) => `${k} ${n(v)}`)
+        .join('; '),
+  );
   for (const [name, checks] of Object.entries(run.targets)) {
-    lines.push('', `## Targets — ${name}`, '', '| target | measured | ratio (≥ 1 = met) | verdict | server CPU per delivery (× better) |', '| --- | --- | ---: | --- | --- |');
-    for (const c of checks) lines.push(`| ${c.target} | ${c.value} | ${c.ratio ?? '–'} | ${verdict(c)} | ${c.cpu ?? ''} |`);
+    lines.push(
+      '',
+      `## Targets — ${name}`,
+      '',
+      '| target | measured | ratio (≥ 1 = met) | verdict | server CPU per delivery (× better) |',
+      '| --- | --- | ---: | --- | --- |',
+    );
+    for (const c of checks)
+      lines.push(`| ${c.target} | ${c.value} | ${c.ratio ?? '–'} | ${verdict(c)} | ${c.cpu ?? ''} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -87,7 +87,9 @@ export async function runTarget(def, sizes, ctx, log) {
       p99Ms: ct.p99,
       serverCpuMicrosPerConnect: Math.round(cpuSince(before, afterConnect) / Math.max(1, connected)),
     };
-    log(`  connect: ${connected} ok, ${failed} failed, ${out.connect.perSecond}/s, p50 ${ct.p50} ms, p99 ${ct.p99} ms${failed ? ' ' + out.connect.errors.join(' | ') : ''}`);
+    log(
+      `  connect: ${connected} ok, ${failed} failed, ${out.connect.perSecond}/s, p50 ${ct.p50} ms, p99 ${ct.p99} ms${failed ? ' ' + out.connect.errors.join(' | ') : ''}`,
+    );
     if (connected === 0) throw new Error(`no connection succeeded: ${out.connect.errors.join(' | ')}`);
 
     if (def.crossNodeProbe) {
@@ -110,14 +112,18 @@ export async function runTarget(def, sizes, ctx, log) {
       out.memory = {
         connections: connected,
         rssBytesPerConnection: Math.round((held.rss - before.rss) / connected),
-        heapBytesPerConnection: Math.round((held.heapUsed + held.external - before.heapUsed - before.external) / connected),
+        heapBytesPerConnection: Math.round(
+          (held.heapUsed + held.external - before.heapUsed - before.external) / connected,
+        ),
         rssTotalMB: Math.round(held.rss / 1048576),
       };
       const idle0 = await server.stats(false);
       await sleep(sizes.idleMs);
       const idle1 = await server.stats(false);
       out.memory.idleCpuPercent = Math.round((cpuSince(idle0, idle1) / (idle1.at - idle0.at)) * 1000) / 10;
-      log(`  memory: ${out.memory.rssBytesPerConnection} B RSS, ${out.memory.heapBytesPerConnection} B heap per connection; idle CPU ${out.memory.idleCpuPercent}%`);
+      log(
+        `  memory: ${out.memory.rssBytesPerConnection} B RSS, ${out.memory.heapBytesPerConnection} B heap per connection; idle CPU ${out.memory.idleCpuPercent}%`,
+      );
     }
 
     // --- fan-out
@@ -147,7 +153,9 @@ export async function runTarget(def, sizes, ctx, log) {
       });
     }
     out.fanoutOne = { recipients, events: sizes.fanoutEvents, ...best(oneRuns), runs: oneRuns };
-    log(`  fan-out 1×${recipients}: ${out.fanoutOne.deliveriesPerSecond} deliveries/s, ${out.fanoutOne.serverCpuMicrosPerDelivery} µs CPU/delivery (best of ${oneRuns.map((r) => r.deliveriesPerSecond).join(', ')}; ${out.fanoutOne.delivered}/${out.fanoutOne.expected})`);
+    log(
+      `  fan-out 1×${recipients}: ${out.fanoutOne.deliveriesPerSecond} deliveries/s, ${out.fanoutOne.serverCpuMicrosPerDelivery} µs CPU/delivery (best of ${oneRuns.map((r) => r.deliveriesPerSecond).join(', ')}; ${out.fanoutOne.delivered}/${out.fanoutOne.expected})`,
+    );
 
     const scopes = [];
     for (let r = 0; r < sizes.groupRounds; r += 1) scopes.push(...groupScopes);
@@ -177,7 +185,9 @@ export async function runTarget(def, sizes, ctx, log) {
       medianPublishesPerSecond: sortedRates[Math.floor(sortedRates.length / 2)],
       runs: groupRuns,
     };
-    log(`  fan-out ${sizes.groups}×10: ${out.fanoutGroups.deliveriesPerSecond} deliveries/s, ${out.fanoutGroups.publishesPerSecond} publishes/s, ${out.fanoutGroups.serverCpuMicrosPerPublish} µs CPU/publish (best of ${groupRuns.map((r) => r.deliveriesPerSecond).join(', ')})`);
+    log(
+      `  fan-out ${sizes.groups}×10: ${out.fanoutGroups.deliveriesPerSecond} deliveries/s, ${out.fanoutGroups.publishesPerSecond} publishes/s, ${out.fanoutGroups.serverCpuMicrosPerPublish} µs CPU/publish (best of ${groupRuns.map((r) => r.deliveriesPerSecond).join(', ')})`,
+    );
 
     // --- latency at 50% and 80% of the measured maximum publish rate (groups of 10)
     // Cluster runs publish at the single node's rates, so latencies compare at the same load.
@@ -185,20 +195,31 @@ export async function runTarget(def, sizes, ctx, log) {
     const latencyRun = async (fraction, concurrent, durationMs = sizes.latencyMs) => {
       await pool.all('reset', { mode: 'latency' });
       const rate = Math.max(1, Math.round(maxRate * fraction));
-      const [p, extra] = await Promise.all([pub.paced(rate, durationMs, (k) => groupScopes[k % groupScopes.length]), concurrent?.()]);
+      const [p, extra] = await Promise.all([
+        pub.paced(rate, durationMs, (k) => groupScopes[k % groupScopes.length]),
+        concurrent?.(),
+      ]);
       const d = await drain(pool, p.count * 10);
       return { rate, delivered: d.received, expected: d.expected, ...summarize(d.hist), extra };
     };
     out.latency50 = await latencyRun(0.5);
     out.latency80 = def.skipLatency80 ? null : await latencyRun(0.8);
-    const l80 = out.latency80 ? `; @80% (${out.latency80.rate}/s): p50 ${out.latency80.p50} p95 ${out.latency80.p95} p99 ${out.latency80.p99} ms` : '';
-    log(`  latency @50% (${out.latency50.rate}/s): p50 ${out.latency50.p50} p95 ${out.latency50.p95} p99 ${out.latency50.p99} ms${l80}`);
+    const l80 = out.latency80
+      ? `; @80% (${out.latency80.rate}/s): p50 ${out.latency80.p50} p95 ${out.latency80.p95} p99 ${out.latency80.p99} ms`
+      : '';
+    log(
+      `  latency @50% (${out.latency50.rate}/s): p50 ${out.latency50.p50} p95 ${out.latency50.p95} p99 ${out.latency50.p99} ms${l80}`,
+    );
 
     // --- reauth (Tether only: the baselines have no in-place reauth)
     if (def.reauth) {
       const reauthParts = (args) => pool.all('reauth', { ...args });
       const r0 = await server.stats(false);
-      const flowing = await latencyRun(0.5, () => reauthParts({ durationMs: sizes.reauthMs, window: Math.ceil(sizes.reauthWindow / pool.size) }), sizes.reauthMs);
+      const flowing = await latencyRun(
+        0.5,
+        () => reauthParts({ durationMs: sizes.reauthMs, window: Math.ceil(sizes.reauthWindow / pool.size) }),
+        sizes.reauthMs,
+      );
       const rp = flowing.extra;
       const ok = rp.reduce((n, p) => n + p.ok, 0);
       const rfail = rp.reduce((n, p) => n + p.failed, 0);
@@ -218,7 +239,9 @@ export async function runTarget(def, sizes, ctx, log) {
         clientCpuPercent: Math.round((rp.reduce((n, p) => n + p.cpuMicros, 0) / (rWall * 1e6)) * 100),
         eventLatencyDuring: flowing,
       };
-      log(`  reauth while events flow: ${out.reauth.perSecond}/s (${ok} ok, ${rfail} failed), reauth p99 ${rh.p99} ms, server CPU ${out.reauth.serverCpuPercent}%, clients ${out.reauth.clientCpuPercent}%, event p99 during ${flowing.p99} ms`);
+      log(
+        `  reauth while events flow: ${out.reauth.perSecond}/s (${ok} ok, ${rfail} failed), reauth p99 ${rh.p99} ms, server CPU ${out.reauth.serverCpuPercent}%, clients ${out.reauth.clientCpuPercent}%, event p99 during ${flowing.p99} ms`,
+      );
 
       const storm = await latencyRun(0.5, () => reauthParts({ durationMs: sizes.latencyMs, spread: true }));
       const sp = storm.extra;
@@ -228,9 +251,14 @@ export async function runTarget(def, sizes, ctx, log) {
         failed: sp.reduce((n, p) => n + p.failed, 0),
         overMs: sizes.latencyMs,
         latency: storm,
-        addedP99Ms: storm.p99 === null || out.latency50.p99 === null ? null : Math.round((storm.p99 - out.latency50.p99) * 100) / 100,
+        addedP99Ms:
+          storm.p99 === null || out.latency50.p99 === null
+            ? null
+            : Math.round((storm.p99 - out.latency50.p99) * 100) / 100,
       };
-      log(`  reauth storm (${out.reauthStorm.reauths} in ${sizes.latencyMs} ms): event p99 ${storm.p99} ms (+${out.reauthStorm.addedP99Ms} ms)`);
+      log(
+        `  reauth storm (${out.reauthStorm.reauths} in ${sizes.latencyMs} ms): event p99 ${storm.p99} ms (+${out.reauthStorm.addedP99Ms} ms)`,
+      );
     }
     out.loadAverageAtEnd = loadavg()[0];
     out.publishFailures = pub.failures;

@@ -15,7 +15,15 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const SCREENSHOTS = join(ROOT, 'docs', 'screenshots');
 const WARD = 'ke/muranga/kiharu/mbiri';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const sel = {
   connected: '[data-testid="connection"][data-state="connected"]',
@@ -112,7 +120,9 @@ describe('helpdesk in a real browser', () => {
     await guest.click('button[type=submit]');
     const chat = await guest.waitForSelector('[data-testid="guest-chat"]');
     ticketId = (await chat.getAttribute('data-ticket-id'))!;
-    await Promise.all([adminA, adminB, eoDistrict].map((p) => p.waitForSelector(sel.ticket(ticketId), { timeout: 5000 })));
+    await Promise.all(
+      [adminA, adminB, eoDistrict].map((p) => p.waitForSelector(sel.ticket(ticketId), { timeout: 5000 })),
+    );
     const elapsed = Date.now() - t0;
     expect(elapsed).toBeLessThan(1000);
     await shoot(eoDistrict, 'inbox');
@@ -138,7 +148,10 @@ describe('helpdesk in a real browser', () => {
     // A ticket in the other region reaches its EO; events arrive in order, so the Mbiri one never will.
     const other = await hd.http('POST', '/auth/guest');
     const otherToken = (other.body as { access_token: string }).access_token;
-    const opened = await hd.http('POST', '/api/guest/tickets', { token: otherToken, body: { ward: 'ke/nakuru/njoro/mauche', name: 'Grace', body: 'Armyworms in my maize' } });
+    const opened = await hd.http('POST', '/api/guest/tickets', {
+      token: otherToken,
+      body: { ward: 'ke/nakuru/njoro/mauche', name: 'Grace', body: 'Armyworms in my maize' },
+    });
     const otherTicket = (opened.body as TicketDetailDto).ticket.id;
     await eoOther.waitForSelector(sel.ticket(otherTicket));
     expect(await count(eoOther, sel.ticket(ticketId))).toBe(0);
@@ -147,7 +160,10 @@ describe('helpdesk in a real browser', () => {
   });
 
   it('a staff reply appears live on the guest page; resolving appears on every staff device', async () => {
-    await eoDistrict.fill('[data-testid="reply"] textarea', 'Top-dress with CAN when the soil is moist; send a photo of the lower leaves.');
+    await eoDistrict.fill(
+      '[data-testid="reply"] textarea',
+      'Top-dress with CAN when the soil is moist; send a photo of the lower leaves.',
+    );
     await eoDistrict.click('[data-testid="reply"] button[type=submit]');
     await guest.waitForSelector('[data-testid="message"] >> text=Top-dress with CAN', { timeout: 5000 });
     expect(await count(guest, '[data-testid="message"]')).toBe(3);
@@ -155,7 +171,11 @@ describe('helpdesk in a real browser', () => {
 
     await adminA.click('[data-testid="resolve"]');
     await Promise.all(
-      [adminA, adminB, eoDistrict].map((p) => p.waitForSelector(`[data-testid="ticket-view"][data-ticket-id="${ticketId}"][data-status="resolved"]`, { timeout: 5000 })),
+      [adminA, adminB, eoDistrict].map((p) =>
+        p.waitForSelector(`[data-testid="ticket-view"][data-ticket-id="${ticketId}"][data-status="resolved"]`, {
+          timeout: 5000,
+        }),
+      ),
     );
     await guest.waitForSelector('[data-testid="ticket-status"] >> text=resolved', { timeout: 5000 });
   });
@@ -183,7 +203,10 @@ describe('helpdesk in a real browser', () => {
       const el = document.querySelector('[data-testid="connection"]')!;
       const seen: string[] = [];
       (window as unknown as { __states: string[] }).__states = seen;
-      new MutationObserver(() => seen.push(el.getAttribute('data-state') ?? '')).observe(el, { attributes: true, attributeFilter: ['data-state'] });
+      new MutationObserver(() => seen.push(el.getAttribute('data-state') ?? '')).observe(el, {
+        attributes: true,
+        attributeFilter: ['data-state'],
+      });
     });
     const started = Date.now();
     const ids: string[] = [];
@@ -214,14 +237,22 @@ describe('helpdesk in a real browser', () => {
     await adminA.waitForSelector('[data-testid="dashboard"]');
     await adminA.waitForSelector('[data-testid="connection-row"]');
     // Some traffic for the live chart: one customer message per chart sample, paced by the chart itself.
-    const points = () => adminA.evaluate(() => (document.querySelector('[data-testid="rate-chart"] polyline')?.getAttribute('points') ?? '').split(' ').filter(Boolean).length);
+    const points = () =>
+      adminA.evaluate(
+        () =>
+          (document.querySelector('[data-testid="rate-chart"] polyline')?.getAttribute('points') ?? '')
+            .split(' ')
+            .filter(Boolean).length,
+      );
     for (let i = 0; i < 6; i++) {
       const before = await points();
       for (let j = 0; j <= i % 3; j++) await guestSays(guestToken, `Traffic ${i}.${j}`);
       await expect.poll(points, { timeout: 10_000 }).toBeGreaterThan(before);
     }
     await shoot(adminA, 'dashboard');
-    const kiharuButton = adminA.locator('tr[data-testid="connection-row"]', { hasText: 'Kamau' }).locator('[data-testid="disconnect"]');
+    const kiharuButton = adminA
+      .locator('tr[data-testid="connection-row"]', { hasText: 'Kamau' })
+      .locator('[data-testid="disconnect"]');
     const t0 = Date.now();
     await kiharuButton.click();
     await eoDistrict.waitForSelector('[data-testid="signed-out"]', { timeout: 5000 });
@@ -249,7 +280,9 @@ describe('helpdesk in a real browser', () => {
     for (const id of missed) await adminB.waitForSelector(sel.message(id), { timeout: 20_000 });
     await adminB.waitForSelector(sel.connected);
     for (const id of missed) expect(await count(adminB, sel.message(id))).toBe(1);
-    expect(Number(await adminB.getAttribute('[data-testid="connection"]', 'data-sessions'))).toBeGreaterThan(sessionsBefore);
+    expect(Number(await adminB.getAttribute('[data-testid="connection"]', 'data-sessions'))).toBeGreaterThan(
+      sessionsBefore,
+    );
     // Live delivery works again after the catch-up.
     const after = await guestSays(guestToken, 'Back online?');
     await adminB.waitForSelector(sel.message(after), { timeout: 5000 });

@@ -85,17 +85,27 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
   it('a guest opens a ticket in a ward: admins and the district EO get ticket_created and whispers once, the other region never', async () => {
     const res = await hd.http('POST', '/api/guest/tickets', {
       token: guestToken,
-      body: { ward: 'ke/muranga/kiharu/mbiri', name: 'Mary', body: 'My maize leaves are turning yellow', id: randomUUID() },
+      body: {
+        ward: 'ke/muranga/kiharu/mbiri',
+        name: 'Mary',
+        body: 'My maize leaves are turning yellow',
+        id: randomUUID(),
+      },
     });
     expect(res.status).toBe(201);
     ticket = (res.body as TicketDetailDto).ticket;
     const byTicket = (d: Body) => (d['ticket'] as TicketDto).id === ticket.id;
     await Promise.all([admin.next('ticket_created', byTicket), kiharu.next('ticket_created', byTicket)]);
-    const whisper = (await kiharu.next('whisper', (d) => (d['whisper'] as { ticketId: string }).ticketId === ticket.id))['whisper'] as { rule: string };
+    const whisper = (
+      await kiharu.next('whisper', (d) => (d['whisper'] as { ticketId: string }).ticketId === ticket.id)
+    )['whisper'] as { rule: string };
     expect(whisper.rule).toBe('maize-yellowing');
 
     // A later ticket in Nakuru reaches the Nakuru EO; events arrive in order, so the Mbiri one never will.
-    const other = await hd.http('POST', '/api/guest/tickets', { token: guestToken, body: { ward: 'ke/nakuru/njoro/mauche', name: 'Mary', body: 'price of maize?' } });
+    const other = await hd.http('POST', '/api/guest/tickets', {
+      token: guestToken,
+      body: { ward: 'ke/nakuru/njoro/mauche', name: 'Mary', body: 'price of maize?' },
+    });
     const otherId = (other.body as TicketDetailDto).ticket.id;
     await nakuru.next('ticket_created', (d) => (d['ticket'] as TicketDto).id === otherId);
     expect(nakuru.count('ticket_created', byTicket)).toBe(0);
@@ -111,7 +121,9 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     const mine = (list.body as TicketDto[]).find((t) => t.id === ticket.id);
     expect(mine?.unread).toBe(1);
     expect((list.body as TicketDto[]).every((t) => t.ward.startsWith('ke/muranga/kiharu/'))).toBe(true);
-    expect((await hd.http('GET', `/api/tickets/${ticket.id}`, { token: tokens['eo.nakuru@helpdesk.demo'] })).status).toBe(404);
+    expect(
+      (await hd.http('GET', `/api/tickets/${ticket.id}`, { token: tokens['eo.nakuru@helpdesk.demo'] })).status,
+    ).toBe(404);
 
     const detail = await hd.http('GET', `/api/tickets/${ticket.id}`, { token: tokens['eo.kiharu@helpdesk.demo'] });
     expect((detail.body as TicketDetailDto).messages).toHaveLength(1);
@@ -123,7 +135,11 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
 
   it('a staff reply reaches the guest live; a retried reply with the same id is stored and sent once', async () => {
     const id = randomUUID();
-    const send = () => hd.http('POST', `/api/tickets/${ticket.id}/messages`, { token: tokens['eo.kiharu@helpdesk.demo'], body: { id, body: 'Top-dress with CAN' } });
+    const send = () =>
+      hd.http('POST', `/api/tickets/${ticket.id}/messages`, {
+        token: tokens['eo.kiharu@helpdesk.demo'],
+        body: { id, body: 'Top-dress with CAN' },
+      });
     const first = await send();
     expect(first.status).toBe(201);
     const retry = await send();
@@ -132,7 +148,10 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     expect(live['id']).toBe(id);
     expect((live['message'] as MessageDto).authorKind).toBe('staff');
     // A later message is a marker: once it has arrived, a duplicate of the first would have too.
-    await hd.http('POST', `/api/guest/tickets/${ticket.id}/messages`, { token: guestToken, body: { body: 'thank you!' } });
+    await hd.http('POST', `/api/guest/tickets/${ticket.id}/messages`, {
+      token: guestToken,
+      body: { body: 'thank you!' },
+    });
     await admin.next('message_received', (d) => (d['message'] as MessageDto).body === 'thank you!');
     await guest.next('message_received', (d) => (d['message'] as MessageDto).body === 'thank you!');
     expect(guest.count('message_received', (d) => (d['message'] as MessageDto).id === id)).toBe(1);
@@ -146,7 +165,11 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     const res = await hd.http('POST', `/api/tickets/${ticket.id}/resolve`, { token: tokens['admin@helpdesk.demo'] });
     expect((res.body as TicketDto).status).toBe('resolved');
     const byTicket = (d: Body) => (d['ticket'] as TicketDto).id === ticket.id;
-    await Promise.all([admin.next('ticket_resolved', byTicket), kiharu.next('ticket_resolved', byTicket), guest.next('ticket_resolved', byTicket)]);
+    await Promise.all([
+      admin.next('ticket_resolved', byTicket),
+      kiharu.next('ticket_resolved', byTicket),
+      guest.next('ticket_resolved', byTicket),
+    ]);
     const resolved = await hd.http('GET', '/api/tickets?status=resolved', { token: tokens['eo.kiharu@helpdesk.demo'] });
     expect((resolved.body as TicketDto[]).map((t) => t.id)).toContain(ticket.id);
   });
@@ -154,10 +177,16 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
   it('direct messages reach both users; reading sends message_read to both', async () => {
     const kiharuId = ids['eo.kiharu@helpdesk.demo']!;
     const adminId = ids['admin@helpdesk.demo']!;
-    const sent = await hd.http('POST', `/api/dm/${kiharuId}`, { token: tokens['admin@helpdesk.demo'], body: { body: 'Can you call Mary?' } });
+    const sent = await hd.http('POST', `/api/dm/${kiharuId}`, {
+      token: tokens['admin@helpdesk.demo'],
+      body: { body: 'Can you call Mary?' },
+    });
     expect(sent.status).toBe(201);
     const dm = sent.body as DirectMessageDto;
-    await Promise.all([kiharu.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id), admin.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id)]);
+    await Promise.all([
+      kiharu.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id),
+      admin.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id),
+    ]);
     const unread = await hd.http('GET', '/api/staff', { token: tokens['eo.kiharu@helpdesk.demo'] });
     expect((unread.body as { unread: Record<string, number> }).unread[adminId]).toBe(1);
     const read = await hd.http('POST', `/api/dm/${adminId}/read`, { token: tokens['eo.kiharu@helpdesk.demo'] });
@@ -174,7 +203,9 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     const nakuruId = ids['eo.nakuru@helpdesk.demo']!;
     expect((stats['connections'] as { userId: string }[]).map((c) => c.userId)).toContain(nakuruId);
     const revoked = new Promise<Body>((resolve) => nakuru.socket.once('auth_error', resolve));
-    const res = await hd.http('POST', `/api/admin/users/${nakuruId}/disconnect`, { token: tokens['admin@helpdesk.demo'] });
+    const res = await hd.http('POST', `/api/admin/users/${nakuruId}/disconnect`, {
+      token: tokens['admin@helpdesk.demo'],
+    });
     expect(res.body).toEqual({ disconnected: 1 });
     expect((await revoked)['code']).toBe('AUTH_REVOKED');
     await admin.next('auth_event', (d) => d['type'] === 'revoked' && d['userId'] === nakuruId);
@@ -182,10 +213,20 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
   });
 
   it('refuses bad input with the registry codes', async () => {
-    const bad = await hd.http('POST', '/api/guest/tickets', { token: guestToken, body: { ward: 'ke/muranga', name: 'x', body: 'hi' } });
+    const bad = await hd.http('POST', '/api/guest/tickets', {
+      token: guestToken,
+      body: { ward: 'ke/muranga', name: 'x', body: 'hi' },
+    });
     expect(bad.status).toBe(400);
     expect((bad.body as { code: string }).code).toBe('VALIDATION_FAILED');
     expect((await hd.http('GET', '/api/tickets')).status).toBe(401);
-    expect((await hd.http('POST', '/api/guest/tickets', { token: tokens['admin@helpdesk.demo'], body: { ward: 'ke/muranga/kiharu/mbiri', name: 'x', body: 'hi' } })).status).toBe(403);
+    expect(
+      (
+        await hd.http('POST', '/api/guest/tickets', {
+          token: tokens['admin@helpdesk.demo'],
+          body: { ward: 'ke/muranga/kiharu/mbiri', name: 'x', body: 'hi' },
+        })
+      ).status,
+    ).toBe(403);
   });
 });

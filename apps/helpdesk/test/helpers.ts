@@ -13,7 +13,11 @@ export interface TestHelpdesk {
   helpdesk: Helpdesk;
   url: string;
   /** JSON in, `{status, body}` out; `token` goes in `Authorization: Bearer`. */
-  http(method: string, path: string, options?: { token?: string; body?: unknown }): Promise<{ status: number; body: unknown }>;
+  http(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown },
+  ): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
 
@@ -55,7 +59,11 @@ export async function startTestHelpdesk(
       const headers: Record<string, string> = {};
       if (opts.token !== undefined) headers['authorization'] = `Bearer ${opts.token}`;
       if (opts.body !== undefined) headers['content-type'] = 'application/json';
-      const res = await fetch(url + path, { method, headers, ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }) });
+      const res = await fetch(url + path, {
+        method,
+        headers,
+        ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+      });
       const text = await res.text();
       return { status: res.status, body: text.length > 0 ? (JSON.parse(text) as unknown) : undefined };
     },

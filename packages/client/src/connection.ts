@@ -29,7 +29,13 @@ export interface ConnectionOptions {
   /** On AUTH_INVALID/AUTH_REQUIRED, continue as a guest instead of failing. */
   guestFallback: boolean;
   onSession(payload: SessionCreatedPayload, transport: Transport): void;
-  onEvent(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport, position?: string): void;
+  onEvent(
+    name: string,
+    data: Record<string, unknown>,
+    id: string | undefined,
+    transport: Transport,
+    position?: string,
+  ): void;
   /** What to present for recovery on each attempt (last position, channels); read right before opening. */
   resume?(): Promise<ResumeRequest | undefined>;
   /** True while an in-place reauth is on the wire, false after (sends wait meanwhile). */

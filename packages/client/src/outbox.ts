@@ -47,12 +47,27 @@ export class Outbox {
 
   send(event: string, data: unknown): Promise<SendAck> {
     if (this.queue.length >= this.o.bufferSize) {
-      return Promise.reject(new TetherError('SEND_FAILED', `Send buffer full (${this.o.bufferSize} sends waiting); "${event}" was not sent`));
+      return Promise.reject(
+        new TetherError(
+          'SEND_FAILED',
+          `Send buffer full (${this.o.bufferSize} sends waiting); "${event}" was not sent`,
+        ),
+      );
     }
     return new Promise<SendAck>((resolve, reject) => {
-      const item: Outgoing = { event, data, key: newKey(this.o.platform), resolve, reject, timer: undefined as unknown as TimerHandle, done: false };
+      const item: Outgoing = {
+        event,
+        data,
+        key: newKey(this.o.platform),
+        resolve,
+        reject,
+        timer: undefined as unknown as TimerHandle,
+        done: false,
+      };
       item.timer = this.o.platform.setTimeout(() => {
-        this.settle(item, () => reject(new TetherError('SEND_FAILED', `Send "${event}" expired: not acknowledged within ${this.o.ttlMs} ms`)));
+        this.settle(item, () =>
+          reject(new TetherError('SEND_FAILED', `Send "${event}" expired: not acknowledged within ${this.o.ttlMs} ms`)),
+        );
       }, this.o.ttlMs);
       this.queue.push(item);
       this.pump();
@@ -76,7 +91,8 @@ export class Outbox {
     if (this.retryTimer !== undefined) this.o.platform.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.busy = false;
-    for (const item of this.queue.splice(0)) this.settle(item, () => item.reject(new TetherError('SEND_FAILED', reason)));
+    for (const item of this.queue.splice(0))
+      this.settle(item, () => item.reject(new TetherError('SEND_FAILED', reason)));
   }
 
   private settle(item: Outgoing, finish: () => void): void {

@@ -1,4 +1,10 @@
-import { TetherError, type ResumeRequest, type SendAck, type SessionCreatedPayload, type SubscribeAck } from '@tether/protocol';
+import {
+  TetherError,
+  type ResumeRequest,
+  type SendAck,
+  type SessionCreatedPayload,
+  type SubscribeAck,
+} from '@tether/protocol';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Connection, type AuthNotice } from './connection.js';
 import { RecentIds } from './dedupe.js';
@@ -92,7 +98,11 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.recent = new RecentIds(options.dedupeCapacity ?? 1000);
     const platform = options.platform ?? options.tokens.platform;
     this.positions = new PositionStore(options.tokens.storage, `${options.tokens.storageKey}.position`, platform);
-    this.outbox = new Outbox({ platform, bufferSize: Math.max(1, options.sendBufferSize ?? 100), ttlMs: options.sendTtlMs ?? 60_000 });
+    this.outbox = new Outbox({
+      platform,
+      bufferSize: Math.max(1, options.sendBufferSize ?? 100),
+      ttlMs: options.sendTtlMs ?? 60_000,
+    });
     this.connection = new Connection({
       url: options.url,
       tokens: options.tokens,
@@ -255,7 +265,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     this.lastSession = payload;
     if (payload.position !== undefined) this.positions.set(payload.position);
     this.lifecycle.emit('session', payload);
-    if (payload.recovered !== undefined) this.lifecycle.emit('recovery', { recovered: payload.recovered, position: payload.position });
+    if (payload.recovered !== undefined)
+      this.lifecycle.emit('recovery', { recovered: payload.recovered, position: payload.position });
     this.outbox.setTransport(transport);
     for (const channel of this.channels) {
       transport.subscribe(channel).then(
@@ -267,7 +278,13 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     }
   }
 
-  private dispatch(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport, position?: string): void {
+  private dispatch(
+    name: string,
+    data: Record<string, unknown>,
+    id: string | undefined,
+    transport: Transport,
+    position?: string,
+  ): void {
     if (position !== undefined) this.positions.set(position);
     if (id !== undefined && this.recent.seen(id)) return;
     const set = this.handlers.get(name);

@@ -244,7 +244,13 @@ export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
 /** Codes a live connection can be closed with after an `auth_error`. */
 export type AuthErrorCode = Extract<
   ErrorCode,
-  'AUTH_REQUIRED' | 'AUTH_INVALID' | 'AUTH_EXPIRED' | 'AUTH_REVOKED' | 'RATE_LIMITED' | 'AUTH_TIMEOUT' | 'CONNECTION_LIMIT'
+  | 'AUTH_REQUIRED'
+  | 'AUTH_INVALID'
+  | 'AUTH_EXPIRED'
+  | 'AUTH_REVOKED'
+  | 'RATE_LIMITED'
+  | 'AUTH_TIMEOUT'
+  | 'CONNECTION_LIMIT'
 >;
 
 /** Codes the refresh endpoints answer with. */

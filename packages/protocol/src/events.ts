@@ -84,9 +84,7 @@ export interface ReauthRequest {
   token: string;
 }
 
-export type ReauthAck =
-  | { ok: true; expiresAt: EpochMs }
-  | { ok: false; code: ErrorCode; message: string };
+export type ReauthAck = { ok: true; expiresAt: EpochMs } | { ok: false; code: ErrorCode; message: string };
 
 export interface SubscribeRequest {
   channel: string;

@@ -4,6 +4,7 @@
  */
 export const ROOT_SCOPE = '*';
 const SEGMENT = /^[A-Za-z0-9_.:-]+$/;
+const SLASH = 0x2f; // '/'
 
 /** Normalizes a scope path (trims slashes); returns undefined when it is not a valid path. */
 export function normalizeScope(scope: string): string | undefined {
@@ -31,5 +32,5 @@ export function scopeAncestry(scope: string): string[] {
 /** Whether holding `grant` entitles one to events published to `scope`. */
 export function grantCovers(grant: string, scope: string): boolean {
   if (grant === ROOT_SCOPE) return true;
-  return scope === grant || (scope.startsWith(grant) && scope.charCodeAt(grant.length) === 47 /* / */);
+  return scope === grant || (scope.startsWith(grant) && scope.charCodeAt(grant.length) === SLASH);
 }

@@ -19,7 +19,10 @@ export interface AdminDeps {
  * The operations behind `/v1/users`: kicking a user and the built-in user store, with their effects on
  * live connections (revocation closes sockets, new grants apply at once).
  */
-export function createAdminOperations(deps: AdminDeps): { disconnectUser(userId: string): Promise<number>; users: V1Deps['users'] } {
+export function createAdminOperations(deps: AdminDeps): {
+  disconnectUser(userId: string): Promise<number>;
+  users: V1Deps['users'];
+} {
   const { hub, store, tokens, revocations, clock, presenceAll } = deps;
 
   const disconnectUser = async (userId: string): Promise<number> => {

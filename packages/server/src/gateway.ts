@@ -119,16 +119,26 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       ? undefined
       : await (
           await import('./broker/cluster-mode.js')
-        ).startClusterMode({ config: { ...config, redisUrl: config.redisUrl }, logger, clock, nodeId, revocations: nodeRevocations, history: { maxEvents: config.historyMaxEvents, maxAgeSeconds: config.historyMaxAgeSeconds } });
+        ).startClusterMode({
+          config: { ...config, redisUrl: config.redisUrl },
+          logger,
+          clock,
+          nodeId,
+          revocations: nodeRevocations,
+          history: { maxEvents: config.historyMaxEvents, maxAgeSeconds: config.historyMaxAgeSeconds },
+        });
   // In cluster mode every revocation update is also applied on every other node.
   const revocations = cluster?.revocations ?? nodeRevocations;
   cluster?.onReconnect(() => {
     // Updates sent while Redis was down never reached the other nodes; the shared store has them.
-    loadRevocations(store, nodeRevocations, config, clock).catch((err: unknown) => logger.error({ err }, 'revocation reload failed'));
+    loadRevocations(store, nodeRevocations, config, clock).catch((err: unknown) =>
+      logger.error({ err }, 'revocation reload failed'),
+    );
   });
   const authenticator = createAuthenticator(verifier, revocations);
 
-  const apiKeys = config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config.dataDir, (detail, msg) => logger.warn(detail, msg))];
+  const apiKeys =
+    config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config.dataDir, (detail, msg) => logger.warn(detail, msg))];
   const metrics = createMetrics();
   const authEvents = new AuthEventFeed();
   const now = () => clock.now();
@@ -152,10 +162,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     // Cluster mode: the shared Redis Streams log, so a client recovers on whichever node it reaches.
     log,
   });
-  const clusterHub: ClusterHub | undefined = cluster === undefined ? undefined : await cluster.attach(localHub, observer);
+  const clusterHub: ClusterHub | undefined =
+    cluster === undefined ? undefined : await cluster.attach(localHub, observer);
   const hub = clusterHub ?? localHub;
   /** Connections of a user on every node (this node's in single-node mode). */
-  const presenceAll = (userId: string): Promise<PresenceEntry[]> => clusterHub?.presenceAll(userId) ?? Promise.resolve(hub.presence(userId));
+  const presenceAll = (userId: string): Promise<PresenceEntry[]> =>
+    clusterHub?.presenceAll(userId) ?? Promise.resolve(hub.presence(userId));
 
   const tokens =
     signer === undefined
@@ -195,7 +207,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     const result = await hub.publish(request);
     // Validated by the hub by now: user ids are non-empty strings.
     const users = request.to.users ?? [];
-    if (push !== undefined && users.length > 0) push.notify({ id: result.id, event: request.event, data: request.data ?? {}, users });
+    if (push !== undefined && users.length > 0)
+      push.notify({ id: result.id, event: request.event, data: request.data ?? {}, users });
     return result;
   };
 
@@ -217,7 +230,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const server = app.server;
   // One per-IP connect limiter, so CONNECT_RATE_PER_IP counts connections of either transport.
-  const connectLimiter = new KeyedRateLimiter({ capacity: config.connectRatePerIp, perSecond: config.connectRatePerIp }, clock);
+  const connectLimiter = new KeyedRateLimiter(
+    { capacity: config.connectRatePerIp, perSecond: config.connectRatePerIp },
+    clock,
+  );
   const sends = createSendDispatcher({
     // Cluster mode: shared in Redis, since a retry may reach another node.
     idempotency: options.idempotency ?? cluster?.idempotency ?? createMemoryIdempotencyStore({ clock }),
@@ -225,7 +241,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     forward:
       config.clientEventsUrl === undefined
         ? undefined
-        : createWebhookForwarder({ url: config.clientEventsUrl, apiKey: apiKeys[0], clock, logger: logger.child({ component: 'sends' }) }),
+        : createWebhookForwarder({
+            url: config.clientEventsUrl,
+            apiKey: apiKeys[0],
+            clock,
+            logger: logger.child({ component: 'sends' }),
+          }),
     logger: logger.child({ component: 'sends' }),
   });
   const transportDeps = {
@@ -266,10 +287,19 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       const url = `http://${host}:${address.port}`;
       if (config.pgNotifyUrl !== undefined) {
         const { createPgNotifyIngest } = await import('./ingest/pg-notify.js');
-        ingest = createPgNotifyIngest({ url: config.pgNotifyUrl, channels: config.pgNotifyChannels, publish, logger, clock });
+        ingest = createPgNotifyIngest({
+          url: config.pgNotifyUrl,
+          channels: config.pgNotifyChannels,
+          publish,
+          logger,
+          clock,
+        });
         await ingest.start();
       }
-      logger.info({ url, port: address.port, node: nodeId, store: store.kind, cluster: cluster !== undefined }, 'gateway listening');
+      logger.info(
+        { url, port: address.port, node: nodeId, store: store.kind, cluster: cluster !== undefined },
+        'gateway listening',
+      );
       return { port: address.port, url };
     },
     publish,

@@ -41,7 +41,9 @@ export function useConnection(realtime: HelpdeskRealtime): ConnectionView {
   useEffect(() => {
     const offs = [
       realtime.onState((c) => setView((v) => ({ ...v, state: c.current }))),
-      realtime.onSession(() => setView((v) => ({ ...v, sessions: v.sessions + 1, expiresAt: realtime.tokens.expiresAt }))),
+      realtime.onSession(() =>
+        setView((v) => ({ ...v, sessions: v.sessions + 1, expiresAt: realtime.tokens.expiresAt })),
+      ),
       realtime.onAuth((n) => {
         if (n.kind === 'reauth_ok') setView((v) => ({ ...v, reauths: v.reauths + 1, expiresAt: n.expiresAt }));
       }),
@@ -52,7 +54,12 @@ export function useConnection(realtime: HelpdeskRealtime): ConnectionView {
         }
         const refreshed = hadToken.current;
         hadToken.current = true;
-        setView((v) => ({ ...v, expiresAt: c.expiresAt, refreshes: v.refreshes + (refreshed ? 1 : 0), lastRefreshAt: refreshed ? Date.now() : v.lastRefreshAt }));
+        setView((v) => ({
+          ...v,
+          expiresAt: c.expiresAt,
+          refreshes: v.refreshes + (refreshed ? 1 : 0),
+          lastRefreshAt: refreshed ? Date.now() : v.lastRefreshAt,
+        }));
       }),
     ];
     const online = () => setView((v) => ({ ...v, online: navigator.onLine }));

@@ -34,7 +34,10 @@ describe('staffReducer', () => {
     let s = staffReducer(initialStaffState, { type: 'open_ticket', id: 't1' });
     s = staffReducer(s, { type: 'message', ticket: ticket('t1'), message: msg('m2', 2), me: 'me' });
     s = staffReducer(s, { type: 'message', ticket: ticket('t1'), message: msg('m2', 2), me: 'me' });
-    s = staffReducer(s, { type: 'detail_loaded', detail: { ticket: ticket('t1'), messages: [msg('m1', 1), msg('m2', 2), msg('m3', 3)], whispers: [] } });
+    s = staffReducer(s, {
+      type: 'detail_loaded',
+      detail: { ticket: ticket('t1'), messages: [msg('m1', 1), msg('m2', 2), msg('m3', 3)], whispers: [] },
+    });
     expect(s.messages['t1']!.map((m) => m.id)).toEqual(['m1', 'm2', 'm3']);
   });
 
@@ -48,12 +51,21 @@ describe('staffReducer', () => {
   });
 
   it('a new ticket arriving with its first customer message counts one unread', () => {
-    const s = staffReducer(initialStaffState, { type: 'message', ticket: ticket('t9'), message: { ...msg('m1', 1), ticketId: 't9' }, me: 'me' });
+    const s = staffReducer(initialStaffState, {
+      type: 'message',
+      ticket: ticket('t9'),
+      message: { ...msg('m1', 1), ticketId: 't9' },
+      me: 'me',
+    });
     expect(s.tickets['t9']!.unread).toBe(1);
   });
 
   it('marks direct messages read by id', () => {
-    let s = staffReducer(initialStaffState, { type: 'dm', me: 'a', message: { id: 'd1', fromId: 'a', toId: 'b', body: 'hi', createdAt: 1, readAt: null } });
+    let s = staffReducer(initialStaffState, {
+      type: 'dm',
+      me: 'a',
+      message: { id: 'd1', fromId: 'a', toId: 'b', body: 'hi', createdAt: 1, readAt: null },
+    });
     s = staffReducer(s, { type: 'dm_read', ids: ['d1'], readAt: 5 });
     expect(s.dms['b']![0]!.readAt).toBe(5);
   });

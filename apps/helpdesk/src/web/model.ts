@@ -1,4 +1,11 @@
-import type { DirectMessageDto, MessageDto, StaffDto, TicketDetailDto, TicketDto, WhisperDto } from '../server/domain/dto.js';
+import type {
+  DirectMessageDto,
+  MessageDto,
+  StaffDto,
+  TicketDetailDto,
+  TicketDto,
+  WhisperDto,
+} from '../server/domain/dto.js';
 
 /**
  * The staff pages' state and its one reducer. Every list is keyed by id, so a message that arrives
@@ -41,7 +48,10 @@ export type StaffAction =
   | { type: 'open_peer'; id: string | null };
 
 /** Adds items to a list by id (a newer copy replaces an older one), kept in time order. */
-export function mergeById<T extends { id: string; createdAt: number }>(list: readonly T[] | undefined, items: readonly T[]): T[] {
+export function mergeById<T extends { id: string; createdAt: number }>(
+  list: readonly T[] | undefined,
+  items: readonly T[],
+): T[] {
   const byId = new Map((list ?? []).map((i) => [i.id, i]));
   for (const i of items) byId.set(i.id, i);
   return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
@@ -70,7 +80,10 @@ export function staffReducer(state: StaffState, action: StaffAction): StaffState
       return {
         ...state,
         tickets: { ...state.tickets, [ticket.id]: { ...ticket, unread } },
-        messages: state.messages[ticket.id] === undefined && ticket.id !== state.openTicketId ? state.messages : { ...state.messages, [ticket.id]: mergeById(state.messages[ticket.id], [message]) },
+        messages:
+          state.messages[ticket.id] === undefined && ticket.id !== state.openTicketId
+            ? state.messages
+            : { ...state.messages, [ticket.id]: mergeById(state.messages[ticket.id], [message]) },
       };
     }
     case 'whisper': {
@@ -82,7 +95,10 @@ export function staffReducer(state: StaffState, action: StaffAction): StaffState
       const { ticket, messages, whispers } = action.detail;
       return {
         ...state,
-        tickets: { ...state.tickets, [ticket.id]: ticket.id === state.openTicketId ? { ...ticket, unread: 0 } : ticket },
+        tickets: {
+          ...state.tickets,
+          [ticket.id]: ticket.id === state.openTicketId ? { ...ticket, unread: 0 } : ticket,
+        },
         messages: { ...state.messages, [ticket.id]: mergeById(state.messages[ticket.id], messages) },
         whispers: { ...state.whispers, [ticket.id]: mergeById(state.whispers[ticket.id], whispers) },
       };
@@ -111,10 +127,15 @@ export function staffReducer(state: StaffState, action: StaffAction): StaffState
     case 'dm_read': {
       const ids = new Set(action.ids);
       const dms: Record<string, DirectMessageDto[]> = {};
-      for (const [peer, list] of Object.entries(state.dms)) dms[peer] = list.map((m) => (ids.has(m.id) && m.readAt === null ? { ...m, readAt: action.readAt } : m));
+      for (const [peer, list] of Object.entries(state.dms))
+        dms[peer] = list.map((m) => (ids.has(m.id) && m.readAt === null ? { ...m, readAt: action.readAt } : m));
       return { ...state, dms };
     }
     case 'open_peer':
-      return { ...state, openPeerId: action.id, dmUnread: action.id === null ? state.dmUnread : { ...state.dmUnread, [action.id]: 0 } };
+      return {
+        ...state,
+        openPeerId: action.id,
+        dmUnread: action.id === null ? state.dmUnread : { ...state.dmUnread, [action.id]: 0 },
+      };
   }
 }

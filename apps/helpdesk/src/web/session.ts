@@ -2,7 +2,9 @@ import { ApiClient, RealtimeClient, TokenManager, webStorage } from '@tether/cli
 import type { HelpdeskEvents } from '../server/domain/dto.js';
 
 /** The realtime client typed with the helpdesk's events. */
-export type HelpdeskRealtime = RealtimeClient<{ [K in keyof HelpdeskEvents]: HelpdeskEvents[K] & Record<string, unknown> }>;
+export type HelpdeskRealtime = RealtimeClient<{
+  [K in keyof HelpdeskEvents]: HelpdeskEvents[K] & Record<string, unknown>;
+}>;
 
 /** One signed-in page: tokens, the API client and the realtime connection, all from the SDK. */
 export interface Session {
@@ -18,13 +20,22 @@ const origin = () => window.location.origin;
  * short-lived access token is kept in localStorage (a reload stays signed in).
  */
 export function staffSession(): Session {
-  const tokens = new TokenManager({ baseUrl: origin(), mode: 'cookie', storage: webStorage(window.localStorage), storageKey: 'helpdesk-staff' });
+  const tokens = new TokenManager({
+    baseUrl: origin(),
+    mode: 'cookie',
+    storage: webStorage(window.localStorage),
+    storageKey: 'helpdesk-staff',
+  });
   return withClients(tokens);
 }
 
 /** Customers: a guest session kept per tab (a guest token cannot be refreshed; a new guest is a new customer). */
 export function guestSession(): Session {
-  const tokens = new TokenManager({ baseUrl: origin(), storage: webStorage(window.sessionStorage), storageKey: 'helpdesk-guest' });
+  const tokens = new TokenManager({
+    baseUrl: origin(),
+    storage: webStorage(window.sessionStorage),
+    storageKey: 'helpdesk-guest',
+  });
   return withClients(tokens);
 }
 

@@ -7,7 +7,12 @@ import type { RevocationState } from './types.js';
  * Rebuilds the in-memory revocation state from the store: disabled users, users (built-in or an app
  * backend's) whose earlier tokens were revoked, and logged-out families whose access tokens may still be within their lifetime.
  */
-export async function loadRevocations(store: Store, revocations: RevocationState, config: Config, clock: Clock): Promise<void> {
+export async function loadRevocations(
+  store: Store,
+  revocations: RevocationState,
+  config: Config,
+  clock: Clock,
+): Promise<void> {
   for (const user of await store.users.listRevoked()) {
     if (!user.active) revocations.revokeUser(user.id, Number.POSITIVE_INFINITY);
     else if (user.tokensRevokedBefore !== null) revocations.revokeUser(user.id, user.tokensRevokedBefore);

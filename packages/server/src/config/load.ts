@@ -1,7 +1,11 @@
 import type { z } from 'zod';
 import { SETTINGS, type SettingName } from './schema.js';
 
-type Parsed = { [K in SettingName]: (typeof SETTINGS)[K] extends { default: string } ? z.output<(typeof SETTINGS)[K]['schema']> : z.output<(typeof SETTINGS)[K]['schema']> | undefined };
+type Parsed = {
+  [K in SettingName]: (typeof SETTINGS)[K] extends { default: string }
+    ? z.output<(typeof SETTINGS)[K]['schema']>
+    : z.output<(typeof SETTINGS)[K]['schema']> | undefined;
+};
 
 /** The validated configuration. Built only by `loadConfig`, so every field has passed its schema. */
 export interface Config {
@@ -102,8 +106,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError('JWT_PRIVATE_KEY', 'must not be set together with JWT_SECRET (choose one signing key)');
   }
   const externalOnly = s.JWT_JWKS_URL !== undefined || s.JWT_PUBLIC_KEY !== undefined;
-  if (externalOnly && s.JWT_SECRET === undefined && s.JWT_PRIVATE_KEY === undefined && env.AUTH_LOGIN_ENABLED === 'true') {
-    throw new ConfigError('AUTH_LOGIN_ENABLED', 'must be false when only JWT_PUBLIC_KEY or JWT_JWKS_URL is set (no key to sign with)');
+  if (
+    externalOnly &&
+    s.JWT_SECRET === undefined &&
+    s.JWT_PRIVATE_KEY === undefined &&
+    env.AUTH_LOGIN_ENABLED === 'true'
+  ) {
+    throw new ConfigError(
+      'AUTH_LOGIN_ENABLED',
+      'must be false when only JWT_PUBLIC_KEY or JWT_JWKS_URL is set (no key to sign with)',
+    );
   }
 
   if (s.PG_NOTIFY_URL !== undefined && s.PG_NOTIFY_CHANNELS.length === 0) {

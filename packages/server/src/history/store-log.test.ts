@@ -14,7 +14,12 @@ import { createStoreLog } from './store-log.js';
 const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const logger = createLogger('silent');
 
-const envelope = (n: number): PublishEnvelope => ({ id: `e${n}`, event: 'tick', data: { n }, to: { users: ['u'], scopes: [], channels: [] } });
+const envelope = (n: number): PublishEnvelope => ({
+  id: `e${n}`,
+  event: 'tick',
+  data: { n },
+  to: { users: ['u'], scopes: [], channels: [] },
+});
 
 describe.each(['sqlite', 'postgres'] as const)('store event log on %s', (kind) => {
   let store: OpenStore;
@@ -35,7 +40,10 @@ describe.each(['sqlite', 'postgres'] as const)('store event log on %s', (kind) =
       url.pathname = `/${dbName}`;
       databaseUrl = url.toString();
     }
-    store = await openStore(configFrom({ DATA_DIR: dataDir, ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }), logger);
+    store = await openStore(
+      configFrom({ DATA_DIR: dataDir, ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) }),
+      logger,
+    );
   });
   afterAll(async () => {
     await store?.close();
@@ -49,7 +57,13 @@ describe.each(['sqlite', 'postgres'] as const)('store event log on %s', (kind) =
   });
 
   it('assigns contiguous offsets in append order, reads after a position, and keeps its epoch and offsets across a restart', async () => {
-    const log = await createStoreLog(store.db, store.kind, { maxEvents: 0, maxAgeSeconds: 0, clock, logger, trimIntervalMs: 0 });
+    const log = await createStoreLog(store.db, store.kind, {
+      maxEvents: 0,
+      maxAgeSeconds: 0,
+      clock,
+      logger,
+      trimIntervalMs: 0,
+    });
     const appended = await Promise.all([1, 2, 3, 4, 5].map((n) => log.append(envelope(n))));
     expect(appended.map((e) => e.offset)).toEqual(['1', '2', '3', '4', '5']);
     expect(log.knownHead()).toEqual({ epoch: log.epoch(), offset: '5' });
@@ -64,14 +78,27 @@ describe.each(['sqlite', 'postgres'] as const)('store event log on %s', (kind) =
     expect((await log.readAfter(log.epoch(), '99', 10)).complete).toBe(false);
     await log.close();
 
-    const again = await createStoreLog(store.db, store.kind, { maxEvents: 0, maxAgeSeconds: 0, clock, logger, trimIntervalMs: 0 });
+    const again = await createStoreLog(store.db, store.kind, {
+      maxEvents: 0,
+      maxAgeSeconds: 0,
+      clock,
+      logger,
+      trimIntervalMs: 0,
+    });
     expect(again.epoch()).toBe(log.epoch());
     expect((await again.append(envelope(6))).offset).toBe('6');
     await again.close();
   });
 
   it('trims by count and by age in batches, never the newest event, and reads after a trimmed position are incomplete', async () => {
-    const log = await createStoreLog(store.db, store.kind, { maxEvents: 10, maxAgeSeconds: 60, clock, logger, trimIntervalMs: 0, trimBatch: 3 });
+    const log = await createStoreLog(store.db, store.kind, {
+      maxEvents: 10,
+      maxAgeSeconds: 60,
+      clock,
+      logger,
+      trimIntervalMs: 0,
+      trimBatch: 3,
+    });
     const base = Number(log.knownHead().offset);
     for (let n = 0; n < 30; n++) await log.append(envelope(n));
     await log.trim();

@@ -55,7 +55,11 @@ interface Waiting {
  *   const log = await createStoreLog(store.db, store.kind, { maxEvents: 100_000, maxAgeSeconds: 86_400, clock, logger });
  *   const { epoch, offset } = await log.append(envelope);
  */
-export async function createStoreLog<DB>(handle: Kysely<DB>, dialect: StoreDialect, options: StoreLogOptions): Promise<StoreEventLog> {
+export async function createStoreLog<DB>(
+  handle: Kysely<DB>,
+  dialect: StoreDialect,
+  options: StoreLogOptions,
+): Promise<StoreEventLog> {
   await runMigrations(handle, dialect, HISTORY_MIGRATIONS, HISTORY_MIGRATION_TABLE);
   const db = handle as unknown as Kysely<HistoryTables>;
   const { clock, logger } = options;
@@ -78,7 +82,10 @@ export async function createStoreLog<DB>(handle: Kysely<DB>, dialect: StoreDiale
   let timer: TimerHandle | undefined;
 
   async function readMaxSeq(): Promise<number> {
-    const row = await db.selectFrom('tether_history_events').select((eb) => eb.fn.max('seq').as('max')).executeTakeFirst();
+    const row = await db
+      .selectFrom('tether_history_events')
+      .select((eb) => eb.fn.max('seq').as('max'))
+      .executeTakeFirst();
     return Number(row?.max ?? 0);
   }
 
@@ -87,7 +94,8 @@ export async function createStoreLog<DB>(handle: Kysely<DB>, dialect: StoreDiale
    * Writes one batch. On SQLite, a statement prepared once and run in one transaction: Kysely's
    * per-query compile and prepare cost about as much as the insert itself on the publish path.
    */
-  const insertRows = sqliteInsert(handle) ?? ((rows: Row[]) => db.insertInto('tether_history_events').values(rows).execute());
+  const insertRows =
+    sqliteInsert(handle) ?? ((rows: Row[]) => db.insertInto('tether_history_events').values(rows).execute());
 
   /** Writes queued appends, one batch at a time, until the queue is empty. */
   async function drain(): Promise<void> {
@@ -98,8 +106,15 @@ export async function createStoreLog<DB>(handle: Kysely<DB>, dialect: StoreDiale
       try {
         await insertRows(batch.map((w, i) => ({ seq: first + i, body: JSON.stringify(w.envelope), at: w.at })));
       } catch (err) {
-        logger.error({ component: 'history', err: (err as Error).message, events: batch.length }, 'event log append failed');
-        const error = new TetherError('PUBLISH_FAILED', 'The event log could not be written; the event was not published', { cause: err });
+        logger.error(
+          { component: 'history', err: (err as Error).message, events: batch.length },
+          'event log append failed',
+        );
+        const error = new TetherError(
+          'PUBLISH_FAILED',
+          'The event log could not be written; the event was not published',
+          { cause: err },
+        );
         for (const w of batch) w.reject(error);
         // Another writer may have taken these offsets: continue after whatever is there now.
         head = await readMaxSeq().catch(() => head);
@@ -182,7 +197,9 @@ export async function createStoreLog<DB>(handle: Kysely<DB>, dialect: StoreDiale
     if (interval <= 0 || closed) return;
     timer = clock.setTimeout(() => {
       trim()
-        .catch((err: unknown) => logger.warn({ component: 'history', err: (err as Error).message }, 'event log trim failed'))
+        .catch((err: unknown) =>
+          logger.warn({ component: 'history', err: (err as Error).message }, 'event log trim failed'),
+        )
         .finally(schedule);
     }, interval);
     timer.unref?.();

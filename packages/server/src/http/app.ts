@@ -17,7 +17,13 @@ export async function createHttpApp(config: Config, logger: Logger): Promise<Fas
   installErrorHandling(app, logger);
   app.addHook('onResponse', async (request, reply) => {
     logger.debug(
-      { component: 'http', method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      {
+        component: 'http',
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
       'http request',
     );
   });

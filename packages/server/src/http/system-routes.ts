@@ -21,7 +21,9 @@ export async function registerSystemRoutes(
 
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     if (deps.jwks === undefined) {
-      return reply.code(404).send({ code: 'NOT_FOUND', message: 'No asymmetric signing key is configured', timestamp: Date.now() });
+      return reply
+        .code(404)
+        .send({ code: 'NOT_FOUND', message: 'No asymmetric signing key is configured', timestamp: Date.now() });
     }
     return reply.header('cache-control', 'public, max-age=300').send(deps.jwks);
   });

@@ -24,7 +24,6 @@ export interface V1Deps {
     | undefined;
 }
 
-
 const stringList = z.array(z.string().min(1).max(512)).max(1000);
 
 const publishSchema = z.object({
@@ -106,6 +105,7 @@ export async function registerV1Routes(app: FastifyInstance, deps: V1Deps): Prom
 }
 
 function requireUserStore(deps: V1Deps): NonNullable<V1Deps['users']> {
-  if (deps.users === undefined) throw new TetherError('LOGIN_DISABLED', 'The built-in user store is disabled on this gateway');
+  if (deps.users === undefined)
+    throw new TetherError('LOGIN_DISABLED', 'The built-in user store is disabled on this gateway');
   return deps.users;
 }

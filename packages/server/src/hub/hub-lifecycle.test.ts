@@ -9,16 +9,31 @@ describe('hub token lifecycle', () => {
   it('sends session_created with the grants, then token_expiring once at exp - W', () => {
     const { clock, connect } = createTestHub();
     const exp = clock.now() + 120_000;
-    const { sink, session } = connect({ userId: 'amina', scopes: ['ke/muranga'], channels: ['support:*'], expiresAt: exp });
+    const { sink, session } = connect({
+      userId: 'amina',
+      scopes: ['ke/muranga'],
+      channels: ['support:*'],
+      expiresAt: exp,
+    });
 
     expect(sink.system[0]).toEqual({
       kind: 'session_created',
-      payload: { sessionId: session.id, userId: 'amina', isGuest: false, expiresAt: exp, timestamp: clock.now(), scopes: ['ke/muranga'], channels: ['support:*'] },
+      payload: {
+        sessionId: session.id,
+        userId: 'amina',
+        isGuest: false,
+        expiresAt: exp,
+        timestamp: clock.now(),
+        scopes: ['ke/muranga'],
+        channels: ['support:*'],
+      },
     });
     clock.advanceTo(exp - W - 1);
     expect(sink.systemOf('token_expiring')).toEqual([]);
     clock.advance(1);
-    expect(sink.systemOf('token_expiring')).toEqual([{ kind: 'token_expiring', payload: { expiresAt: exp, secondsLeft: 30 } }]);
+    expect(sink.systemOf('token_expiring')).toEqual([
+      { kind: 'token_expiring', payload: { expiresAt: exp, secondsLeft: 30 } },
+    ]);
     clock.advance(W - 1);
     expect(sink.systemOf('token_expiring')).toHaveLength(1);
     expect(sink.closedWith).toBeUndefined();
@@ -33,7 +48,9 @@ describe('hub token lifecycle', () => {
 
   it('at exp without reauth sends auth_error AUTH_EXPIRED and closes, at exp exactly', () => {
     const closed: string[] = [];
-    const { clock, hub, connect } = createTestHub({ observer: { onSessionClosed: (_s, reason, code) => closed.push(`${reason}:${code}`) } });
+    const { clock, hub, connect } = createTestHub({
+      observer: { onSessionClosed: (_s, reason, code) => closed.push(`${reason}:${code}`) },
+    });
     const exp = clock.now() + 60_000;
     const { sink } = connect({ userId: 'a', expiresAt: exp });
 
@@ -104,7 +121,11 @@ describe('hub token lifecycle', () => {
     const { sink, session } = connect({ userId: 'a', scopes: ['ke'], expiresAt: exp });
     authenticator.add('other', makePrincipal({ userId: 'b', scopes: ['*'], expiresAt: exp + 600_000 }));
 
-    expect(await hub.reauth(session, 'other')).toEqual({ ok: false, code: 'AUTH_INVALID', message: AUTH_MESSAGES.invalid });
+    expect(await hub.reauth(session, 'other')).toEqual({
+      ok: false,
+      code: 'AUTH_INVALID',
+      message: AUTH_MESSAGES.invalid,
+    });
     expect(session.closed).toBe(false);
     expect(session.principal.scopes).toEqual(['ke']);
     expect((await hub.publish({ event: 'e', to: { users: ['a'] } })).delivered).toBe(1);
@@ -118,8 +139,16 @@ describe('hub token lifecycle', () => {
     const { clock, hub, authenticator, connect } = createTestHub();
     const { sink, session } = connect({ userId: 'a' });
     authenticator.add('stale', makePrincipal({ userId: 'a', expiresAt: clock.now() - 1 }));
-    expect(await hub.reauth(session, 'garbage')).toEqual({ ok: false, code: 'AUTH_INVALID', message: AUTH_MESSAGES.invalid });
-    expect(await hub.reauth(session, 'stale')).toEqual({ ok: false, code: 'AUTH_EXPIRED', message: AUTH_MESSAGES.expired });
+    expect(await hub.reauth(session, 'garbage')).toEqual({
+      ok: false,
+      code: 'AUTH_INVALID',
+      message: AUTH_MESSAGES.invalid,
+    });
+    expect(await hub.reauth(session, 'stale')).toEqual({
+      ok: false,
+      code: 'AUTH_EXPIRED',
+      message: AUTH_MESSAGES.expired,
+    });
     expect(session.closed).toBe(false);
     expect(sink.closedWith).toBeUndefined();
   });
@@ -129,7 +158,10 @@ describe('hub token lifecycle', () => {
     const { sink, session } = connect({ userId: 'a', scopes: ['ke/muranga', 'ke/nyeri'] });
     expect((await hub.publish({ event: 'before', to: { scopes: ['ke/nyeri/x'] } })).delivered).toBe(1);
 
-    authenticator.add('narrow', makePrincipal({ userId: 'a', scopes: ['ke/muranga'], expiresAt: clock.now() + 600_000 }));
+    authenticator.add(
+      'narrow',
+      makePrincipal({ userId: 'a', scopes: ['ke/muranga'], expiresAt: clock.now() + 600_000 }),
+    );
     expect(await hub.reauth(session, 'narrow')).toMatchObject({ ok: true });
 
     expect((await hub.publish({ event: 'after', to: { scopes: ['ke/nyeri/x'] } })).delivered).toBe(0);
@@ -207,7 +239,9 @@ describe('hub token lifecycle', () => {
 
   it('a token already expired at register is refused with AUTH_EXPIRED', () => {
     const { clock, hub, connect } = createTestHub();
-    expect(() => connect({ userId: 'a', expiresAt: clock.now() })).toThrow(expect.objectContaining({ code: 'AUTH_EXPIRED' }));
+    expect(() => connect({ userId: 'a', expiresAt: clock.now() })).toThrow(
+      expect.objectContaining({ code: 'AUTH_EXPIRED' }),
+    );
     expect(() => hub.admit(makePrincipal({ userId: 'a', expiresAt: clock.now() - 5 }))).toThrow(AUTH_MESSAGES.expired);
     expect(hub.stats().sessions).toBe(0);
   });
@@ -222,7 +256,9 @@ describe('hub token lifecycle', () => {
     clock.advance(120_000);
     const events = logLines.map((line) => (JSON.parse(line) as { event?: string }).event);
     expect(events).toEqual(expect.arrayContaining(['connect', 'reauth', 'expiry_warning', 'disconnect']));
-    const disconnect = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'disconnect');
+    const disconnect = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.event === 'disconnect');
     expect(disconnect).toMatchObject({ reason: 'expired', code: 'AUTH_EXPIRED', durationMs: 120_000 });
     expect(logLines.join('\n')).not.toContain(secret.slice(0, 20));
   });

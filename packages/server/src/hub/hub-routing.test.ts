@@ -9,7 +9,11 @@ describe('hub routing', () => {
     const muranga = connect({ userId: 'officer-m', scopes: ['ke/muranga'] });
     const nyeri = connect({ userId: 'officer-n', scopes: ['ke/nyeri'] });
 
-    const result = await hub.publish({ event: 'case_opened', data: { caseId: 'c1' }, to: { scopes: ['ke/muranga/kiharu/ward-5'] } });
+    const result = await hub.publish({
+      event: 'case_opened',
+      data: { caseId: 'c1' },
+      to: { scopes: ['ke/muranga/kiharu/ward-5'] },
+    });
 
     expect(result.delivered).toBe(2);
     expect(admin.sink.eventNames).toEqual(['case_opened']);
@@ -55,7 +59,10 @@ describe('hub routing', () => {
     const s = connect({ userId: 'amina', scopes: ['ke/muranga'], channels: ['project:*'] });
     expect(hub.subscribe(s.session, 'project:42')).toEqual({ ok: true, channel: 'project:42' });
 
-    const result = await hub.publish({ event: 'e', to: { users: ['amina'], scopes: ['ke/muranga/x'], channels: ['project:42'] } });
+    const result = await hub.publish({
+      event: 'e',
+      to: { users: ['amina'], scopes: ['ke/muranga/x'], channels: ['project:42'] },
+    });
 
     expect(result.delivered).toBe(1);
     expect(s.sink.events).toHaveLength(1);
@@ -72,8 +79,14 @@ describe('hub routing', () => {
 
   it('publishing to a scope with 2 recipients among 20k sessions writes exactly twice', async () => {
     const { hub, connect } = createTestHub({ env: { MAX_CONNECTIONS_PER_USER: '100000' } });
-    const bystanders = Array.from({ length: 20_000 }, (_, i) => connect({ userId: `u${i % 5000}`, scopes: [`region-${i % 100}/district-${i}`, 'target/other'] }).sink);
-    const recipients = [connect({ userId: 'x', scopes: ['target/area'] }).sink, connect({ userId: 'y', scopes: ['target'] }).sink];
+    const bystanders = Array.from(
+      { length: 20_000 },
+      (_, i) => connect({ userId: `u${i % 5000}`, scopes: [`region-${i % 100}/district-${i}`, 'target/other'] }).sink,
+    );
+    const recipients = [
+      connect({ userId: 'x', scopes: ['target/area'] }).sink,
+      connect({ userId: 'y', scopes: ['target'] }).sink,
+    ];
 
     const result = await hub.publish({ event: 'e', to: { scopes: ['target/area/ward-1'] } });
 
@@ -108,14 +121,18 @@ describe('hub routing', () => {
     hub.subscribe(s.session, 'room');
     hub.unregister(s.session, 'client');
     hub.unregister(s.session, 'client');
-    expect((await hub.publish({ event: 'e', to: { users: ['a'], scopes: ['x'], channels: ['room'] } })).delivered).toBe(0);
+    expect((await hub.publish({ event: 'e', to: { users: ['a'], scopes: ['x'], channels: ['room'] } })).delivered).toBe(
+      0,
+    );
     expect(hub.stats()).toEqual({ sessions: 0, users: 0, byTransport: { 'socket.io': 0, ws: 0 }, guests: 0 });
     expect(hub.schedulerStats().live).toBe(0);
   });
 
   it('refuses an invalid publish with VALIDATION_FAILED naming the field', async () => {
     const { hub } = createTestHub();
-    await expect(hub.publish({ event: 'auth_error', to: { users: ['a'] } })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(hub.publish({ event: 'auth_error', to: { users: ['a'] } })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
     await expect(hub.publish({ event: 'e', to: {} })).rejects.toBeInstanceOf(TetherError);
     await expect(hub.publish({ event: 'e', to: { scopes: ['no spaces allowed'] } })).rejects.toThrow(/to\.scopes\[0\]/);
   });
@@ -124,7 +141,10 @@ describe('hub routing', () => {
     const delivered: number[] = [];
     const published: string[] = [];
     const { hub, connect } = createTestHub({
-      observer: { onDelivered: (count) => delivered.push(count), onPublish: (result, event) => published.push(`${event}:${result.delivered}`) },
+      observer: {
+        onDelivered: (count) => delivered.push(count),
+        onPublish: (result, event) => published.push(`${event}:${result.delivered}`),
+      },
     });
     connect({ userId: 'a' });
     connect({ userId: 'a' });
@@ -136,7 +156,12 @@ describe('hub routing', () => {
   it('deliverLocal routes an envelope from another node without validating it again', () => {
     const { hub, connect } = createTestHub();
     const s = connect({ userId: 'a' });
-    const count = hub.deliverLocal({ id: 'remote-1', event: 'e', data: {}, to: { users: ['a'], scopes: [], channels: [] } });
+    const count = hub.deliverLocal({
+      id: 'remote-1',
+      event: 'e',
+      data: {},
+      to: { users: ['a'], scopes: [], channels: [] },
+    });
     expect(count).toBe(1);
     expect(s.sink.events[0]?.id).toBe('remote-1');
   });

@@ -13,7 +13,11 @@ describe('hub sessions: revocation, limits, presence, shutdown', () => {
     for (const { sink } of devices) {
       expect(sink.system.at(-1)).toEqual({
         kind: 'auth_error',
-        payload: { code: 'AUTH_REVOKED', message: ERRORS.AUTH_REVOKED.message, timestamp: expect.any(Number) as number },
+        payload: {
+          code: 'AUTH_REVOKED',
+          message: ERRORS.AUTH_REVOKED.message,
+          timestamp: expect.any(Number) as number,
+        },
       });
       expect(sink.closedWith?.code).toBe('AUTH_REVOKED');
     }
@@ -25,7 +29,9 @@ describe('hub sessions: revocation, limits, presence, shutdown', () => {
 
   it('revokeFamily closes only the connections of that login (device A), not another login of the same user (device B)', () => {
     const closed: string[] = [];
-    const { hub, connect } = createTestHub({ observer: { onSessionClosed: (s, reason, code) => closed.push(`${s.id}:${reason}:${code}`) } });
+    const { hub, connect } = createTestHub({
+      observer: { onSessionClosed: (s, reason, code) => closed.push(`${s.id}:${reason}:${code}`) },
+    });
     const a1 = connect({ userId: 'u', sessionFamilyId: 'fam-A' });
     const a2 = connect({ userId: 'u', sessionFamilyId: 'fam-A' }, 'ws');
     const b = connect({ userId: 'u', sessionFamilyId: 'fam-B' });
@@ -95,11 +101,36 @@ describe('hub sessions: revocation, limits, presence, shutdown', () => {
     connect({ userId: 'guest:9', isGuest: true }, 'ws');
 
     expect(hub.presence('a')).toEqual([
-      { sessionId: tab.session.id, userId: 'a', transport: 'socket.io', connectedAt: kiosk.session.connectedAt - 1000, expiresAt: exp, ip: '127.0.0.1', userAgent: 'vitest', isGuest: false, node: 'test-node' },
-      { sessionId: kiosk.session.id, userId: 'a', transport: 'ws', connectedAt: kiosk.session.connectedAt, expiresAt: exp + 1, ip: '127.0.0.1', userAgent: 'vitest', isGuest: false, node: 'test-node' },
+      {
+        sessionId: tab.session.id,
+        userId: 'a',
+        transport: 'socket.io',
+        connectedAt: kiosk.session.connectedAt - 1000,
+        expiresAt: exp,
+        ip: '127.0.0.1',
+        userAgent: 'vitest',
+        isGuest: false,
+        node: 'test-node',
+      },
+      {
+        sessionId: kiosk.session.id,
+        userId: 'a',
+        transport: 'ws',
+        connectedAt: kiosk.session.connectedAt,
+        expiresAt: exp + 1,
+        ip: '127.0.0.1',
+        userAgent: 'vitest',
+        isGuest: false,
+        node: 'test-node',
+      },
     ]);
     expect(hub.presence('nobody')).toEqual([]);
-    expect(hub.listSessions().map((e) => e.userId).sort()).toEqual(['a', 'a', 'guest:9']);
+    expect(
+      hub
+        .listSessions()
+        .map((e) => e.userId)
+        .sort(),
+    ).toEqual(['a', 'a', 'guest:9']);
     expect(hub.stats()).toEqual({ sessions: 3, users: 2, byTransport: { 'socket.io': 1, ws: 2 }, guests: 1 });
   });
 
@@ -111,7 +142,9 @@ describe('hub sessions: revocation, limits, presence, shutdown', () => {
     const done = hub.shutdown(4000);
     expect(a.sink.systemOf('server_shutdown')[0]?.payload.reconnectInMs).toBe(2000);
     expect(b.sink.systemOf('server_shutdown')).toHaveLength(1);
-    expect(() => hub.admit(makePrincipal({ userId: 'c', expiresAt: clock.now() + 60_000 }))).toThrow(expect.objectContaining({ code: 'SERVER_SHUTDOWN' }));
+    expect(() => hub.admit(makePrincipal({ userId: 'c', expiresAt: clock.now() + 60_000 }))).toThrow(
+      expect.objectContaining({ code: 'SERVER_SHUTDOWN' }),
+    );
 
     // The clients reconnect elsewhere: their transports report the close.
     hub.unregister(a.session, 'client');
@@ -123,7 +156,9 @@ describe('hub sessions: revocation, limits, presence, shutdown', () => {
 
   it('shutdown closes the connections still open when the grace period ends with SERVER_SHUTDOWN', async () => {
     const reasons: string[] = [];
-    const { hub, clock, connect } = createTestHub({ observer: { onSessionClosed: (_s, reason, code) => reasons.push(`${reason}:${code}`) } });
+    const { hub, clock, connect } = createTestHub({
+      observer: { onSessionClosed: (_s, reason, code) => reasons.push(`${reason}:${code}`) },
+    });
     const stubborn = connect({ userId: 'a' });
     const done = hub.shutdown(5000);
     clock.advance(4999);

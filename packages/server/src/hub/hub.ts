@@ -1,4 +1,13 @@
-import { AUTH_MESSAGES, ERRORS, TetherError, type ErrorCode, type PublishRequest, type PublishResult, type ResumeRequest, type SubscribeAck } from '@tether/protocol';
+import {
+  AUTH_MESSAGES,
+  ERRORS,
+  TetherError,
+  type ErrorCode,
+  type PublishRequest,
+  type PublishResult,
+  type ResumeRequest,
+  type SubscribeAck,
+} from '@tether/protocol';
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import { formatPosition, offsetRank, type EventLog } from '../history/types.js';
@@ -13,7 +22,16 @@ import { generateId, route, validatePublish } from './publish.js';
 import { outboundFor, recover, type RecoveryDeps } from './recovery.js';
 import type { SchedulerStats } from './scheduler.js';
 import { HubSession } from './session.js';
-import type { CloseReason, ConnectionInfo, ConnectionSink, Hub, HubObserver, PublishEnvelope, Session, SystemMessage } from './types.js';
+import type {
+  CloseReason,
+  ConnectionInfo,
+  ConnectionSink,
+  Hub,
+  HubObserver,
+  PublishEnvelope,
+  Session,
+  SystemMessage,
+} from './types.js';
 
 /** A connection may join this many channels at most (memory bound per connection). */
 export const MAX_CHANNELS_PER_SESSION = 1000;
@@ -96,7 +114,15 @@ export function createHub(deps: HubDeps): LocalHub {
     indexes.remove(session);
     lifecycle.disarm(session);
     logger.info(
-      { event: 'disconnect', sessionId: session.id, userId: session.userId, transport: session.transport, reason, code, durationMs: clock.now() - session.connectedAt },
+      {
+        event: 'disconnect',
+        sessionId: session.id,
+        userId: session.userId,
+        transport: session.transport,
+        reason,
+        code,
+        durationMs: clock.now() - session.connectedAt,
+      },
       'session closed',
     );
     observer.onSessionClosed(session, reason, code);
@@ -105,7 +131,13 @@ export function createHub(deps: HubDeps): LocalHub {
   }
 
   /** Hub-initiated close: optional `auth_error` first, then the transport closes the connection. */
-  function end(session: HubSession, code: ErrorCode, reason: CloseReason, authError: boolean, message = ERRORS[code].message): void {
+  function end(
+    session: HubSession,
+    code: ErrorCode,
+    reason: CloseReason,
+    authError: boolean,
+    message = ERRORS[code].message,
+  ): void {
     // Detach first: a transport that reports the close synchronously then finds nothing left to do.
     if (!detach(session, reason, code)) return;
     if (authError) write(session, { kind: 'auth_error', payload: { code, message, timestamp: clock.now() } });
@@ -119,19 +151,34 @@ export function createHub(deps: HubDeps): LocalHub {
   function admit(principal: Principal): void {
     if (shutdown !== undefined) throw new TetherError('SERVER_SHUTDOWN');
     if (principal.expiresAt <= clock.now()) throw new TetherError('AUTH_EXPIRED', AUTH_MESSAGES.expired);
-    if (indexes.byUser.count(principal.userId) >= config.maxConnectionsPerUser) throw new TetherError('CONNECTION_LIMIT');
+    if (indexes.byUser.count(principal.userId) >= config.maxConnectionsPerUser)
+      throw new TetherError('CONNECTION_LIMIT');
   }
 
   const recovery: RecoveryDeps | undefined =
     deps.log === undefined
       ? undefined
-      : { log: deps.log, maxEvents: config.recoveryMaxEvents, logger, now: () => clock.now(), write, live: (session) => lifecycle.arm(session) };
+      : {
+          log: deps.log,
+          maxEvents: config.recoveryMaxEvents,
+          logger,
+          now: () => clock.now(),
+          write,
+          live: (session) => lifecycle.arm(session),
+        };
 
   function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo, resume?: ResumeRequest): Session {
     admit(principal);
     const now = clock.now();
     const bucket = new TokenBucket(config.reauthRatePerMinute, reauthPerSecond, clock);
-    const session = new HubSession(generateId(), { ...principal, scopes: normalizeGrants(principal.scopes) }, sink, info, now, bucket);
+    const session = new HubSession(
+      generateId(),
+      { ...principal, scopes: normalizeGrants(principal.scopes) },
+      sink,
+      info,
+      now,
+      bucket,
+    );
     indexes.add(session);
     logger.info(
       {
@@ -149,7 +196,11 @@ export function createHub(deps: HubDeps): LocalHub {
     // Joined before the cluster layer hears of the session (it follows its channels) and before the replay.
     for (const channel of resume?.channels ?? []) {
       const ack = subscribe(session, channel);
-      if (!ack.ok) logger.debug({ event: 'resume_channel_refused', sessionId: session.id, channel, code: ack.code }, 'channel not resumed');
+      if (!ack.ok)
+        logger.debug(
+          { event: 'resume_channel_refused', sessionId: session.id, channel, code: ack.code },
+          'channel not resumed',
+        );
     }
     observer.onSessionOpened(session);
     if (recovery !== undefined) {
@@ -161,7 +212,10 @@ export function createHub(deps: HubDeps): LocalHub {
       // A fresh client of a log that knows its head: no read needed, the stream starts here.
       session.floorEpoch = head.epoch;
       session.floorRank = offsetRank(head.offset);
-      write(session, { kind: 'session_created', payload: session.createdPayload(now, { recovered: false, position: formatPosition(head.epoch, head.offset) }) });
+      write(session, {
+        kind: 'session_created',
+        payload: session.createdPayload(now, { recovered: false, position: formatPosition(head.epoch, head.offset) }),
+      });
     } else {
       write(session, { kind: 'session_created', payload: session.createdPayload(now) });
     }
@@ -176,7 +230,8 @@ export function createHub(deps: HubDeps): LocalHub {
 
   function subscribe(handle: Session, channel: string): SubscribeAck {
     const session = internal(handle);
-    if (!isValidChannelName(channel)) return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
+    if (!isValidChannelName(channel))
+      return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
     if (session.closed) return refuse(session.closeCode ?? 'AUTH_REVOKED');
     if (session.channels.has(channel)) return { ok: true, channel };
     if (!channelAllowed(session.principal.channels, channel)) return refuse('CHANNEL_FORBIDDEN');
@@ -190,7 +245,8 @@ export function createHub(deps: HubDeps): LocalHub {
 
   function unsubscribe(handle: Session, channel: string): SubscribeAck {
     const session = internal(handle);
-    if (!isValidChannelName(channel)) return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
+    if (!isValidChannelName(channel))
+      return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
     if (session.channels.has(channel)) {
       indexes.unsubscribe(session, channel);
       logger.debug({ event: 'unsubscribe', sessionId: session.id, channel }, 'channel left');
@@ -226,7 +282,11 @@ export function createHub(deps: HubDeps): LocalHub {
     const envelope = validatePublish(request);
     // Logged before delivered: a client that misses it live finds it in the log.
     const logged = deps.log === undefined ? undefined : await deps.log.append(envelope);
-    const delivered = deliverLocal(envelope, publishedAt, logged === undefined ? undefined : formatPosition(logged.epoch, logged.offset));
+    const delivered = deliverLocal(
+      envelope,
+      publishedAt,
+      logged === undefined ? undefined : formatPosition(logged.epoch, logged.offset),
+    );
     const result: PublishResult = { id: envelope.id, delivered };
     logger.debug({ event: 'publish', eventId: envelope.id, name: envelope.event, delivered }, 'event published');
     observer.onPublish(result, envelope.event);
@@ -234,7 +294,11 @@ export function createHub(deps: HubDeps): LocalHub {
   }
 
   /** Revocation: `auth_error` with the code, then close, for each session. */
-  function revoke(sessions: ReadonlySet<HubSession> | undefined, code: ErrorCode, subject: Record<string, string>): number {
+  function revoke(
+    sessions: ReadonlySet<HubSession> | undefined,
+    code: ErrorCode,
+    subject: Record<string, string>,
+  ): number {
     if (sessions === undefined) return 0;
     const affected = [...sessions];
     for (const session of affected) end(session, code, 'revoked', true);
@@ -252,7 +316,15 @@ export function createHub(deps: HubDeps): LocalHub {
         scopes: grants.scopes ?? principal.scopes,
         channels: grants.channels ?? principal.channels,
       });
-      logger.info({ event: 'grants_updated', sessionId: session.id, userId, droppedChannels: dropped.length > 0 ? dropped : undefined }, 'grants updated');
+      logger.info(
+        {
+          event: 'grants_updated',
+          sessionId: session.id,
+          userId,
+          droppedChannels: dropped.length > 0 ? dropped : undefined,
+        },
+        'grants updated',
+      );
       updated++;
     }
     return updated;
@@ -262,7 +334,10 @@ export function createHub(deps: HubDeps): LocalHub {
     const timestamp = clock.now();
     logger.info({ event: 'shutdown', sessions: indexes.byId.size, graceMs }, 'hub shutting down');
     for (const session of [...indexes.byId.values()]) {
-      write(session, { kind: 'server_shutdown', payload: { reconnectInMs: Math.floor(random() * graceMs), timestamp } });
+      write(session, {
+        kind: 'server_shutdown',
+        payload: { reconnectInMs: Math.floor(random() * graceMs), timestamp },
+      });
     }
     // Event-driven drain: resolves when the last session leaves, or when the grace period ends.
     const drained =

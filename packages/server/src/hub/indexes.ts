@@ -107,7 +107,12 @@ export class SessionIndexes {
   }
 
   stats(): { sessions: number; users: number; byTransport: Record<TransportKind, number>; guests: number } {
-    return { sessions: this.byId.size, users: this.byUser.size, byTransport: { ...this.transports }, guests: this.guests };
+    return {
+      sessions: this.byId.size,
+      users: this.byUser.size,
+      byTransport: { ...this.transports },
+      guests: this.guests,
+    };
   }
 
   private indexPrincipal(session: HubSession): void {

@@ -35,7 +35,9 @@ export class TokenLifecycle {
 
   constructor(private readonly deps: LifecycleDeps) {
     this.warningMs = deps.config.tokenExpiryWarningSeconds * 1000;
-    this.scheduler = new DeadlineScheduler<HubSession, Deadline>(deps.clock, (session, kind) => this.onDue(session, kind));
+    this.scheduler = new DeadlineScheduler<HubSession, Deadline>(deps.clock, (session, kind) =>
+      this.onDue(session, kind),
+    );
   }
 
   /** Arms the warning and expiry of the session's current token; sends the warning now if already inside the window. */
@@ -89,7 +91,8 @@ export class TokenLifecycle {
     }
     // The session may have expired or been revoked while the verification was awaited.
     if (session.closed) return this.refuse(session, closedCode(session));
-    if (principal.userId !== session.userId) return this.refuse(session, 'AUTH_INVALID', AUTH_MESSAGES.invalid, undefined, 'different user');
+    if (principal.userId !== session.userId)
+      return this.refuse(session, 'AUTH_INVALID', AUTH_MESSAGES.invalid, undefined, 'different user');
 
     const previousExpiry = session.principal.expiresAt;
     const dropped = this.deps.indexes.replacePrincipal(session, principal);
@@ -111,7 +114,13 @@ export class TokenLifecycle {
     return { ok: true, expiresAt: principal.expiresAt };
   }
 
-  private refuse(session: HubSession, code: ErrorCode, message?: string, retryAfterMs?: number, detail?: string): ReauthAck {
+  private refuse(
+    session: HubSession,
+    code: ErrorCode,
+    message?: string,
+    retryAfterMs?: number,
+    detail?: string,
+  ): ReauthAck {
     this.deps.logger.info(
       { event: 'reauth', sessionId: session.id, userId: session.userId, ok: false, code, detail, retryAfterMs },
       'reauth refused',
@@ -141,7 +150,10 @@ export class TokenLifecycle {
     } catch (err) {
       this.deps.logger.warn({ err, sessionId: session.id }, 'token_expiring could not be written');
     }
-    this.deps.logger.info({ event: 'expiry_warning', sessionId: session.id, userId: session.userId, expiresAt, secondsLeft }, 'token expiring');
+    this.deps.logger.info(
+      { event: 'expiry_warning', sessionId: session.id, userId: session.userId, expiresAt, secondsLeft },
+      'token expiring',
+    );
     this.deps.observer.onExpiryWarning(session);
   }
 }

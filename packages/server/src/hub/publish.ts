@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { RESERVED_EVENT_NAMES, TetherError, normalizeScope, scopeAncestry, type PublishRequest } from '@tether/protocol';
+import {
+  RESERVED_EVENT_NAMES,
+  TetherError,
+  normalizeScope,
+  scopeAncestry,
+  type PublishRequest,
+} from '@tether/protocol';
 import { isValidChannelName } from './channels.js';
 import type { SessionIndexes } from './indexes.js';
 import type { HubSession } from './session.js';
@@ -35,13 +41,23 @@ export function validatePublish(request: PublishRequest): PublishEnvelope {
   }
   if (!isPlainObject(to)) fail('to must be an object with users, scopes or channels');
 
-  const users = list(to.users, 'to.users', (v) => typeof v === 'string' && v.length > 0 && v.length <= 256, 'a non-empty user id');
+  const users = list(
+    to.users,
+    'to.users',
+    (v) => typeof v === 'string' && v.length > 0 && v.length <= 256,
+    'a non-empty user id',
+  );
   const scopes = list(to.scopes, 'to.scopes', (v) => typeof v === 'string', 'a scope path').map((scope, i) => {
     const normalized = normalizeScope(scope);
     if (normalized === undefined) fail(`to.scopes[${i}] is not a valid scope path`);
     return normalized;
   });
-  const channels = list(to.channels, 'to.channels', isValidChannelName, 'a channel name of 1–200 characters of [A-Za-z0-9_.:/-]');
+  const channels = list(
+    to.channels,
+    'to.channels',
+    isValidChannelName,
+    'a channel name of 1–200 characters of [A-Za-z0-9_.:/-]',
+  );
   if (users.length + scopes.length + channels.length === 0) {
     fail('to must name at least one user, scope or channel');
   }
@@ -54,7 +70,12 @@ export function validatePublish(request: PublishRequest): PublishEnvelope {
  * Cost: one map lookup per user and channel, and per ancestor of each scope (O(depth)), plus the
  * recipients themselves — independent of how many sessions exist in total.
  */
-export function route(indexes: SessionIndexes, envelope: PublishEnvelope, stamp: number, visit: (session: HubSession) => void): void {
+export function route(
+  indexes: SessionIndexes,
+  envelope: PublishEnvelope,
+  stamp: number,
+  visit: (session: HubSession) => void,
+): void {
   const each = (sessions: ReadonlySet<HubSession> | undefined): void => {
     if (sessions === undefined) return;
     for (const session of sessions) {

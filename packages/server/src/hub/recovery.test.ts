@@ -24,7 +24,8 @@ class GatedLog implements EventLog {
     const events = this.events.slice(after, after + limit);
     return { events, complete: this.events.length - after <= limit };
   }
-  head = (): Promise<{ epoch: string; offset: string }> => Promise.resolve({ epoch: 'ep1', offset: String(this.events.length) });
+  head = (): Promise<{ epoch: string; offset: string }> =>
+    Promise.resolve({ epoch: 'ep1', offset: String(this.events.length) });
   trim = (): Promise<number> => Promise.resolve(0);
   close = (): Promise<void> => Promise.resolve();
 }
@@ -42,10 +43,20 @@ function setup(env: Record<string, string> = {}) {
   const info = { ip: '127.0.0.1', userAgent: undefined, tokenSource: 'auth' as const };
   const connect = (userId: string, position?: string) => {
     const sink = new RecordingSink();
-    const session = hub.register(makePrincipal({ userId, expiresAt: clock.now() + 600_000 }), sink, info, position === undefined ? undefined : { position });
+    const session = hub.register(
+      makePrincipal({ userId, expiresAt: clock.now() + 600_000 }),
+      sink,
+      info,
+      position === undefined ? undefined : { position },
+    );
     return { sink, session };
   };
-  const envelope = (n: number): PublishEnvelope => ({ id: `e${n}`, event: 'tick', data: { n }, to: { users: ['u'], scopes: [], channels: [] } });
+  const envelope = (n: number): PublishEnvelope => ({
+    id: `e${n}`,
+    event: 'tick',
+    data: { n },
+    to: { users: ['u'], scopes: [], channels: [] },
+  });
   return { hub, log, connect, envelope };
 }
 

@@ -17,7 +17,11 @@ export interface RecoveryDeps {
 }
 
 /** An event for one position, with the seam fields parsed once. */
-export function outboundFor(envelope: PublishEnvelope, publishedAt: number, position: string | undefined): OutboundEvent {
+export function outboundFor(
+  envelope: PublishEnvelope,
+  publishedAt: number,
+  position: string | undefined,
+): OutboundEvent {
   const parsed = position === undefined ? undefined : parsePosition(position);
   return {
     id: envelope.id,
@@ -70,7 +74,10 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
     }
     start ??= log.knownHead?.() ?? (await log.head());
   } catch (err) {
-    logger.warn({ event: 'recover', sessionId: session.id, err: (err as Error).message }, 'event log unreadable: session starts without recovery');
+    logger.warn(
+      { event: 'recover', sessionId: session.id, err: (err as Error).message },
+      'event log unreadable: session starts without recovery',
+    );
   }
   if (session.closed) return;
 
@@ -79,7 +86,10 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
     session.floorRank = offsetRank(start.offset);
   }
   const position = start === undefined ? undefined : formatPosition(start.epoch, start.offset);
-  deps.write(session, { kind: 'session_created', payload: session.createdPayload(deps.now(), { recovered, position }) });
+  deps.write(session, {
+    kind: 'session_created',
+    payload: session.createdPayload(deps.now(), { recovered, position }),
+  });
 
   let replayed = 0;
   for (const logged of replay) {
@@ -99,7 +109,16 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
     flushed++;
   }
   logger.info(
-    { event: 'recover', sessionId: session.id, userId: session.userId, resumed: presented !== undefined, recovered, replayed, read: replay.length, flushed },
+    {
+      event: 'recover',
+      sessionId: session.id,
+      userId: session.userId,
+      resumed: presented !== undefined,
+      recovered,
+      replayed,
+      read: replay.length,
+      flushed,
+    },
     recovered ? 'session recovered' : 'session started at the head',
   );
   deps.live(session);

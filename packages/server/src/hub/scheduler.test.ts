@@ -5,7 +5,9 @@ import { FakeClock } from './testing.js';
 function setup() {
   const clock = new FakeClock(0);
   const fired: { target: string; kind: string; at: number }[] = [];
-  const scheduler = new DeadlineScheduler<string, string>(clock, (target, kind) => fired.push({ target, kind, at: clock.now() }));
+  const scheduler = new DeadlineScheduler<string, string>(clock, (target, kind) =>
+    fired.push({ target, kind, at: clock.now() }),
+  );
   return { clock, fired, scheduler };
 }
 

@@ -49,10 +49,15 @@ export class HubSession implements Session {
 
   /** False when the event is at or below the floor: the replay sent it, or it predates the session. */
   isNew(event: OutboundEvent): boolean {
-    return event.epoch === undefined || event.epoch !== this.floorEpoch || !((event.rank ?? Number.NaN) <= this.floorRank);
+    return (
+      event.epoch === undefined || event.epoch !== this.floorEpoch || !((event.rank ?? Number.NaN) <= this.floorRank)
+    );
   }
 
-  createdPayload(timestamp: number, recovery?: { recovered: boolean; position: string | undefined }): SessionCreatedPayload {
+  createdPayload(
+    timestamp: number,
+    recovery?: { recovered: boolean; position: string | undefined },
+  ): SessionCreatedPayload {
     return {
       ...recovery,
       sessionId: this.id,

@@ -9,7 +9,14 @@ import { configFrom, type SettingName } from '../config/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { createLogger } from '../util/logger.js';
 import { createHub } from './hub.js';
-import type { ConnectionInfo, ConnectionSink, HubObserver, OutboundEvent, SystemMessage, TransportKind } from './types.js';
+import type {
+  ConnectionInfo,
+  ConnectionSink,
+  HubObserver,
+  OutboundEvent,
+  SystemMessage,
+  TransportKind,
+} from './types.js';
 
 interface FakeTimer extends TimerHandle {
   at: number;
@@ -48,7 +55,9 @@ export class FakeClock implements Clock {
     const target = this.current + ms;
     for (;;) {
       let next: FakeTimer | undefined;
-      for (const t of this.timers) if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      for (const t of this.timers)
+        if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq)))
+          next = t;
       if (next === undefined) break;
       this.timers.delete(next);
       this.current = Math.max(this.current, next.at);
@@ -166,7 +175,15 @@ export function createTestHub(options: TestHubOptions = {}) {
   const authenticator = new TableAuthenticator(clock);
   const logLines: string[] = [];
   const logger = createLogger('debug', { write: (line: string) => void logLines.push(line) });
-  const hub = createHub({ config, authenticator, clock, logger, observer: options.observer, nodeId: 'test-node', random: options.random });
+  const hub = createHub({
+    config,
+    authenticator,
+    clock,
+    logger,
+    observer: options.observer,
+    nodeId: 'test-node',
+    random: options.random,
+  });
   const info: ConnectionInfo = { ip: '127.0.0.1', userAgent: 'vitest', tokenSource: 'auth' };
 
   function connect(principal: Partial<Principal> & { userId: string }, transport: TransportKind = 'socket.io') {

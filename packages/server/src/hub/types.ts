@@ -100,14 +100,7 @@ export interface PresenceEntry {
 
 /** Why a session ended (logs, metrics, dashboard). */
 export type CloseReason =
-  | 'client'
-  | 'expired'
-  | 'revoked'
-  | 'heartbeat'
-  | 'rate_limited'
-  | 'shutdown'
-  | 'transport_error'
-  | 'replaced';
+  'client' | 'expired' | 'revoked' | 'heartbeat' | 'rate_limited' | 'shutdown' | 'transport_error' | 'replaced';
 
 /** Lifecycle notifications (logs, metrics, admin dashboard). All optional. */
 export interface HubObserver {

@@ -7,7 +7,16 @@ import type { HubObserver } from '../hub/types.js';
  * reauth, expiry, revocation closes). Never carries secret material.
  */
 export interface AuthEvent {
-  type: AuditEventType | 'connected' | 'handshake_failed' | 'reauth_ok' | 'reauth_failed' | 'expiry_warning' | 'expired' | 'revoked' | 'disconnected';
+  type:
+    | AuditEventType
+    | 'connected'
+    | 'handshake_failed'
+    | 'reauth_ok'
+    | 'reauth_failed'
+    | 'expiry_warning'
+    | 'expired'
+    | 'revoked'
+    | 'disconnected';
   userId: string | null;
   sessionId?: string;
   transport?: string;
@@ -52,7 +61,8 @@ export class AuthEventFeed {
   /** A hub observer that feeds connection lifecycle events. */
   observer(now: () => number): HubObserver {
     return {
-      onSessionOpened: (s) => this.emit({ type: 'connected', userId: s.userId, sessionId: s.id, transport: s.transport, at: now() }),
+      onSessionOpened: (s) =>
+        this.emit({ type: 'connected', userId: s.userId, sessionId: s.id, transport: s.transport, at: now() }),
       onSessionClosed: (s, reason, code) =>
         this.emit({
           type: reason === 'expired' ? 'expired' : reason === 'revoked' ? 'revoked' : 'disconnected',
@@ -63,9 +73,23 @@ export class AuthEventFeed {
           ...(code === null ? {} : { code }),
           at: now(),
         }),
-      onAuthFailed: (code, info) => this.emit({ type: 'handshake_failed', userId: null, transport: info.transport, code, reason: info.phase, at: now() }),
+      onAuthFailed: (code, info) =>
+        this.emit({
+          type: 'handshake_failed',
+          userId: null,
+          transport: info.transport,
+          code,
+          reason: info.phase,
+          at: now(),
+        }),
       onReauth: (s, ok, code) =>
-        this.emit({ type: ok ? 'reauth_ok' : 'reauth_failed', userId: s.userId, sessionId: s.id, ...(code === undefined ? {} : { code }), at: now() }),
+        this.emit({
+          type: ok ? 'reauth_ok' : 'reauth_failed',
+          userId: s.userId,
+          sessionId: s.id,
+          ...(code === undefined ? {} : { code }),
+          at: now(),
+        }),
       onExpiryWarning: (s) => this.emit({ type: 'expiry_warning', userId: s.userId, sessionId: s.id, at: now() }),
     };
   }

@@ -41,24 +41,38 @@ export function createSendDispatcher(deps: SendDispatcherDeps): SendDispatcher {
   /** Sends in progress on this node, so a retry racing its original waits for the same answer. */
   const inFlight = new Map<string, Promise<SendAck>>();
 
-  async function run(session: Session, event: string, data: unknown, key: string, handler: ClientEventHandler | undefined): Promise<SendAck> {
+  async function run(
+    session: Session,
+    event: string,
+    data: unknown,
+    key: string,
+    handler: ClientEventHandler | undefined,
+  ): Promise<SendAck> {
     const claim = await idempotency.begin(session.userId, key, ttlMs);
     if (claim.status === 'done') return claim.result as SendAck;
-    if (claim.status === 'pending') return failure(new TetherError('SEND_FAILED', 'A send with this key is still being processed; retry with the same key'));
+    if (claim.status === 'pending')
+      return failure(
+        new TetherError('SEND_FAILED', 'A send with this key is still being processed; retry with the same key'),
+      );
     let ack: SendAck;
     if (handler !== undefined) {
       try {
-        const result: unknown = await handler({ userId: session.userId, sessionId: session.id, principal: session.principal }, data);
+        const result: unknown = await handler(
+          { userId: session.userId, sessionId: session.id, principal: session.principal },
+          data,
+        );
         ack = result === undefined ? { ok: true } : { ok: true, result };
       } catch (err) {
-        if (!(err instanceof TetherError)) logger.error({ component: 'sends', event, err }, 'client event handler threw');
+        if (!(err instanceof TetherError))
+          logger.error({ component: 'sends', event, err }, 'client event handler threw');
         ack = failure(err instanceof TetherError ? err : new TetherError('SEND_FAILED'));
       }
     } else {
       ack = await (deps.forward as SendForwarder)({ event, data, key, userId: session.userId, sessionId: session.id });
     }
     // A failure a retry may fix frees the key; anything else is the answer for every retry.
-    if (!ack.ok && ERRORS[ack.code].retryable && idempotency.release !== undefined) await idempotency.release(session.userId, key);
+    if (!ack.ok && ERRORS[ack.code].retryable && idempotency.release !== undefined)
+      await idempotency.release(session.userId, key);
     else await idempotency.finish(session.userId, key, ack, ttlMs);
     return ack;
   }
@@ -72,7 +86,8 @@ export function createSendDispatcher(deps: SendDispatcherDeps): SendDispatcher {
     }
     const { event, data, key } = request;
     const handler = handlers.get(event);
-    if (handler === undefined && deps.forward === undefined) return failure(new TetherError('NOT_FOUND', `No handler for client event "${event}"`));
+    if (handler === undefined && deps.forward === undefined)
+      return failure(new TetherError('NOT_FOUND', `No handler for client event "${event}"`));
     const name = `${session.userId.length}:${session.userId}${key}`;
     const running = inFlight.get(name);
     if (running !== undefined) return running;
@@ -83,7 +98,17 @@ export function createSendDispatcher(deps: SendDispatcherDeps): SendDispatcher {
     inFlight.set(name, answer);
     const ack = await answer;
     inFlight.delete(name);
-    logger.debug({ component: 'sends', sessionId: session.id, userId: session.userId, name: event, ok: ack.ok, code: ack.ok ? undefined : ack.code }, 'client send answered');
+    logger.debug(
+      {
+        component: 'sends',
+        sessionId: session.id,
+        userId: session.userId,
+        name: event,
+        ok: ack.ok,
+        code: ack.ok ? undefined : ack.code,
+      },
+      'client send answered',
+    );
     return ack;
   }
 
@@ -104,7 +129,8 @@ function failure(error: TetherError): SendAck {
 
 /** `{event, data, key}` of a Socket.IO `send` or a `/ws` send frame. Throws VALIDATION_FAILED. */
 export function readSend(payload: unknown): { event: string; data: unknown; key: string } {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw invalid('send needs an object {event, data, key}');
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    throw invalid('send needs an object {event, data, key}');
   const { event, data, key } = payload as Record<string, unknown>;
   if (typeof event !== 'string' || event.length === 0 || event.length > MAX_SEND_EVENT_CHARS) {
     throw invalid(`"event" must be a non-empty string of at most ${MAX_SEND_EVENT_CHARS} characters`);

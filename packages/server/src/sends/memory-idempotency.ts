@@ -25,7 +25,9 @@ export interface MemoryIdempotencyOptions {
  *   const store = createMemoryIdempotencyStore({ clock: systemClock, maxEntries: 50_000 });
  *   if ((await store.begin('u1', 'k1', 600_000)).status === 'new') { … await store.finish('u1', 'k1', ack, 600_000); }
  */
-export function createMemoryIdempotencyStore(options: MemoryIdempotencyOptions): IdempotencyStore & { readonly size: number } {
+export function createMemoryIdempotencyStore(
+  options: MemoryIdempotencyOptions,
+): IdempotencyStore & { readonly size: number } {
   const { clock } = options;
   const maxEntries = Math.max(1, options.maxEntries ?? 100_000);
   const entries = new Map<string, Entry>();

@@ -50,7 +50,12 @@ export function createWebhookForwarder(options: WebhookForwarderOptions): SendFo
       if (attempt > 1) await sleep(Math.round(random() * baseDelayMs * 2 ** (attempt - 2)));
       let response: Response;
       try {
-        response = await fetch(url, { method: 'POST', headers: { ...headers, 'idempotency-key': send.key }, body, signal: AbortSignal.timeout(timeoutMs) });
+        response = await fetch(url, {
+          method: 'POST',
+          headers: { ...headers, 'idempotency-key': send.key },
+          body,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
       } catch (err) {
         last = (err as Error).message;
         logger.warn({ component: 'sends', event: send.event, attempt, err: last }, 'client event forward failed');
@@ -59,7 +64,10 @@ export function createWebhookForwarder(options: WebhookForwarderOptions): SendFo
       const text = await response.text().catch(() => '');
       if (response.status >= 500) {
         last = `HTTP ${response.status}`;
-        logger.warn({ component: 'sends', event: send.event, attempt, status: response.status }, 'client event forward failed');
+        logger.warn(
+          { component: 'sends', event: send.event, attempt, status: response.status },
+          'client event forward failed',
+        );
         continue;
       }
       if (response.ok) return { ok: true, ...resultOf(text) };
@@ -81,7 +89,16 @@ function resultOf(text: string): { result?: unknown } {
 
 /** A 4xx from the app: its own `{code, message}` when the code is ours, else one by status. */
 function refusal(status: number, text: string): SendAck {
-  let code: ErrorCode = status === 404 ? 'NOT_FOUND' : status === 403 || status === 401 ? 'FORBIDDEN' : status === 409 ? 'CONFLICT' : status === 429 ? 'RATE_LIMITED' : 'VALIDATION_FAILED';
+  let code: ErrorCode =
+    status === 404
+      ? 'NOT_FOUND'
+      : status === 403 || status === 401
+        ? 'FORBIDDEN'
+        : status === 409
+          ? 'CONFLICT'
+          : status === 429
+            ? 'RATE_LIMITED'
+            : 'VALIDATION_FAILED';
   let message = new TetherError(code).message;
   try {
     const body = JSON.parse(text) as { code?: unknown; message?: unknown };

@@ -23,7 +23,9 @@ export type NewUser = Pick<UserRecord, 'email' | 'name' | 'role' | 'scopes' | 'c
   active?: boolean;
 };
 
-export type UserPatch = Partial<Pick<UserRecord, 'name' | 'role' | 'scopes' | 'channels' | 'active' | 'passwordHash' | 'tokensRevokedBefore'>>;
+export type UserPatch = Partial<
+  Pick<UserRecord, 'name' | 'role' | 'scopes' | 'channels' | 'active' | 'passwordHash' | 'tokensRevokedBefore'>
+>;
 
 export interface UserRepository {
   /** Throws TetherError(CONFLICT) when the email is taken (emails compare case-insensitively). */

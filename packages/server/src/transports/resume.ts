@@ -12,7 +12,8 @@ const MAX_RESUME_CHANNELS = 1000;
  */
 export function readResume(position: unknown, channels: unknown): ResumeRequest | undefined {
   const out: ResumeRequest = {};
-  if (typeof position === 'string' && position.length > 0 && position.length <= MAX_POSITION_CHARS) out.position = position;
+  if (typeof position === 'string' && position.length > 0 && position.length <= MAX_POSITION_CHARS)
+    out.position = position;
   const list = typeof channels === 'string' ? channels.split(',') : Array.isArray(channels) ? channels : [];
   const names = list.filter((c): c is string => typeof c === 'string' && c.length > 0).slice(0, MAX_RESUME_CHANNELS);
   if (names.length > 0) out.channels = [...new Set(names)];

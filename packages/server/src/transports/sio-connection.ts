@@ -1,4 +1,12 @@
-import type { ErrorBody, ErrorCode, ReauthAck, ResumeRequest, SendAck, ServerToClientEvents, SubscribeAck } from '@tether/protocol';
+import type {
+  ErrorBody,
+  ErrorCode,
+  ReauthAck,
+  ResumeRequest,
+  SendAck,
+  ServerToClientEvents,
+  SubscribeAck,
+} from '@tether/protocol';
 import { TetherError } from '@tether/protocol';
 import type { Server, Socket } from 'socket.io';
 import type { Principal } from '../auth/types.js';
@@ -173,11 +181,18 @@ export class SioConnection implements ConnectionSink {
   private async send(session: Session, payload: unknown, ack: unknown): Promise<void> {
     const sends = this.shared.deps.sends;
     const answer: SendAck =
-      sends === undefined ? { ok: false, code: 'NOT_FOUND', message: 'This gateway accepts no client events' } : await sends.handle(session, payload);
+      sends === undefined
+        ? { ok: false, code: 'NOT_FOUND', message: 'This gateway accepts no client events' }
+        : await sends.handle(session, payload);
     if (typeof ack === 'function') ack(answer);
   }
 
-  private async channel(kind: 'subscribe' | 'unsubscribe', session: Session, payload: unknown, ack: unknown): Promise<void> {
+  private async channel(
+    kind: 'subscribe' | 'unsubscribe',
+    session: Session,
+    payload: unknown,
+    ack: unknown,
+  ): Promise<void> {
     const { hub } = this.shared.deps;
     let answer: SubscribeAck;
     try {

@@ -180,7 +180,10 @@ export class WsConnection implements ConnectionSink {
       return;
     }
     const resume = frame.position === undefined && frame.channels === undefined ? resumeFromQuery(this.url) : frame;
-    void this.authenticate({ token: frame.token, source: 'frame' }, { position: resume?.position, channels: resume?.channels });
+    void this.authenticate(
+      { token: frame.token, source: 'frame' },
+      { position: resume?.position, channels: resume?.channels },
+    );
   }
 
   private onFrame(text: string): void {
@@ -216,7 +219,8 @@ export class WsConnection implements ConnectionSink {
         }
         const ridPart = rid === undefined ? {} : { rid };
         const answer = (): void => {
-          if (ack.ok) this.send({ type: frame.type === 'subscribe' ? 'subscribed' : 'unsubscribed', channel, ...ridPart });
+          if (ack.ok)
+            this.send({ type: frame.type === 'subscribe' ? 'subscribed' : 'unsubscribed', channel, ...ridPart });
           else this.send({ type: 'subscribe_error', channel, code: ack.code, message: ack.message, ...ridPart });
         };
         // Cluster mode: acknowledged once events published from now on reach this node.
@@ -228,7 +232,10 @@ export class WsConnection implements ConnectionSink {
     }
   }
 
-  private async clientSend(session: Session, frame: { event: string; data?: unknown; key: string; rid: string }): Promise<void> {
+  private async clientSend(
+    session: Session,
+    frame: { event: string; data?: unknown; key: string; rid: string },
+  ): Promise<void> {
     const sends = this.shared.deps.sends;
     const ack =
       sends === undefined
@@ -260,7 +267,12 @@ export class WsConnection implements ConnectionSink {
     try {
       const principal = await gate.verify(found, this.ip);
       if (this.state !== 'verifying') return; // the client left while we were verifying
-      this.session = deps.hub.register(principal, this, { ip: this.ip, userAgent: this.userAgent, tokenSource: found.source }, resume);
+      this.session = deps.hub.register(
+        principal,
+        this,
+        { ip: this.ip, userAgent: this.userAgent, tokenSource: found.source },
+        resume,
+      );
       this.state = 'open';
       gate.connected(this.session);
     } catch (err) {

@@ -8,20 +8,43 @@ export class DirectMessagesRepository {
   constructor(private readonly db: Kysely<HelpdeskDatabase>) {}
 
   /** Idempotent on the client-chosen id, like ticket messages. */
-  async send(input: { id: string; fromId: string; toId: string; body: string; at: number }): Promise<{ message: DirectMessageDto; created: boolean }> {
+  async send(input: {
+    id: string;
+    fromId: string;
+    toId: string;
+    body: string;
+    at: number;
+  }): Promise<{ message: DirectMessageDto; created: boolean }> {
     const existing = await this.find(input.id);
     if (existing !== undefined) return { message: sameOrConflict(existing, input), created: false };
     try {
       await this.db
         .insertInto('hd_direct_messages')
-        .values({ id: input.id, from_id: input.fromId, to_id: input.toId, body: input.body, created_at: input.at, read_at: null })
+        .values({
+          id: input.id,
+          from_id: input.fromId,
+          to_id: input.toId,
+          body: input.body,
+          created_at: input.at,
+          read_at: null,
+        })
         .execute();
     } catch (error) {
       const raced = await this.find(input.id);
       if (raced === undefined) throw error;
       return { message: sameOrConflict(raced, input), created: false };
     }
-    return { message: { id: input.id, fromId: input.fromId, toId: input.toId, body: input.body, createdAt: input.at, readAt: null }, created: true };
+    return {
+      message: {
+        id: input.id,
+        fromId: input.fromId,
+        toId: input.toId,
+        body: input.body,
+        createdAt: input.at,
+        readAt: null,
+      },
+      created: true,
+    };
   }
 
   async find(id: string): Promise<DirectMessageDto | undefined> {
@@ -35,7 +58,10 @@ export class DirectMessagesRepository {
       .selectFrom('hd_direct_messages')
       .selectAll()
       .where((eb) =>
-        eb.or([eb.and([eb('from_id', '=', a), eb('to_id', '=', b)]), eb.and([eb('from_id', '=', b), eb('to_id', '=', a)])]),
+        eb.or([
+          eb.and([eb('from_id', '=', a), eb('to_id', '=', b)]),
+          eb.and([eb('from_id', '=', b), eb('to_id', '=', a)]),
+        ]),
       )
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
@@ -55,7 +81,12 @@ export class DirectMessagesRepository {
       .execute();
     if (unread.length === 0) return [];
     const ids = unread.map((r) => r.id);
-    await this.db.updateTable('hd_direct_messages').set({ read_at: at }).where('id', 'in', ids).where('read_at', 'is', null).execute();
+    await this.db
+      .updateTable('hd_direct_messages')
+      .set({ read_at: at })
+      .where('id', 'in', ids)
+      .where('read_at', 'is', null)
+      .execute();
     return ids;
   }
 
@@ -84,6 +115,7 @@ function toDm(row: Selectable<DirectMessagesTable>): DirectMessageDto {
 }
 
 function sameOrConflict(existing: DirectMessageDto, attempt: { fromId: string; toId: string }): DirectMessageDto {
-  if (existing.fromId !== attempt.fromId || existing.toId !== attempt.toId) throw new TetherError('CONFLICT', 'Message id already used');
+  if (existing.fromId !== attempt.fromId || existing.toId !== attempt.toId)
+    throw new TetherError('CONFLICT', 'Message id already used');
   return existing;
 }

@@ -71,7 +71,11 @@ async function createTables(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('read_at', 'bigint')
     .execute();
-  await db.schema.createIndex('hd_dm_pair').on('hd_direct_messages').columns(['from_id', 'to_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('hd_dm_pair')
+    .on('hd_direct_messages')
+    .columns(['from_id', 'to_id', 'created_at'])
+    .execute();
   await db.schema.createIndex('hd_dm_unread').on('hd_direct_messages').columns(['to_id', 'read_at']).execute();
 }
 

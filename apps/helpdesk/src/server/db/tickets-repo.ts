@@ -23,7 +23,13 @@ export class TicketsRepository {
   ) {}
 
   /** Opens a ticket with its first (customer) message, in one transaction. */
-  async open(input: { ticketId: string; ward: string; customerId: string; customerName: string; first: Omit<NewMessage, 'ticketId'> }): Promise<{ ticket: TicketDto; message: MessageDto }> {
+  async open(input: {
+    ticketId: string;
+    ward: string;
+    customerId: string;
+    customerName: string;
+    first: Omit<NewMessage, 'ticketId'>;
+  }): Promise<{ ticket: TicketDto; message: MessageDto }> {
     const first: NewMessage = { ...input.first, ticketId: input.ticketId };
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -57,7 +63,12 @@ export class TicketsRepository {
   }
 
   /** The tickets a staff member's grants cover, newest activity first, with their unread counts. */
-  async listForGrants(grants: readonly string[], userId: string, status: 'open' | 'resolved', limit = 200): Promise<TicketDto[]> {
+  async listForGrants(
+    grants: readonly string[],
+    userId: string,
+    status: 'open' | 'resolved',
+    limit = 200,
+  ): Promise<TicketDto[]> {
     const filter = wardFilter(grants);
     let query = this.db.selectFrom('hd_tickets').selectAll().where('status', '=', status);
     if (filter !== null) {
@@ -71,22 +82,42 @@ export class TicketsRepository {
       );
     }
     const rows = await query.orderBy('last_message_at', 'desc').limit(limit).execute();
-    const unread = await this.unreadCounts(userId, rows.map((r) => r.id));
+    const unread = await this.unreadCounts(
+      userId,
+      rows.map((r) => r.id),
+    );
     return rows.map((r) => this.toTicket(r, unread.get(r.id) ?? 0));
   }
 
   async listForCustomer(customerId: string): Promise<TicketDto[]> {
-    const rows = await this.db.selectFrom('hd_tickets').selectAll().where('customer_id', '=', customerId).orderBy('created_at', 'desc').execute();
+    const rows = await this.db
+      .selectFrom('hd_tickets')
+      .selectAll()
+      .where('customer_id', '=', customerId)
+      .orderBy('created_at', 'desc')
+      .execute();
     return rows.map((r) => this.toTicket(r, 0));
   }
 
   async messages(ticketId: string): Promise<MessageDto[]> {
-    const rows = await this.db.selectFrom('hd_messages').selectAll().where('ticket_id', '=', ticketId).orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('hd_messages')
+      .selectAll()
+      .where('ticket_id', '=', ticketId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     return rows.map(toMessage);
   }
 
   async whispers(ticketId: string): Promise<WhisperDto[]> {
-    const rows = await this.db.selectFrom('hd_whispers').selectAll().where('ticket_id', '=', ticketId).orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('hd_whispers')
+      .selectAll()
+      .where('ticket_id', '=', ticketId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     return rows.map(toWhisper);
   }
 
@@ -108,7 +139,11 @@ export class TicketsRepository {
         await trx.insertInto('hd_messages').values(messageRow(message)).execute();
         await trx
           .updateTable('hd_tickets')
-          .set((eb) => ({ last_message_at: message.at, updated_at: message.at, message_count: eb('message_count', '+', 1) }))
+          .set((eb) => ({
+            last_message_at: message.at,
+            updated_at: message.at,
+            message_count: eb('message_count', '+', 1),
+          }))
           .where('id', '=', message.ticketId)
           .execute();
       });
@@ -139,7 +174,12 @@ export class TicketsRepository {
   async setStatus(id: string, status: 'open' | 'resolved', by: string, at: number): Promise<TicketDto | undefined> {
     const result = await this.db
       .updateTable('hd_tickets')
-      .set({ status, updated_at: at, resolved_at: status === 'resolved' ? at : null, resolved_by: status === 'resolved' ? by : null })
+      .set({
+        status,
+        updated_at: at,
+        resolved_at: status === 'resolved' ? at : null,
+        resolved_by: status === 'resolved' ? by : null,
+      })
       .where('id', '=', id)
       .where('status', '!=', status)
       .executeTakeFirst();
@@ -217,7 +257,14 @@ function toMessage(row: Selectable<MessagesTable>): MessageDto {
 }
 
 function toWhisper(row: Selectable<WhispersTable>): WhisperDto {
-  return { id: row.id, ticketId: row.ticket_id, messageId: row.message_id, rule: row.rule, body: row.body, createdAt: Number(row.created_at) };
+  return {
+    id: row.id,
+    ticketId: row.ticket_id,
+    messageId: row.message_id,
+    rule: row.rule,
+    body: row.body,
+    createdAt: Number(row.created_at),
+  };
 }
 
 function sameOrConflict(existing: MessageDto, attempt: NewMessage): MessageDto {

@@ -33,7 +33,13 @@ export class HelpdeskService {
   constructor(private readonly deps: ServiceDeps) {}
 
   /** A customer's first message opens a ticket in a ward. */
-  async openTicket(input: { customerId: string; customerName: string; ward: string; body: string; messageId?: string | undefined }): Promise<TicketDetailDto> {
+  async openTicket(input: {
+    customerId: string;
+    customerName: string;
+    ward: string;
+    body: string;
+    messageId?: string | undefined;
+  }): Promise<TicketDetailDto> {
     const { tickets, areas, publisher, now } = this.deps;
     if (!areas.isWard(input.ward)) throw new TetherError('VALIDATION_FAILED', 'ward: not a known ward');
     const messageId = input.messageId ?? randomUUID();
@@ -49,16 +55,29 @@ export class HelpdeskService {
       ward: input.ward,
       customerId: input.customerId,
       customerName: input.customerName,
-      first: { id: messageId, authorKind: 'customer', authorId: input.customerId, authorName: input.customerName, body: input.body, at },
+      first: {
+        id: messageId,
+        authorKind: 'customer',
+        authorId: input.customerId,
+        authorName: input.customerName,
+        body: input.body,
+        at,
+      },
     });
     await publisher.ticketCreated(ticket, message);
     await this.whisper(ticket, message);
     return { ticket, messages: [message], whispers: [] };
   }
 
-  async customerMessage(input: { customerId: string; ticketId: string; body: string; messageId?: string | undefined }): Promise<MessageDto> {
+  async customerMessage(input: {
+    customerId: string;
+    ticketId: string;
+    body: string;
+    messageId?: string | undefined;
+  }): Promise<MessageDto> {
     const ticket = await this.deps.tickets.get(input.ticketId);
-    if (ticket === undefined || ticket.customerId !== input.customerId) throw new TetherError('NOT_FOUND', 'No such ticket');
+    if (ticket === undefined || ticket.customerId !== input.customerId)
+      throw new TetherError('NOT_FOUND', 'No such ticket');
     const { message, created } = await this.deps.tickets.addMessage({
       id: input.messageId ?? randomUUID(),
       ticketId: ticket.id,
@@ -77,7 +96,10 @@ export class HelpdeskService {
     return message;
   }
 
-  async staffReply(actor: Actor, input: { ticketId: string; body: string; messageId?: string | undefined }): Promise<MessageDto> {
+  async staffReply(
+    actor: Actor,
+    input: { ticketId: string; body: string; messageId?: string | undefined },
+  ): Promise<MessageDto> {
     const ticket = await this.visibleTicket(actor, input.ticketId);
     const { message, created } = await this.deps.tickets.addMessage({
       id: input.messageId ?? randomUUID(),
@@ -117,10 +139,19 @@ export class HelpdeskService {
     await this.deps.tickets.markRead(ticketId, actor.userId, this.deps.now());
   }
 
-  async sendDirect(fromId: string, input: { toId: string; body: string; messageId?: string | undefined }): Promise<DirectMessageDto> {
+  async sendDirect(
+    fromId: string,
+    input: { toId: string; body: string; messageId?: string | undefined },
+  ): Promise<DirectMessageDto> {
     if (input.toId === fromId) throw new TetherError('VALIDATION_FAILED', 'to: cannot message yourself');
     if (!(await this.deps.isStaff(input.toId))) throw new TetherError('NOT_FOUND', 'No such staff member');
-    const { message, created } = await this.deps.dms.send({ id: input.messageId ?? randomUUID(), fromId, toId: input.toId, body: input.body, at: this.deps.now() });
+    const { message, created } = await this.deps.dms.send({
+      id: input.messageId ?? randomUUID(),
+      fromId,
+      toId: input.toId,
+      body: input.body,
+      at: this.deps.now(),
+    });
     if (created) await this.deps.publisher.directMessage(message);
     return message;
   }
@@ -154,7 +185,14 @@ export class HelpdeskService {
   /** Rule-based reply suggestions for the staff on the ticket (never shown to the customer). */
   private async whisper(ticket: TicketDto, message: MessageDto): Promise<void> {
     for (const suggestion of suggestReplies(message.body)) {
-      const whisper: WhisperDto = { id: randomUUID(), ticketId: ticket.id, messageId: message.id, rule: suggestion.rule, body: suggestion.body, createdAt: this.deps.now() };
+      const whisper: WhisperDto = {
+        id: randomUUID(),
+        ticketId: ticket.id,
+        messageId: message.id,
+        rule: suggestion.rule,
+        body: suggestion.body,
+        createdAt: this.deps.now(),
+      };
       await this.deps.tickets.addWhisper(whisper);
       await this.deps.publisher.whisper(ticket, whisper);
     }

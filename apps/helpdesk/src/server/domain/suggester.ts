@@ -25,7 +25,10 @@ const RULES: readonly Rule[] = [
   },
   {
     name: 'maize-yellowing',
-    all: [['maize', 'corn', 'mahindi'], ['yellow', 'pale', 'yellowing']],
+    all: [
+      ['maize', 'corn', 'mahindi'],
+      ['yellow', 'pale', 'yellowing'],
+    ],
     reply:
       'Yellowing maize leaves often mean nitrogen deficiency. Top-dress with CAN or urea (about one bottle-top per plant) when the soil is moist, and send a photo of the lower leaves so we can confirm.',
   },

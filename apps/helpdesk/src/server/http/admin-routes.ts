@@ -35,7 +35,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
     const admin = await adminOf(request, authenticate);
     const userId = idParam(request.params);
     const disconnected = await deps.disconnectUser(userId);
-    request.log.info({ event: 'admin_disconnect', by: admin.userId, userId, disconnected }, 'user disconnected from the dashboard');
+    request.log.info(
+      { event: 'admin_disconnect', by: admin.userId, userId, disconnected },
+      'user disconnected from the dashboard',
+    );
     return { disconnected };
   });
 }

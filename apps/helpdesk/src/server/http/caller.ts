@@ -22,7 +22,11 @@ export async function callerOf(request: FastifyRequest, authenticate: Authentica
   if (match === null) throw new TetherError('AUTH_REQUIRED');
   const principal = await authenticate(match[1]!);
   const claimed = principal.claims['name'];
-  return { principal, userId: principal.userId, name: typeof claimed === 'string' && claimed.length > 0 ? claimed : principal.userId };
+  return {
+    principal,
+    userId: principal.userId,
+    name: typeof claimed === 'string' && claimed.length > 0 ? claimed : principal.userId,
+  };
 }
 
 /** A signed-in staff member (not a guest). */

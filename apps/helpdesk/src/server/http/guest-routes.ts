@@ -22,8 +22,17 @@ export function registerGuestRoutes(app: FastifyInstance, deps: GuestRouteDeps):
   app.post('/api/guest/tickets', async (request, reply) => {
     const caller = await guestOf(request, authenticate);
     const body = parse(OpenTicketBody, request.body);
-    const detail = await service.openTicket({ customerId: caller.userId, customerName: body.name, ward: body.ward, body: body.body, messageId: body.id });
-    request.log.info({ event: 'ticket_opened', ticketId: detail.ticket.id, ward: detail.ticket.ward, customerId: caller.userId }, 'ticket opened');
+    const detail = await service.openTicket({
+      customerId: caller.userId,
+      customerName: body.name,
+      ward: body.ward,
+      body: body.body,
+      messageId: body.id,
+    });
+    request.log.info(
+      { event: 'ticket_opened', ticketId: detail.ticket.id, ward: detail.ticket.ward, customerId: caller.userId },
+      'ticket opened',
+    );
     return reply.code(201).send(detail);
   });
 
@@ -38,7 +47,12 @@ export function registerGuestRoutes(app: FastifyInstance, deps: GuestRouteDeps):
   app.post('/api/guest/tickets/:id/messages', async (request, reply) => {
     const caller = await guestOf(request, authenticate);
     const body = parse(MessageBody, request.body);
-    const message = await service.customerMessage({ customerId: caller.userId, ticketId: idParam(request.params), body: body.body, messageId: body.id });
+    const message = await service.customerMessage({
+      customerId: caller.userId,
+      ticketId: idParam(request.params),
+      body: body.body,
+      messageId: body.id,
+    });
     return reply.code(201).send(message);
   });
 }

@@ -15,7 +15,11 @@ export interface StaffRouteDeps {
   dms: DirectMessagesRepository;
 }
 
-const actorOf = (caller: Caller): Actor => ({ userId: caller.userId, name: caller.name, grants: caller.principal.scopes });
+const actorOf = (caller: Caller): Actor => ({
+  userId: caller.userId,
+  name: caller.name,
+  grants: caller.principal.scopes,
+});
 
 /** Inbox, ticket view, replies, resolve/reopen and direct messages: staff only. */
 export function registerStaffRoutes(app: FastifyInstance, deps: StaffRouteDeps): void {
@@ -49,21 +53,31 @@ export function registerStaffRoutes(app: FastifyInstance, deps: StaffRouteDeps):
   app.post('/api/tickets/:id/messages', async (request, reply) => {
     const caller = await staffOf(request, authenticate);
     const body = parse(MessageBody, request.body);
-    const message = await service.staffReply(actorOf(caller), { ticketId: idParam(request.params), body: body.body, messageId: body.id });
+    const message = await service.staffReply(actorOf(caller), {
+      ticketId: idParam(request.params),
+      body: body.body,
+      messageId: body.id,
+    });
     return reply.code(201).send(message);
   });
 
   app.post('/api/tickets/:id/resolve', async (request) => {
     const caller = await staffOf(request, authenticate);
     const ticket = await service.setTicketStatus(actorOf(caller), idParam(request.params), 'resolved');
-    request.log.info({ event: 'ticket_status', ticketId: ticket.id, status: ticket.status, by: caller.userId }, 'ticket status changed');
+    request.log.info(
+      { event: 'ticket_status', ticketId: ticket.id, status: ticket.status, by: caller.userId },
+      'ticket status changed',
+    );
     return ticket;
   });
 
   app.post('/api/tickets/:id/reopen', async (request) => {
     const caller = await staffOf(request, authenticate);
     const ticket = await service.setTicketStatus(actorOf(caller), idParam(request.params), 'open');
-    request.log.info({ event: 'ticket_status', ticketId: ticket.id, status: ticket.status, by: caller.userId }, 'ticket status changed');
+    request.log.info(
+      { event: 'ticket_status', ticketId: ticket.id, status: ticket.status, by: caller.userId },
+      'ticket status changed',
+    );
     return ticket;
   });
 
@@ -87,7 +101,11 @@ export function registerStaffRoutes(app: FastifyInstance, deps: StaffRouteDeps):
   app.post('/api/dm/:peerId', async (request, reply) => {
     const caller = await staffOf(request, authenticate);
     const body = parse(MessageBody, request.body);
-    const message = await service.sendDirect(caller.userId, { toId: idParam(request.params, 'peerId'), body: body.body, messageId: body.id });
+    const message = await service.sendDirect(caller.userId, {
+      toId: idParam(request.params, 'peerId'),
+      body: body.body,
+      messageId: body.id,
+    });
     return reply.code(201).send(message);
   });
 

@@ -57,7 +57,12 @@ export class DashboardFeed {
   /** The current picture, for the dashboard's first render. */
   snapshot(): AdminStatsDto {
     const all = this.gateway?.hub.listSessions() ?? [];
-    return { at: this.gateway?.clock.now() ?? Date.now(), connections: all.slice(0, MAX_LISTED_CONNECTIONS).map(toConnection), totalConnections: all.length, ...this.lastRate };
+    return {
+      at: this.gateway?.clock.now() ?? Date.now(),
+      connections: all.slice(0, MAX_LISTED_CONNECTIONS).map(toConnection),
+      totalConnections: all.length,
+      ...this.lastRate,
+    };
   }
 
   recentAuthEvents(): AuthEventDto[] {

@@ -14,16 +14,31 @@ export type Publish = (request: PublishRequest) => Promise<PublishResult>;
 export class HelpdeskPublisher {
   constructor(private readonly publish: Publish) {}
 
-  private send<E extends keyof HelpdeskEvents>(event: E, data: HelpdeskEvents[E], to: PublishRequest['to'], id: string): Promise<PublishResult> {
+  private send<E extends keyof HelpdeskEvents>(
+    event: E,
+    data: HelpdeskEvents[E],
+    to: PublishRequest['to'],
+    id: string,
+  ): Promise<PublishResult> {
     return this.publish({ event, data: data as unknown as Record<string, unknown>, to, id });
   }
 
   ticketCreated(ticket: TicketDto, message: MessageDto): Promise<PublishResult> {
-    return this.send('ticket_created', { ticket: staffless(ticket), message }, { scopes: [ticket.ward], users: [ticket.customerId] }, ticket.id);
+    return this.send(
+      'ticket_created',
+      { ticket: staffless(ticket), message },
+      { scopes: [ticket.ward], users: [ticket.customerId] },
+      ticket.id,
+    );
   }
 
   messageReceived(ticket: TicketDto, message: MessageDto): Promise<PublishResult> {
-    return this.send('message_received', { ticket: staffless(ticket), message }, { scopes: [ticket.ward], users: [ticket.customerId] }, message.id);
+    return this.send(
+      'message_received',
+      { ticket: staffless(ticket), message },
+      { scopes: [ticket.ward], users: [ticket.customerId] },
+      message.id,
+    );
   }
 
   /** Staff only: whispers never reach the customer. */
@@ -32,11 +47,21 @@ export class HelpdeskPublisher {
   }
 
   resolved(ticket: TicketDto): Promise<PublishResult> {
-    return this.send('ticket_resolved', { ticket: staffless(ticket) }, { scopes: [ticket.ward], users: [ticket.customerId] }, randomUUID());
+    return this.send(
+      'ticket_resolved',
+      { ticket: staffless(ticket) },
+      { scopes: [ticket.ward], users: [ticket.customerId] },
+      randomUUID(),
+    );
   }
 
   reopened(ticket: TicketDto): Promise<PublishResult> {
-    return this.send('ticket_reopened', { ticket: staffless(ticket) }, { scopes: [ticket.ward], users: [ticket.customerId] }, randomUUID());
+    return this.send(
+      'ticket_reopened',
+      { ticket: staffless(ticket) },
+      { scopes: [ticket.ward], users: [ticket.customerId] },
+      randomUUID(),
+    );
   }
 
   directMessage(message: DirectMessageDto): Promise<PublishResult> {

@@ -14,12 +14,15 @@ const HISTORY = 60;
 export function AdminApp() {
   const { session, phase, signIn, signOut } = useStaffAuth();
   if (phase.kind === 'loading') return <p className="loading">Loading…</p>;
-  if (phase.kind === 'signed_out') return <SignIn title="Helpdesk dashboard — admins" notice={phase.notice} onSignIn={signIn} />;
+  if (phase.kind === 'signed_out')
+    return <SignIn title="Helpdesk dashboard — admins" notice={phase.notice} onSignIn={signIn} />;
   if (!phase.me.isAdmin) {
     return (
       <main className="signin" data-testid="admins-only">
         <h1>Admins only</h1>
-        <p>The dashboard is for helpdesk administrators. <a href="/">Back to the inbox</a></p>
+        <p>
+          The dashboard is for helpdesk administrators. <a href="/">Back to the inbox</a>
+        </p>
       </main>
     );
   }
@@ -66,7 +69,9 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
   const disconnect = async (userId: string) => {
     try {
       const res = await api.post<{ disconnected: number }>(`/api/admin/users/${encodeURIComponent(userId)}/disconnect`);
-      setNotice(`Disconnected ${names[userId] ?? userId}: ${res.disconnected} connection(s) closed, their sessions revoked.`);
+      setNotice(
+        `Disconnected ${names[userId] ?? userId}: ${res.disconnected} connection(s) closed, their sessions revoked.`,
+      );
     } catch {
       setNotice('Could not disconnect (offline?). Try again.');
     }
@@ -74,7 +79,8 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
 
   const byUser = new Map<string, AdminStatsDto['connections']>();
   for (const c of stats?.connections ?? []) byUser.set(c.userId, [...(byUser.get(c.userId) ?? []), c]);
-  const label = (id: string | null) => (id === null ? '—' : (names[id] ?? (id.startsWith('guest:') ? `guest ${id.slice(6, 14)}` : id)));
+  const label = (id: string | null) =>
+    id === null ? '—' : (names[id] ?? (id.startsWith('guest:') ? `guest ${id.slice(6, 14)}` : id));
 
   return (
     <div className="app admin" data-testid="dashboard">
@@ -84,11 +90,18 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
         </a>
         <span className="nav active">Dashboard</span>
       </Header>
-      {notice !== null && <p className="banner banner-info" data-testid="admin-notice">{notice}</p>}
+      {notice !== null && (
+        <p className="banner banner-info" data-testid="admin-notice">
+          {notice}
+        </p>
+      )}
       <div className="dashboard">
         <section className="panel">
           <h2>
-            Live connections <span className="count" data-testid="connection-count">{stats?.totalConnections ?? 0}</span>
+            Live connections{' '}
+            <span className="count" data-testid="connection-count">
+              {stats?.totalConnections ?? 0}
+            </span>
           </h2>
           <table className="connections">
             <thead>
@@ -112,7 +125,12 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
                     <td data-testid="expires-in">{Math.max(0, Math.round((c.expiresAt - now) / 1000))} s</td>
                     <td>
                       {i === 0 && userId !== me.id && (
-                        <button className="danger" onClick={() => void disconnect(userId)} data-testid="disconnect" data-user-id={userId}>
+                        <button
+                          className="danger"
+                          onClick={() => void disconnect(userId)}
+                          data-testid="disconnect"
+                          data-user-id={userId}
+                        >
                           Disconnect user
                         </button>
                       )}

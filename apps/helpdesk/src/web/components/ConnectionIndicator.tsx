@@ -17,7 +17,13 @@ export function ConnectionIndicator({ view }: { view: ConnectionView }) {
   const left = view.expiresAt === undefined ? null : Math.max(0, Math.round((view.expiresAt - now) / 1000));
   const state = !view.online && view.state !== 'connected' ? 'offline' : view.state;
   return (
-    <div className={`indicator indicator-${state}`} data-testid="connection" data-state={view.state} data-refreshes={view.refreshes} data-sessions={view.sessions}>
+    <div
+      className={`indicator indicator-${state}`}
+      data-testid="connection"
+      data-state={view.state}
+      data-refreshes={view.refreshes}
+      data-sessions={view.sessions}
+    >
       <span className="dot" aria-hidden="true" />
       <span className="indicator-state">{state === 'offline' ? 'Offline' : (LABEL[view.state] ?? view.state)}</span>
       {left !== null && (
@@ -25,7 +31,11 @@ export function ConnectionIndicator({ view }: { view: ConnectionView }) {
           token {left}s
         </span>
       )}
-      <span className="indicator-refresh" data-testid="refresh-count" title="Access tokens refreshed since this page opened (in place, no reconnect)">
+      <span
+        className="indicator-refresh"
+        data-testid="refresh-count"
+        title="Access tokens refreshed since this page opened (in place, no reconnect)"
+      >
         ↻ {view.refreshes}
       </span>
     </div>

@@ -2,7 +2,15 @@ import { useState, type FormEvent } from 'react';
 import { TetherError } from '@tether/client';
 
 /** Email + password sign-in (POST /auth/login through the SDK's token manager). */
-export function SignIn({ onSignIn, notice, title }: { onSignIn: (email: string, password: string) => Promise<void>; notice: string | null; title: string }) {
+export function SignIn({
+  onSignIn,
+  notice,
+  title,
+}: {
+  onSignIn: (email: string, password: string) => Promise<void>;
+  notice: string | null;
+  title: string;
+}) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
@@ -16,7 +24,8 @@ export function SignIn({ onSignIn, notice, title }: { onSignIn: (email: string, 
       await onSignIn(email, password);
     } catch (err) {
       if (err instanceof TetherError && err.code === 'INVALID_CREDENTIALS') setError('Wrong email or password.');
-      else if (err instanceof TetherError && err.code === 'RATE_LIMITED') setError('Too many attempts; wait a minute and try again.');
+      else if (err instanceof TetherError && err.code === 'RATE_LIMITED')
+        setError('Too many attempts; wait a minute and try again.');
       else setError('Could not reach the server. Check your connection and try again.');
     } finally {
       setBusy(false);
@@ -34,20 +43,39 @@ export function SignIn({ onSignIn, notice, title }: { onSignIn: (email: string, 
       <form onSubmit={(e) => void submit(e)}>
         <label>
           Email
-          <input name="email" type="email" autoComplete="username" value={email} onChange={(e) => setEmail(e.target.value)} required />
+          <input
+            name="email"
+            type="email"
+            autoComplete="username"
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            required
+          />
         </label>
         <label>
           Password
-          <input name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
         </label>
-        {error !== null && <p className="error" role="alert">{error}</p>}
+        {error !== null && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
         <button type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
       </form>
       <p className="hint">
-        Demo: <code>admin@helpdesk.demo</code> / <code>admin-demo</code>, or an extension officer such as <code>eo.kiharu@helpdesk.demo</code> / <code>eo-demo</code>.
-        Customers write in at <a href="/customer">/customer</a>.
+        Demo: <code>admin@helpdesk.demo</code> / <code>admin-demo</code>, or an extension officer such as{' '}
+        <code>eo.kiharu@helpdesk.demo</code> / <code>eo-demo</code>. Customers write in at{' '}
+        <a href="/customer">/customer</a>.
       </p>
     </main>
   );

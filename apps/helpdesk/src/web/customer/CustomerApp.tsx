@@ -32,7 +32,9 @@ export function CustomerApp() {
       realtime.onSession(() => void catchUp().catch(() => undefined)),
       realtime.on('message_received', (d) => {
         setTicket((t) => (t === null || t.id === d.ticket.id ? d.ticket : t));
-        setMessages((prev) => (prev.length === 0 || prev[0]!.ticketId === d.message.ticketId ? mergeById(prev, [d.message]) : prev));
+        setMessages((prev) =>
+          prev.length === 0 || prev[0]!.ticketId === d.message.ticketId ? mergeById(prev, [d.message]) : prev,
+        );
       }),
       realtime.on('ticket_resolved', (d) => setTicket((t) => (t?.id === d.ticket.id ? d.ticket : t))),
       realtime.on('ticket_reopened', (d) => setTicket((t) => (t?.id === d.ticket.id ? d.ticket : t))),
@@ -76,7 +78,12 @@ export function CustomerApp() {
           </h2>
           <ol className="messages">
             {messages.map((m) => (
-              <li key={m.id} className={`message message-${m.authorKind === 'customer' ? 'staff mine' : 'customer'}`} data-testid="message" data-message-id={m.id}>
+              <li
+                key={m.id}
+                className={`message message-${m.authorKind === 'customer' ? 'staff mine' : 'customer'}`}
+                data-testid="message"
+                data-message-id={m.id}
+              >
                 <span className="author">{m.authorKind === 'customer' ? 'You' : `${m.authorName} (helpdesk)`}</span>
                 <span className="body">{m.body}</span>
                 <span className="time">{formatTime(m.createdAt)}</span>
@@ -87,7 +94,10 @@ export function CustomerApp() {
             testId="guest-composer"
             placeholder="Write to the helpdesk…"
             onSend={async (id, body) => {
-              const message = await session.api.post<MessageDto>(`/api/guest/tickets/${encodeURIComponent(ticket.id)}/messages`, { id, body });
+              const message = await session.api.post<MessageDto>(
+                `/api/guest/tickets/${encodeURIComponent(ticket.id)}/messages`,
+                { id, body },
+              );
               setMessages((prev) => mergeById(prev, [message]));
             }}
           />

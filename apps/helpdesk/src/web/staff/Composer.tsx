@@ -5,7 +5,19 @@ import { newId } from '../session.js';
  * A message box that never loses a message: the id is chosen before sending and kept until the
  * server confirms, so "Retry" after a network failure cannot create a duplicate.
  */
-export function Composer({ onSend, placeholder, draft, onDraft, testId }: { onSend: (id: string, body: string) => Promise<void>; placeholder: string; draft?: string; onDraft?: (s: string) => void; testId: string }) {
+export function Composer({
+  onSend,
+  placeholder,
+  draft,
+  onDraft,
+  testId,
+}: {
+  onSend: (id: string, body: string) => Promise<void>;
+  placeholder: string;
+  draft?: string;
+  onDraft?: (s: string) => void;
+  testId: string;
+}) {
   const [own, setOwn] = useState('');
   const text = draft ?? own;
   const setText = onDraft ?? setOwn;

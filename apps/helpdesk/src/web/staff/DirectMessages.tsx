@@ -21,7 +21,12 @@ export function DirectMessages({ me, staff, unread, peerId, messages, onOpen, on
       <ul className="people">
         {staff.map((s) => (
           <li key={s.id}>
-            <button className={s.id === peerId ? 'person selected' : 'person'} onClick={() => onOpen(s.id)} data-testid="person" data-user-id={s.id}>
+            <button
+              className={s.id === peerId ? 'person selected' : 'person'}
+              onClick={() => onOpen(s.id)}
+              data-testid="person"
+              data-user-id={s.id}
+            >
               <strong>{s.name}</strong>
               <span className="muted small">{describeScope(s.scopes)}</span>
               {(unread[s.id] ?? 0) > 0 && <span className="badge">{unread[s.id]}</span>}
@@ -37,7 +42,12 @@ export function DirectMessages({ me, staff, unread, peerId, messages, onOpen, on
             <h2>{peer.name}</h2>
             <ol className="messages">
               {(messages ?? []).map((m) => (
-                <li key={m.id} className={m.fromId === me ? 'message message-staff mine' : 'message message-customer'} data-testid="dm" data-message-id={m.id}>
+                <li
+                  key={m.id}
+                  className={m.fromId === me ? 'message message-staff mine' : 'message message-customer'}
+                  data-testid="dm"
+                  data-message-id={m.id}
+                >
                   <span className="body">{m.body}</span>
                   <span className="time">
                     {formatTime(m.createdAt)}

@@ -15,13 +15,29 @@ import { useStaffData } from './use-staff-data.js';
 /** Staff pages: sign-in, then inbox + ticket, or direct messages. */
 export function StaffApp() {
   const { session, phase, signIn, signOut } = useStaffAuth();
-  if (phase.kind === 'loading') return <p className="loading" data-testid="loading">Loading…</p>;
-  if (phase.kind === 'signed_out') return <SignIn title="Farmers' helpdesk — staff" notice={phase.notice} onSignIn={signIn} />;
+  if (phase.kind === 'loading')
+    return (
+      <p className="loading" data-testid="loading">
+        Loading…
+      </p>
+    );
+  if (phase.kind === 'signed_out')
+    return <SignIn title="Farmers' helpdesk — staff" notice={phase.notice} onSignIn={signIn} />;
   return <Workspace key={phase.me.id} session={session} me={phase.me} onSignOut={signOut} />;
 }
 
 /** The page chrome shared by the staff workspace and the dashboard. */
-export function Header({ session, me, onSignOut, children }: { session: Session; me: MeDto; onSignOut: () => Promise<void>; children?: React.ReactNode }) {
+export function Header({
+  session,
+  me,
+  onSignOut,
+  children,
+}: {
+  session: Session;
+  me: MeDto;
+  onSignOut: () => Promise<void>;
+  children?: React.ReactNode;
+}) {
   const view = useConnection(session.realtime);
   return (
     <>
@@ -74,7 +90,11 @@ function Workspace({ session, me, onSignOut }: { session: Session; me: MeDto; on
         <button className={onMessages ? 'nav' : 'nav active'} onClick={() => navigate('/')} data-testid="nav-inbox">
           Inbox {inboxUnread > 0 && <span className="badge">{inboxUnread}</span>}
         </button>
-        <button className={onMessages ? 'nav active' : 'nav'} onClick={() => navigate('/messages')} data-testid="nav-messages">
+        <button
+          className={onMessages ? 'nav active' : 'nav'}
+          onClick={() => navigate('/messages')}
+          data-testid="nav-messages"
+        >
           Messages {dmUnread > 0 && <span className="badge">{dmUnread}</span>}
         </button>
         {me.isAdmin && (
@@ -98,7 +118,13 @@ function Workspace({ session, me, onSignOut }: { session: Session; me: MeDto; on
         />
       ) : (
         <div className="workspace">
-          <Inbox tickets={Object.values(state.tickets)} tab={tab} onTab={setTab} openId={ticketId} onOpen={(id) => navigate(`/tickets/${id}`)} />
+          <Inbox
+            tickets={Object.values(state.tickets)}
+            tab={tab}
+            onTab={setTab}
+            openId={ticketId}
+            onOpen={(id) => navigate(`/tickets/${id}`)}
+          />
           {ticket === undefined ? (
             <p className="empty" data-testid="no-ticket">
               {ticketId === null ? 'Choose a request from the inbox.' : 'Loading…'}
@@ -109,11 +135,16 @@ function Workspace({ session, me, onSignOut }: { session: Session; me: MeDto; on
               messages={state.messages[ticket.id]}
               whispers={state.whispers[ticket.id]}
               onReply={async (id, body) => {
-                const message = await api.post<MessageDto>(`/api/tickets/${encodeURIComponent(ticket.id)}/messages`, { id, body });
+                const message = await api.post<MessageDto>(`/api/tickets/${encodeURIComponent(ticket.id)}/messages`, {
+                  id,
+                  body,
+                });
                 dispatch({ type: 'message', ticket, message, me: me.id });
               }}
               onStatus={async (status) => {
-                const next = await api.post<TicketDto>(`/api/tickets/${encodeURIComponent(ticket.id)}/${status === 'resolved' ? 'resolve' : 'reopen'}`);
+                const next = await api.post<TicketDto>(
+                  `/api/tickets/${encodeURIComponent(ticket.id)}/${status === 'resolved' ? 'resolve' : 'reopen'}`,
+                );
                 dispatch({ type: 'ticket', ticket: next });
               }}
             />

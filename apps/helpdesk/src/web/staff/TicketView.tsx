@@ -53,7 +53,9 @@ export function TicketView({ ticket, messages, whispers, onReply, onStatus }: Ti
         </ol>
         <aside className="whispers" data-testid="whispers" aria-label="Suggested replies">
           <h3>Suggested replies</h3>
-          <p className="muted small">Automatic, rule-based suggestions — not written by a person. Check before sending.</p>
+          <p className="muted small">
+            Automatic, rule-based suggestions — not written by a person. Check before sending.
+          </p>
           {(whispers ?? []).length === 0 && <p className="muted">No suggestions yet.</p>}
           {[...(whispers ?? [])].reverse().map((w) => (
             <div key={w.id} className="whisper" data-testid="whisper">

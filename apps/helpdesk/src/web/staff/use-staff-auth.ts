@@ -2,29 +2,32 @@ import { useCallback, useEffect, useState } from 'react';
 import type { MeDto } from '../../server/domain/dto.js';
 import { signedOutReason, staffSession, type Session } from '../session.js';
 
-export type AuthPhase = { kind: 'loading' } | { kind: 'signed_out'; notice: string | null } | { kind: 'ready'; me: MeDto };
+export type AuthPhase =
+  { kind: 'loading' } | { kind: 'signed_out'; notice: string | null } | { kind: 'ready'; me: MeDto };
 
 /**
  * The staff page's session lifecycle: restore a stored session, sign in, sign out, and fall to the
  * signed-out screen at once when the SDK reports a terminal sign-out (revoked, refresh refused).
  * A new SDK session object is made after every sign-out (logout clears the old one's listeners).
  */
-export function useStaffAuth(): { session: Session; phase: AuthPhase; signIn: (email: string, password: string) => Promise<void>; signOut: () => Promise<void> } {
+export function useStaffAuth(): {
+  session: Session;
+  phase: AuthPhase;
+  signIn: (email: string, password: string) => Promise<void>;
+  signOut: () => Promise<void>;
+} {
   const [session, setSession] = useState<Session>(staffSession);
   const [phase, setPhase] = useState<AuthPhase>({ kind: 'loading' });
 
-  const start = useCallback(
-    async (s: Session) => {
-      try {
-        const me = await s.api.get<MeDto>('/api/me');
-        s.realtime.connect();
-        setPhase({ kind: 'ready', me });
-      } catch {
-        setPhase({ kind: 'signed_out', notice: null });
-      }
-    },
-    [],
-  );
+  const start = useCallback(async (s: Session) => {
+    try {
+      const me = await s.api.get<MeDto>('/api/me');
+      s.realtime.connect();
+      setPhase({ kind: 'ready', me });
+    } catch {
+      setPhase({ kind: 'signed_out', notice: null });
+    }
+  }, []);
 
   useEffect(() => {
     let live = true;

@@ -8,7 +8,15 @@ import type { Session } from '../session.js';
  * (re)connection — so whatever was published while the page was offline appears, and the reducer's
  * merge-by-id keeps anything that arrived both ways from showing twice.
  */
-export function useStaffData(session: Session, me: string | null): { state: StaffState; dispatch: (a: StaffAction) => void; refreshTicket: (id: string) => Promise<void>; refreshPeer: (id: string) => Promise<void> } {
+export function useStaffData(
+  session: Session,
+  me: string | null,
+): {
+  state: StaffState;
+  dispatch: (a: StaffAction) => void;
+  refreshTicket: (id: string) => Promise<void>;
+  refreshPeer: (id: string) => Promise<void>;
+} {
   const [state, dispatch] = useReducer(staffReducer, initialStaffState);
   const latest = useRef(state);
   latest.current = state;

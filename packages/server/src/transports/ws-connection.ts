@@ -1,5 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { ERRORS, TetherError, type ErrorCode, type ResumeRequest, type ServerFrame } from '@tether/protocol';
+import {
+  ERRORS,
+  TetherError,
+  type ClientFrame,
+  type ErrorCode,
+  type ResumeRequest,
+  type ServerFrame,
+} from '@tether/protocol';
 import type { RawData, WebSocket } from 'ws';
 import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage } from '../hub/types.js';
 import type { TimerHandle } from '../util/clock.js';
@@ -162,14 +169,19 @@ export class WsConnection implements ConnectionSink {
     return buffer.toString('utf8');
   }
 
-  private onFirstFrame(text: string): void {
-    let frame;
+  /** The frame, or undefined after answering a malformed one with its coded error. */
+  private parse(text: string): ClientFrame | undefined {
     try {
-      frame = parseClientFrame(text);
+      return parseClientFrame(text);
     } catch (err) {
       this.sendError(asTetherError(err));
-      return;
+      return undefined;
     }
+  }
+
+  private onFirstFrame(text: string): void {
+    const frame = this.parse(text);
+    if (frame === undefined) return;
     if (frame.type !== 'authenticate') {
       this.refuse(
         this.shared.gate.refused(
@@ -189,13 +201,8 @@ export class WsConnection implements ConnectionSink {
   private onFrame(text: string): void {
     const session = this.session;
     if (session === undefined) return;
-    let frame;
-    try {
-      frame = parseClientFrame(text);
-    } catch (err) {
-      this.sendError(asTetherError(err));
-      return;
-    }
+    const frame = this.parse(text);
+    if (frame === undefined) return;
     const { hub } = this.shared.deps;
     switch (frame.type) {
       case 'authenticate':

@@ -78,7 +78,7 @@ export class Connection {
   constructor(private readonly o: ConnectionOptions) {
     this.unsubscribe = [
       o.tokens.on('change', ({ accessToken }) => {
-        if (accessToken !== null) void this.reauth();
+        if (accessToken !== null) unawaited('reauth', this.reauth());
       }),
       o.tokens.on('signed_out', ({ code }) => {
         if (code === null) this.close('logged out');
@@ -96,7 +96,7 @@ export class Connection {
   /** User request: connect (or retry now when waiting). */
   connect(): void {
     const state = this.machine.state;
-    if (state === 'disconnected' || state === 'failed') void this.start('connect()');
+    if (state === 'disconnected' || state === 'failed') unawaited('connect', this.start('connect()'));
     else if (this.machine.spec.retrying) this.wake('connect()');
   }
 
@@ -143,9 +143,12 @@ export class Connection {
     });
     this.transport = transport;
     this.presented = token;
-    this.sessionTimer = this.o.platform.setTimeout(() => {
-      if (generation === this.generation) this.retry('session_created timeout');
-    }, this.o.sessionTimeoutMs);
+    this.sessionTimer = this.o.platform.setTimeout(
+      shielded('session timeout', () => {
+        if (generation === this.generation) this.retry('session_created timeout');
+      }),
+      this.o.sessionTimeoutMs,
+    );
     try {
       transport.open(token, resume);
     } catch (error) {
@@ -153,15 +156,21 @@ export class Connection {
     }
   }
 
-  /** Reports from the transport of `generation`; stale ones return early. */
+  /**
+   * Reports from the transport of `generation`; stale ones return early. They run inside socket
+   * callbacks, so each is shielded: a throw there would be uncaught in the host app.
+   */
   private handlers(generation: number): TransportHandlers {
-    const live = (): boolean => generation === this.generation;
+    const live = <A extends unknown[]>(what: string, handler: (...args: A) => void) =>
+      shielded(`${what} handler`, (...args: A) => {
+        if (generation === this.generation) handler(...args);
+      });
     return {
-      open: () => {
-        if (live()) this.machine.transition('authenticating', 'transport open');
-      },
-      session: (payload) => {
-        if (!live() || !this.transport) return;
+      open: live('open', () => {
+        this.machine.transition('authenticating', 'transport open');
+      }),
+      session: live('session', (payload) => {
+        if (!this.transport) return;
         this.clearSessionTimer();
         if (this.machine.state === 'connecting') this.machine.transition('authenticating', 'transport open');
         if (!this.machine.transition('connected', 'session_created')) return;
@@ -169,23 +178,15 @@ export class Connection {
         this.expiredInARow = 0;
         this.o.onSession(payload, this.transport);
         // A refresh may have landed while the handshake was in flight.
-        void this.reauth();
-      },
-      tokenExpiring: (payload) => {
-        if (live()) this.onTokenExpiring(payload);
-      },
-      authError: (body) => {
-        if (live()) this.onAuthError(body);
-      },
-      event: (name, data, id, position) => {
-        if (live() && this.transport) this.o.onEvent(name, data, id, this.transport, position);
-      },
-      shutdown: (payload) => {
-        if (live()) this.retry('server shutdown', payload.reconnectInMs);
-      },
-      closed: (reason) => {
-        if (live()) this.retry(reason);
-      },
+        unawaited('reauth', this.reauth());
+      }),
+      tokenExpiring: live('token_expiring', (payload) => this.onTokenExpiring(payload)),
+      authError: live('auth_error', (body) => this.onAuthError(body)),
+      event: live('event', (name, data, id, position) => {
+        if (this.transport) this.o.onEvent(name, data, id, this.transport, position);
+      }),
+      shutdown: live('shutdown', (payload) => this.retry('server shutdown', payload.reconnectInMs)),
+      closed: live('closed', (reason) => this.retry(reason)),
     };
   }
 
@@ -194,12 +195,12 @@ export class Connection {
     const currentExp = current === null ? undefined : tokenExpiry(current);
     // A warning about a token we already replaced (it crossed our reauth on the wire).
     if (current !== this.presented && currentExp !== undefined && currentExp > payload.expiresAt) {
-      void this.reauth();
+      unawaited('reauth', this.reauth());
       return;
     }
     // The refresh announces a new token; the `change` listener reauthenticates with it.
     this.o.tokens.refreshIfCurrent(this.presented).then(
-      () => this.reauth(),
+      () => unawaited('reauth', this.reauth()),
       () => {
         // Transient failures: the server ends the session at `exp` and we reconnect then.
       },
@@ -271,19 +272,22 @@ export class Connection {
     if (!this.o.guestFallback || this.o.tokens.isGuest) return this.fail(code);
     const generation = ++this.generation;
     this.teardownTransport();
-    this.o.tokens.loginAsGuest().then(
-      () => {
-        if (generation === this.generation) this.retry('continuing as guest', 0);
-      },
-      () => {
-        if (generation === this.generation) this.retry('guest login failed');
-      },
+    unawaited(
+      'guest login',
+      this.o.tokens.loginAsGuest().then(
+        () => {
+          if (generation === this.generation) this.retry('continuing as guest', 0);
+        },
+        () => {
+          if (generation === this.generation) this.retry('guest login failed');
+        },
+      ),
     );
   }
 
   private revoked(message: string, code: ErrorCode = 'AUTH_REVOKED'): void {
     this.fail(code);
-    void this.o.tokens.signOut(code, message);
+    unawaited('sign-out', this.o.tokens.signOut(code, message));
   }
 
   private fail(reason: string): void {
@@ -304,14 +308,14 @@ export class Connection {
     if (!this.machine.transition(suspended ? 'suspended' : 'reconnecting', reason, delay)) return;
     this.retryTimer = this.o.platform.setTimeout(() => {
       this.retryTimer = undefined;
-      void this.start('retry', forceRefresh);
+      unawaited('retry', this.start('retry', forceRefresh));
     }, delay);
   }
 
   /** Connectivity back or app in front: skip the rest of the backoff, but still check the token. */
   private wake(reason: string): void {
     if (!this.machine.spec.retrying) return;
-    void this.start(reason);
+    unawaited(reason, this.start(reason));
   }
 
   /** Ends the current attempt: its transport is closed and its late callbacks are ignored. */
@@ -333,4 +337,31 @@ export class Connection {
     if (this.sessionTimer !== undefined) this.o.platform.clearTimeout(this.sessionTimer);
     this.sessionTimer = undefined;
   }
+}
+
+/*
+ * The SDK runs inside someone else's app, and most of its work is called from places where a throw
+ * has no catcher: socket callbacks, timers, host events, promises nobody awaits. In Node an
+ * exception there is uncaught and ends the host process; in a browser it is a page error. A throw
+ * there is an SDK bug or an app listener that was not contained, so it is reported, never rethrown.
+ */
+
+function report(what: string, error: unknown): void {
+  console.error(`tether: ${what} threw`, error);
+}
+
+/** `fn`, reporting instead of throwing (for socket callbacks and timers). */
+function shielded<A extends unknown[]>(what: string, fn: (...args: A) => void): (...args: A) => void {
+  return (...args) => {
+    try {
+      fn(...args);
+    } catch (error) {
+      report(what, error);
+    }
+  };
+}
+
+/** Async work nobody awaits: a rejection would be unhandled in the host, so it is reported here. */
+function unawaited(what: string, task: Promise<unknown>): void {
+  task.catch((error: unknown) => report(what, error));
 }

@@ -219,7 +219,16 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
 
   /** Every state change `{previous, current, reason, retryInMs}`. */
   onState(listener: StateListener): () => void {
-    return this.connection.machine.onChange(listener);
+    // Transitions run inside socket callbacks and timers, with work left to do after telling
+    // listeners (scheduling the retry, closing the transport): an app listener that throws must
+    // neither escape into the host nor cut that work, or the other listeners, short.
+    return this.connection.machine.onChange((change) => {
+      try {
+        listener(change);
+      } catch (error) {
+        console.error('tether: state listener threw', error);
+      }
+    });
   }
 
   /** Each `session_created` (first connect and every reconnect). */

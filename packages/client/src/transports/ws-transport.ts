@@ -55,7 +55,14 @@ class WsTransport implements Transport {
     this.socket = socket;
     const h = this.options.handlers;
     socket.onopen = () => {
-      if (!bySubprotocol) this.sendFrame({ type: 'authenticate', token, ...resume });
+      // A socket callback: whatever throws here is uncaught in the host app. A first frame that
+      // cannot go out ends this attempt like any other socket failure instead.
+      try {
+        if (!bySubprotocol) this.sendFrame({ type: 'authenticate', token, ...resume });
+      } catch (error) {
+        this.report(`authenticate not sent: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
       h.open();
     };
     socket.onmessage = (event) => this.dispatch(event.data);
@@ -228,7 +235,11 @@ class WsTransport implements Transport {
     this.socket.onopen = null;
     this.socket.onmessage = null;
     this.socket.onclose = null;
-    this.socket.onerror = null;
+    // Never null: closing a socket that is still CONNECTING makes `ws` (Node) emit `error`, and an
+    // EventEmitter `error` nobody listens to is thrown, from a nextTick, killing the host process
+    // ("WebSocket was closed before the connection was established"). engine.io-client leaves a
+    // no-op there for the same reason.
+    this.socket.onerror = ignore;
   }
 
   private report(reason: string): void {
@@ -239,6 +250,9 @@ class WsTransport implements Transport {
     this.options.handlers.closed(reason);
   }
 }
+
+/** The `onerror` a detached socket keeps (see `detach`). */
+function ignore(): void {}
 
 /** Factory for the plain-WebSocket transport; the platform supplies the WebSocket constructor. */
 export function wsTransport(ws: WsTransportOptions = {}): TransportFactory {

@@ -193,6 +193,7 @@ describe.each(transports)('client SDK bundle over %s in Chromium never throws in
               },
               reauth: (tk) => t.reauth(tk),
               subscribe: (c) => t.subscribe(c),
+              narrow: (scopes) => t.narrow(scopes),
               unsubscribe: (c) => t.unsubscribe(c),
               send: (r) => t.send(r),
               close: () => t.close(),

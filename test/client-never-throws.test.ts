@@ -138,6 +138,7 @@ function announcing(factory: TransportFactory, opened: () => void): TransportFac
       },
       reauth: (token) => inner.reauth(token),
       subscribe: (channel) => inner.subscribe(channel),
+      narrow: (scopes) => inner.narrow(scopes),
       unsubscribe: (channel) => inner.unsubscribe(channel),
       send: (request) => inner.send(request),
       close: () => inner.close(),

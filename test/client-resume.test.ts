@@ -85,6 +85,38 @@ describe.each(transports)('client SDK over %s: resume and sends', (transport) =>
     expect(c.client.position).toEqual(expect.any(String));
   }, 60_000);
 
+  it('a client narrowed to one ward receives only it, live and across a cut network; narrow() changes it live', async () => {
+    const user = await provisionUser(gw);
+    const c = await loggedInClient(
+      transport,
+      user,
+      { httpUrl: gw.url, realtimeUrl: proxy.url },
+      { narrow: ['ke/muranga/w1'] },
+    );
+    open.push(c);
+    const got: number[] = [];
+    c.client.on<'ward_tick'>('ward_tick', (data) => got.push((data as { n: number }).n));
+    const ward = (n: number, w: string) =>
+      gw.gateway.publish({ event: 'ward_tick', data: { n }, to: { scopes: [`ke/muranga/${w}`] } });
+    c.client.connect();
+    await reaches(c, 'connected');
+    await ward(1, 'w1');
+    await ward(2, 'w2');
+    await eventually('ward 1 live', () => got.length === 1);
+    proxy.cut();
+    await reaches(c, 'reconnecting');
+    await ward(3, 'w1');
+    await ward(4, 'w2');
+    proxy.restore();
+    await reaches(c, 'connected');
+    await eventually('ward 1 recovered', () => got.length === 2);
+    expect(await c.client.narrow(['ke/muranga/w2', 'ke/nakuru'])).toEqual({ ok: true, scopes: ['ke/muranga/w2'] });
+    await ward(5, 'w1');
+    await ward(6, 'w2');
+    await eventually('ward 2 live', () => got.length === 3);
+    expect(got).toEqual([1, 3, 6]);
+  });
+
   it('an app restarted with the same storage presents its stored position and gets what it missed', async () => {
     const user = await provisionUser(gw);
     const storage = memoryStorage();

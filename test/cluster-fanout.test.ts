@@ -1,26 +1,20 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createDatabase,
-  ensureBuilt,
-  pollUntil,
-  REDIS_URL,
-  TestCluster,
-  type GatewayProcess,
-} from './helpers/cluster.js';
+import { createDatabase, ensureBuilt, pollUntil, TestCluster, type GatewayProcess } from './helpers/cluster.js';
 import { SioClient, waitUntil } from './helpers/realtime.js';
+import { REDIS_BACKENDS, RedisProbe } from './helpers/redis-cluster.js';
 
 /**
  * Three `tether serve` processes sharing PostgreSQL and Redis, as deployed: publish, revocation,
- * presence, grants and the connection cap work across nodes.
+ * presence, grants and the connection cap work across nodes — over a standalone Redis and over a
+ * Redis Cluster.
  */
-describe('cluster mode: three gateway processes over Redis', () => {
+describe.each(REDIS_BACKENDS)('cluster mode: three gateway processes over $name', (backend) => {
   let db: Awaited<ReturnType<typeof createDatabase>>;
   let cluster: TestCluster;
   let a: GatewayProcess;
   let b: GatewayProcess;
   let c: GatewayProcess;
-  let redis: Redis;
+  let redis: RedisProbe;
   const clients: SioClient[] = [];
 
   const connect = async (node: GatewayProcess, token: string): Promise<SioClient> => {
@@ -48,17 +42,17 @@ describe('cluster mode: three gateway processes over Redis', () => {
   beforeAll(async () => {
     ensureBuilt();
     db = await createDatabase();
-    cluster = new TestCluster({ databaseUrl: db.url, redisUrl: REDIS_URL, extra: { MAX_CONNECTIONS_PER_USER: '2' } });
+    cluster = new TestCluster({ databaseUrl: db.url, ...backend.env, extra: { MAX_CONNECTIONS_PER_USER: '2' } });
     // One after the other: the first applies the migrations.
     a = await cluster.start();
     b = await cluster.start();
     c = await cluster.start();
-    redis = new Redis(REDIS_URL);
+    redis = await RedisProbe.open(backend);
   }, 120_000);
 
   afterAll(async () => {
     for (const client of clients) client.close();
-    redis?.disconnect();
+    redis?.close();
     await cluster?.stop();
     await db?.drop();
   }, 60_000);
@@ -113,8 +107,9 @@ describe('cluster mode: three gateway processes over Redis', () => {
   });
 
   it('a node subscribes to a user’s channel only while it holds a connection of that user', async () => {
-    const channel = `${cluster.prefix}:u:dave`;
-    const numsub = async () => ((await redis.pubsub('NUMSUB', channel)) as [string, number])[1];
+    // The user's interest channel is its log stream's hash tag (see ClusterKeys.user).
+    const channel = `{${cluster.prefix}:u:dave}`;
+    const numsub = () => redis.subscribers(channel);
     expect(await numsub()).toBe(0);
     const client = await connect(b, cluster.token('dave'));
     expect(await numsub()).toBe(1);

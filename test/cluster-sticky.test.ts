@@ -1,7 +1,8 @@
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, ensureBuilt, REDIS_URL, TestCluster, type GatewayProcess } from './helpers/cluster.js';
+import { createDatabase, ensureBuilt, TestCluster, type GatewayProcess } from './helpers/cluster.js';
 import { waitUntil, WsClient } from './helpers/realtime.js';
+import { REDIS_BACKENDS } from './helpers/redis-cluster.js';
 import { TestLoadBalancer } from './helpers/sticky-proxy.js';
 
 /** A socket.io-client socket as an app would open it behind a load balancer, recording what arrives. */
@@ -53,7 +54,7 @@ function openClient(url: string, token: string, transports: ('polling' | 'websoc
   };
 }
 
-describe('cluster mode behind a load balancer', () => {
+describe.each(REDIS_BACKENDS)('cluster mode behind a load balancer, over $name', (backend) => {
   let db: Awaited<ReturnType<typeof createDatabase>>;
   let cluster: TestCluster;
   let nodes: GatewayProcess[];
@@ -75,7 +76,7 @@ describe('cluster mode behind a load balancer', () => {
   beforeAll(async () => {
     ensureBuilt();
     db = await createDatabase();
-    cluster = new TestCluster({ databaseUrl: db.url, redisUrl: REDIS_URL });
+    cluster = new TestCluster({ databaseUrl: db.url, ...backend.env });
     nodes = [await cluster.start(), await cluster.start(), await cluster.start()];
   }, 120_000);
 

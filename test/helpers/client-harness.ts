@@ -121,7 +121,7 @@ export async function loggedInClient(
   transport: TransportKind,
   user: { email: string; password: string },
   urls: { httpUrl: string; realtimeUrl: string },
-  options: { maxRefreshAttempts?: number } = {},
+  options: { maxRefreshAttempts?: number; narrow?: string[] } = {},
 ): Promise<ClientUnderTest> {
   const platform = createPlatform({ WebSocket: WebSocket as unknown as WebSocketConstructor });
   const tokens = new TokenManager({
@@ -137,6 +137,7 @@ export async function loggedInClient(
     transport,
     backoff: { minMs: 200, maxMs: 1_000 },
     suspendAfterAttempts: 1_000,
+    ...(options.narrow === undefined ? {} : { narrow: options.narrow }),
   });
   const changes: StateChange[] = [];
   client.onState((c) => changes.push(c));

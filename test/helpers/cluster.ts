@@ -122,7 +122,10 @@ export class GatewayProcess {
 
 export interface ClusterEnv {
   databaseUrl: string;
+  /** A standalone Redis (`REDIS_URL`)… */
   redisUrl?: string;
+  /** …or the seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`, e.g. `127.0.0.1:7101,127.0.0.1:7102`). */
+  redisClusterNodes?: string;
   extra?: Record<string, string>;
 }
 
@@ -151,6 +154,7 @@ export class TestCluster {
         DATA_DIR: dataDir,
         DATABASE_URL: this.env.databaseUrl,
         ...(this.env.redisUrl === undefined ? {} : { REDIS_URL: this.env.redisUrl }),
+        ...(this.env.redisClusterNodes === undefined ? {} : { REDIS_CLUSTER_NODES: this.env.redisClusterNodes }),
         REDIS_PREFIX: this.prefix,
         JWT_SECRET: this.secret,
         API_KEYS: this.apiKey,
@@ -207,27 +211,62 @@ export class TestCluster {
       }),
     );
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
-    if (this.env.redisUrl !== undefined) await this.dropRedisKeys(this.env.redisUrl);
+    if (this.env.redisUrl !== undefined) await this.dropRedisKeys([this.env.redisUrl]);
+    if (this.env.redisClusterNodes !== undefined)
+      await this.dropRedisKeys(await clusterMasterUrls(this.env.redisClusterNodes));
   }
 
-  /** Removes this run's keys (log stream, presence, node keys) from a shared Redis. */
-  private async dropRedisKeys(url: string): Promise<void> {
-    const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  /**
+   * Removes this run's keys (log streams, presence, heartbeats) from a shared Redis, or from each
+   * master of a Redis Cluster. Stream keys start with a hash tag (`{<prefix>:u:ann}:x`), hence `*<prefix>*`.
+   */
+  private async dropRedisKeys(urls: string[]): Promise<void> {
+    for (const url of urls) {
+      const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      redis.on('error', () => undefined);
+      try {
+        await redis.connect();
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `*${this.prefix}*`, 'COUNT', 1000);
+          cursor = next;
+          // One DEL per key: on a cluster node the keys of one batch are in different slots.
+          await Promise.all(keys.map((key) => redis.del(key)));
+        } while (cursor !== '0');
+      } catch {
+        // A private Redis already stopped: nothing to clean.
+      } finally {
+        redis.disconnect();
+      }
+    }
+  }
+}
+
+/** `redis://host:port` of every master of the Redis Cluster reachable through `seeds` (`host:port,…`). */
+export async function clusterMasterUrls(seeds: string): Promise<string[]> {
+  for (const seed of seeds.split(',')) {
+    const redis = new Redis(`redis://${seed.trim()}`, {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
     redis.on('error', () => undefined);
     try {
       await redis.connect();
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      const nodes = (await redis.call('CLUSTER', 'NODES')) as string;
+      // <id> <ip:port@cport[,hostname]> <flags> … : the masters that are not failed.
+      return nodes
+        .split('\n')
+        .map((line) => line.split(' '))
+        .filter((fields) => fields[2]?.includes('master') === true && !fields[2].includes('fail'))
+        .map((fields) => `redis://${fields[1]!.split('@')[0]}`);
     } catch {
-      // A private Redis already stopped: nothing to clean.
+      // Try the next seed.
     } finally {
       redis.disconnect();
     }
   }
+  return [];
 }
 
 /** Re-runs `check` every `everyMs` until it returns true; for state that offers no event (Redis). */

@@ -1,4 +1,4 @@
-import type { ReauthAck, SendAck, SendRequest, SubscribeAck } from '@tether/protocol';
+import type { NarrowAck, ReauthAck, SendAck, SendRequest, SubscribeAck } from '@tether/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPlatform, type LifecycleHooks, type Platform } from './platform.js';
 import { RealtimeClient } from './realtime-client.js';
@@ -19,11 +19,14 @@ class FakeTransport implements Transport {
   readonly kind = 'ws' as const;
   opened: string | undefined;
   reauths: string[] = [];
+  narrows: (string[] | null)[] = [];
+  resumes: unknown[] = [];
   reauthAnswer: ReauthAck | 'hang' = { ok: true, expiresAt: 0 };
   closed = false;
   constructor(readonly options: TransportOptions) {}
-  open(token: string): void {
+  open(token: string, resume?: unknown): void {
     this.opened = token;
+    this.resumes.push(resume);
   }
   reauth(token: string): Promise<ReauthAck> {
     this.reauths.push(token);
@@ -35,6 +38,10 @@ class FakeTransport implements Transport {
   }
   unsubscribe(channel: string): Promise<SubscribeAck> {
     return Promise.resolve({ ok: true, channel });
+  }
+  narrow(scopes: string[] | null): Promise<NarrowAck> {
+    this.narrows.push(scopes);
+    return Promise.resolve(scopes === null ? { ok: true } : { ok: true, scopes });
   }
   send(request: SendRequest): Promise<SendAck> {
     return Promise.resolve({ ok: true, result: request.key });
@@ -109,7 +116,7 @@ beforeEach(() => {
 
 afterEach(() => vi.useRealTimers());
 
-async function setup(options: { ttlMs?: number; guestFallback?: boolean } = {}) {
+async function setup(options: { ttlMs?: number; guestFallback?: boolean; narrow?: string[] } = {}) {
   const tokens = new TokenManager({ baseUrl: 'http://gw.test', platform, proactive: false });
   await tokens.setSession({ accessToken: tokenFor(options.ttlMs ?? 60_000), refreshToken: 'r0' });
   const client = new RealtimeClient({
@@ -120,6 +127,7 @@ async function setup(options: { ttlMs?: number; guestFallback?: boolean } = {}) 
     suspendAfterAttempts: 3,
     suspendedRetryMs: 60_000,
     guestFallback: options.guestFallback ?? false,
+    ...(options.narrow === undefined ? {} : { narrow: options.narrow }),
   });
   const changes: StateChange[] = [];
   client.onState((c) => changes.push(c));
@@ -279,6 +287,24 @@ describe('RealtimeClient state handling (fake transport, fake time)', () => {
     expect(t.closed).toBe(true);
     expect(transports).toHaveLength(2);
     expect(last().opened).toBe(tokens.accessToken);
+  });
+
+  it('presents its narrowing on every connect, and a live narrow() is kept for the next one', async () => {
+    const { client } = await setup({ narrow: ['ke/a/w1'] });
+    client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(last().resumes.at(-1)).toEqual({ narrow: ['ke/a/w1'] });
+    last().accept();
+    expect(await client.narrow(['ke/a/w2'])).toEqual({ ok: true, scopes: ['ke/a/w2'] });
+    expect(last().narrows).toEqual([['ke/a/w2']]);
+    last().options.handlers.closed('cut');
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(last().resumes.at(-1)).toEqual({ narrow: ['ke/a/w2'] });
+    last().accept();
+    expect(await client.narrow(null)).toEqual({ ok: true });
+    last().options.handlers.closed('cut');
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(last().resumes.at(-1)).toBeUndefined();
   });
 
   it('delivers each event id once across reconnects and clears everything on logout', async () => {

@@ -1,5 +1,6 @@
 import {
   TetherError,
+  type NarrowAck,
   type ResumeRequest,
   type SendAck,
   type SessionCreatedPayload,
@@ -58,6 +59,11 @@ export interface RealtimeClientOptions {
   sendBufferSize?: number;
   /** A send not acknowledged this long after `send()` rejects. Default 60 000 ms. */
   sendTtlMs?: number;
+  /**
+   * Receive only these scopes (inside the grants), live and in recovery — a phone that only cares
+   * about two wards. Default: every scope granted. Change it later with `narrow()`.
+   */
+  narrow?: string[];
 }
 
 /** After each `session_created` of a gateway with an event log. */
@@ -90,12 +96,15 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private readonly handlers = new Map<string, Set<(data: never, meta: EventMeta) => void>>();
   private readonly lifecycle = new Emitter<LifecycleEvents>();
   private readonly channels = new Set<string>();
+  /** The narrowing presented on every connect (undefined: every scope granted). */
+  private narrowed: string[] | undefined;
   private lastSession: SessionCreatedPayload | null = null;
   private readonly positions: PositionStore;
   private readonly outbox: Outbox;
 
   constructor(private readonly options: RealtimeClientOptions) {
     this.recent = new RecentIds(options.dedupeCapacity ?? 1000);
+    this.narrowed = options.narrow === undefined ? undefined : [...options.narrow];
     const platform = options.platform ?? options.tokens.platform;
     this.positions = new PositionStore(options.tokens.storage, `${options.tokens.storageKey}.position`, platform);
     this.outbox = new Outbox({
@@ -256,6 +265,23 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     return ack;
   }
 
+  /**
+   * Receives only these scopes from now on (each inside a grant; the answer lists what is kept), or
+   * every scope granted again with `null`. Kept for reconnects, where recovery reads only those
+   * scopes' history.
+   *
+   * @example
+   *   const ack = await client.narrow(['ke/muranga/kiharu/ward-5', 'ke/muranga/kiharu/ward-6']);
+   */
+  async narrow(scopes: string[] | null): Promise<NarrowAck> {
+    this.narrowed = scopes === null ? undefined : [...scopes];
+    const transport = this.connection.currentTransport;
+    if (!transport) return scopes === null ? { ok: true } : { ok: true, scopes: [...scopes] };
+    const ack = await transport.narrow(scopes);
+    if (ack.ok) this.narrowed = ack.scopes;
+    return ack;
+  }
+
   async unsubscribe(channel: string): Promise<SubscribeAck> {
     this.channels.delete(channel);
     const transport = this.connection.currentTransport;
@@ -266,8 +292,13 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private async resume(): Promise<ResumeRequest | undefined> {
     const position = await this.positions.get();
     const channels = [...this.channels];
-    if (position === undefined && channels.length === 0) return undefined;
-    return { ...(position === undefined ? {} : { position }), ...(channels.length === 0 ? {} : { channels }) };
+    const narrow = this.narrowed;
+    if (position === undefined && channels.length === 0 && narrow === undefined) return undefined;
+    return {
+      ...(position === undefined ? {} : { position }),
+      ...(channels.length === 0 ? {} : { channels }),
+      ...(narrow === undefined ? {} : { narrow }),
+    };
   }
 
   private handleSession(payload: SessionCreatedPayload, transport: Transport): void {

@@ -29,6 +29,7 @@ export const ErrorCode = {
   SERVER_SHUTDOWN: 'SERVER_SHUTDOWN',
   PUBLISH_FAILED: 'PUBLISH_FAILED',
   SEND_FAILED: 'SEND_FAILED',
+  REPLAY_OVERFLOW: 'REPLAY_OVERFLOW',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -224,6 +225,13 @@ export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
     closeCode: CloseCode.INTERNAL_ERROR,
     retryable: true,
     clientAction: 'retry the publish later',
+  },
+  REPLAY_OVERFLOW: {
+    message: 'Too many live events arrived while the connection was recovering; reconnect to resume',
+    httpStatus: 503,
+    closeCode: CloseCode.TRY_AGAIN_LATER,
+    retryable: true,
+    clientAction: 'reconnect at once, presenting the last position received',
   },
   SEND_FAILED: {
     message: 'The application could not process the send',

@@ -10,6 +10,7 @@ export const SystemEvent = {
   SUBSCRIBE: 'subscribe',
   UNSUBSCRIBE: 'unsubscribe',
   SEND: 'send',
+  NARROW: 'narrow',
   SERVER_SHUTDOWN: 'server_shutdown',
   ERROR: 'error',
 } as const;
@@ -45,8 +46,10 @@ export interface SessionCreatedPayload {
    * from `position` and refetch state (first connect, history trimmed, another epoch, gap too large).
    */
   recovered?: boolean;
-  /** Where this connection's stream starts: store it, and replace it with each event's position. */
+  /** Where this connection's streams start: store it, and replace it with each event's position. */
   position?: string;
+  /** Present when the connection narrowed its scopes: the scopes it receives (inside its grants). */
+  narrow?: string[];
 }
 
 /** What a reconnecting client presents in the handshake (Socket.IO `auth`, `/ws` frame or query). */
@@ -55,6 +58,11 @@ export interface ResumeRequest {
   position?: string;
   /** Channels to join before the replay, each checked against the token's channel rights. */
   channels?: string[];
+  /**
+   * Receive only these scopes (each inside a grant; others are ignored), live and in recovery.
+   * Absent: every scope granted.
+   */
+  narrow?: string[];
 }
 
 /** Second argument of every Socket.IO application event; the same fields on a `/ws` event frame. */
@@ -91,6 +99,14 @@ export interface SubscribeRequest {
 }
 
 export type SubscribeAck = { ok: true; channel: string } | { ok: false; code: ErrorCode; message: string };
+
+/** Narrowing a live connection: only events to these scopes (inside its grants); `null` undoes it. */
+export interface NarrowRequest {
+  scopes: string[] | null;
+}
+
+/** `scopes`: what the connection receives now (inside its grants); absent when not narrowed. */
+export type NarrowAck = { ok: true; scopes?: string[] } | { ok: false; code: ErrorCode; message: string };
 
 export interface ServerShutdownPayload {
   /** Reconnect after this delay (jittered per connection by the server). */
@@ -138,6 +154,7 @@ export interface ClientToServerEvents {
   subscribe: (request: SubscribeRequest, ack: (result: SubscribeAck) => void) => void;
   unsubscribe: (request: SubscribeRequest, ack: (result: SubscribeAck) => void) => void;
   send: (request: SendRequest, ack: (result: SendAck) => void) => void;
+  narrow: (request: NarrowRequest, ack: (result: NarrowAck) => void) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +168,8 @@ export const WS_BEARER_PROTOCOL_PREFIX = 'bearer.';
 export const WS_AUTH_TIMEOUT_MS = 10_000;
 
 export type ClientFrame =
-  | { type: 'authenticate'; token: string; position?: string; channels?: string[] }
+  | { type: 'authenticate'; token: string; position?: string; channels?: string[]; narrow?: string[] }
+  | { type: 'narrow'; scopes: string[] | null; rid?: string }
   | { type: 'reauth'; token: string }
   | { type: 'subscribe'; channel: string; rid?: string }
   | { type: 'unsubscribe'; channel: string; rid?: string }
@@ -167,6 +185,8 @@ export type ServerFrame =
   | ({ type: 'send_ack'; rid: string } & SendAck)
   | { type: 'subscribed'; channel: string; rid?: string }
   | { type: 'unsubscribed'; channel: string; rid?: string }
+  | { type: 'narrowed'; scopes?: string[]; rid?: string }
+  | { type: 'narrow_error'; code: ErrorCode; message: string; rid?: string }
   | { type: 'subscribe_error'; channel: string; code: ErrorCode; message: string; rid?: string }
   | ({ type: 'server_shutdown' } & ServerShutdownPayload)
   | ({ type: 'error' } & ErrorBody);

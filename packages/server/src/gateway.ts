@@ -113,14 +113,21 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const verifier = createVerifier(keys, config, clock);
   const nodeRevocations = createRevocationState(clock);
   await loadRevocations(store, nodeRevocations, config, clock);
-  // Cluster mode (REDIS_URL): loaded only when configured, so a single node never loads ioredis.
+  // Cluster mode (REDIS_URL or REDIS_CLUSTER_NODES): loaded only when configured, so a single node never loads ioredis.
+  const redis =
+    config.redisClusterNodes !== undefined
+      ? { nodes: config.redisClusterNodes }
+      : config.redisUrl !== undefined
+        ? { url: config.redisUrl }
+        : undefined;
   const cluster =
-    config.redisUrl === undefined
+    redis === undefined
       ? undefined
       : await (
           await import('./broker/cluster-mode.js')
         ).startClusterMode({
-          config: { ...config, redisUrl: config.redisUrl },
+          config,
+          redis,
           logger,
           clock,
           nodeId,

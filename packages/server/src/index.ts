@@ -15,7 +15,6 @@ export { createLogger, type Logger } from './util/logger.js';
 export { runMigrations, type DialectMigration, type OpenStore } from './store/index.js';
 export type { AuthEvent, AuthEventListener } from './observability/auth-events.js';
 export { TetherError } from '@tether/protocol';
-export type { EventLog, LoggedEvent, ReadResult } from './history/types.js';
-export { formatPosition, parsePosition } from './history/types.js';
+export type { Cursor, EventLog, LoggedEvent, StreamRead } from './history/types.js';
 export type { IdempotencyStore, IdempotencyBegin, ClientEventHandler, SendContext } from './sends/types.js';
 export { createMemoryIdempotencyStore } from './sends/memory-idempotency.js';

@@ -5,6 +5,7 @@ import {
   isErrorCode,
   type ClientToServerEvents,
   type ErrorBody,
+  type NarrowAck,
   type ReauthAck,
   type ResumeRequest,
   type SendAck,
@@ -94,6 +95,10 @@ class SocketIoTransport implements Transport {
 
   send(request: SendRequest): Promise<SendAck> {
     return this.ack(() => this.live().timeout(this.options.ackTimeoutMs).emitWithAck('send', request));
+  }
+
+  narrow(scopes: string[] | null): Promise<NarrowAck> {
+    return this.ack(() => this.live().timeout(this.options.ackTimeoutMs).emitWithAck('narrow', { scopes }));
   }
 
   close(): void {

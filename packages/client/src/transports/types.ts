@@ -1,5 +1,6 @@
 import type {
   ErrorBody,
+  NarrowAck,
   ReauthAck,
   ResumeRequest,
   SendAck,
@@ -51,6 +52,8 @@ export interface Transport {
   unsubscribe(channel: string): Promise<SubscribeAck>;
   /** A client event with its idempotency key. Rejects (TetherError) when no answer comes in time or the socket closes. */
   send(request: SendRequest): Promise<SendAck>;
+  /** Narrows the scopes received (null: every scope granted). Rejects like `subscribe`. */
+  narrow(scopes: string[] | null): Promise<NarrowAck>;
   /** Closes without reporting `closed`; idempotent. */
   close(): void;
 }

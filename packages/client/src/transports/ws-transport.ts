@@ -3,6 +3,7 @@ import {
   WS_BEARER_PROTOCOL_PREFIX,
   WS_PATH,
   type ClientFrame,
+  type NarrowAck,
   type ReauthAck,
   type ResumeRequest,
   type SendAck,
@@ -36,6 +37,7 @@ class WsTransport implements Transport {
   /** The server answers reauth frames in order, so a FIFO pairs answers with requests. */
   private readonly reauths: Array<Pending<ReauthAck>> = [];
   private readonly requests = new Map<string, Pending<SubscribeAck>>();
+  private readonly narrows = new Map<string, Pending<NarrowAck>>();
   private readonly sends = new Map<string, Pending<SendAck>>();
   private rid = 0;
 
@@ -114,19 +116,28 @@ class WsTransport implements Transport {
     this.failPending('Connection closed');
   }
 
+  narrow(scopes: string[] | null): Promise<NarrowAck> {
+    return this.pending(this.narrows, (rid) => ({ type: 'narrow', scopes, rid }));
+  }
+
   private request(type: 'subscribe' | 'unsubscribe', channel: string): Promise<SubscribeAck> {
+    return this.pending(this.requests, (rid) => ({ type, channel, rid }));
+  }
+
+  /** Sends a frame with a fresh `rid` and resolves with the answer that carries it back. */
+  private pending<T>(map: Map<string, Pending<T>>, frame: (rid: string) => ClientFrame): Promise<T> {
     return new Promise((resolve, reject) => {
       const rid = String(++this.rid);
-      this.sendFrame({ type, channel, rid });
-      const pending: Pending<SubscribeAck> = {
+      this.sendFrame(frame(rid));
+      const pending: Pending<T> = {
         resolve,
         reject,
         timer: this.timeout(() => {
-          this.requests.delete(rid);
+          map.delete(rid);
           reject(new TetherError('INTERNAL', 'No acknowledgement in time'));
         }),
       };
-      this.requests.set(rid, pending);
+      map.set(rid, pending);
     });
   }
 
@@ -194,6 +205,16 @@ class WsTransport implements Transport {
       case 'subscribe_error':
         this.settleRequest(frame.rid, { ok: false, code: frame.code, message: frame.message });
         break;
+      case 'narrowed':
+        this.settle(
+          this.narrows,
+          frame.rid,
+          frame.scopes === undefined ? { ok: true } : { ok: true, scopes: frame.scopes },
+        );
+        break;
+      case 'narrow_error':
+        this.settle(this.narrows, frame.rid, { ok: false, code: frame.code, message: frame.message });
+        break;
       case 'server_shutdown':
         h.shutdown({ reconnectInMs: frame.reconnectInMs, timestamp: frame.timestamp });
         break;
@@ -210,9 +231,13 @@ class WsTransport implements Transport {
   }
 
   private settleRequest(rid: string | undefined, ack: SubscribeAck): void {
-    const pending = rid === undefined ? undefined : this.requests.get(rid);
+    this.settle(this.requests, rid, ack);
+  }
+
+  private settle<T>(map: Map<string, Pending<T>>, rid: string | undefined, ack: T): void {
+    const pending = rid === undefined ? undefined : map.get(rid);
     if (!pending || rid === undefined) return;
-    this.requests.delete(rid);
+    map.delete(rid);
     this.options.platform.clearTimeout(pending.timer);
     pending.resolve(ack);
   }
@@ -222,12 +247,13 @@ class WsTransport implements Transport {
       this.options.platform.clearTimeout(p.timer);
       p.reject(new TetherError('INTERNAL', message));
     }
-    for (const p of [...this.requests.values(), ...this.sends.values()]) {
+    for (const p of [...this.requests.values(), ...this.sends.values(), ...this.narrows.values()]) {
       this.options.platform.clearTimeout(p.timer);
       p.reject(new TetherError('INTERNAL', message));
     }
     this.requests.clear();
     this.sends.clear();
+    this.narrows.clear();
   }
 
   private detach(): void {
@@ -264,5 +290,6 @@ function resumeQuery(resume: ResumeRequest): string {
   const params = new URLSearchParams();
   if (resume.position !== undefined) params.set('position', resume.position);
   if (resume.channels !== undefined && resume.channels.length > 0) params.set('channels', resume.channels.join(','));
+  if (resume.narrow !== undefined) params.set('narrow', resume.narrow.join(','));
   return params.toString();
 }

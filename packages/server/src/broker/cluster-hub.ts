@@ -2,6 +2,7 @@ import { TetherError, type ErrorCode, type PublishRequest, type PublishResult } 
 import type { Principal, RevocationState } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import type { RedisEventLog } from '../history/redis-log.js';
+import { readScopes, streamsRead } from '../history/streams.js';
 import type { LocalHub } from '../hub/hub.js';
 import { validatePublish } from '../hub/publish.js';
 import type { HubObserver, PresenceEntry, Session } from '../hub/types.js';
@@ -69,7 +70,15 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
   const presence = new ClusterPresence(bus, clock, logger);
   /** Per local session: the interest channels it holds. */
   const held = new Map<string, { session: Session; channels: string[] }>();
-  const receiver = new EventReceiver(local, log, clock, logger, config.recoveryMaxEvents);
+  const receiver = new EventReceiver(
+    local,
+    log,
+    clock,
+    logger,
+    config.recoveryMaxEvents,
+    (stream) => interest.wants(bus.keys.ofStream(stream)),
+    log.sharded,
+  );
 
   function entryOf(session: Session): PresenceEntry {
     return {
@@ -88,10 +97,11 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
   /** (Re)computes a session's interest: new channels are acquired before old ones are released. */
   function track(session: Session): void {
     if (session.closed) return;
-    const channels = bus.keys.sessionChannels(session.principal, session.channels);
+    const channels = bus.keys.sessionChannels(session.userId, session.scopeReads, session.channels);
     const before = held.get(session.id)?.channels ?? [];
     held.set(session.id, { session, channels });
     void interest.acquire(channels);
+    receiver.watch(streamsRead(session.userId, session.scopeReads, session.channels));
     interest.release(before);
     presence.add(entryOf(session));
   }
@@ -129,14 +139,14 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
     if (!bus.isUp()) throw new TetherError('PUBLISH_FAILED', 'Redis is unavailable; the event was not published');
     const channels = bus.keys.publishChannels(envelope);
     const logged = await log.appendAndPublish(envelope, channels);
-    const delivered = interest.wantsAny(channels) ? await receiver.ownDelivery(logged.offset) : 0;
+    const delivered = interest.wantsAny(channels) ? await receiver.ownDelivery(envelope.id) : 0;
     const result: PublishResult = { id: envelope.id, delivered };
     logger.debug(
       {
         event: 'publish',
         eventId: envelope.id,
         name: envelope.event,
-        offset: logged.offset,
+        streams: logged.cursors.size,
         channels: channels.length,
         delivered,
       },
@@ -151,7 +161,7 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
     if (!bus.isUp()) return;
     const everywhere = await presence.list(principal.userId);
     if (everywhere.length >= config.maxConnectionsPerUser) throw new TetherError('CONNECTION_LIMIT');
-    const channels = bus.keys.sessionChannels(principal, []);
+    const channels = bus.keys.sessionChannels(principal.userId, readScopes(principal.scopes), []);
     const hold = clock.setTimeout(() => interest.release(channels), ADMIT_HOLD_MS);
     hold.unref?.();
     await bounded(interest.acquire(channels));
@@ -199,6 +209,11 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
       track(session);
       return ack;
     },
+    narrow(session, scopes) {
+      const ack = local.narrow(session, scopes);
+      track(session);
+      return ack;
+    },
     channelReady: (channel) => bounded(interest.ready(bus.keys.channel(channel))),
     presenceAll: (userId) => presence.list(userId),
     sessionObserver: {
@@ -207,7 +222,6 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
       onReauth: (session, ok) => ok && track(session),
     },
     async start() {
-      receiver.startFrom(await log.head());
       bus.onEvent((_channel, text) => receiver.onMessage(text));
       bus.onControl(onControl);
       bus.onReconnect(() => {

@@ -9,10 +9,12 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { createClusterHub, type ClusterHub } from './cluster-hub.js';
 import { clusterRevocations } from './control.js';
-import { connectBus, type ClusterBus } from './redis-bus.js';
+import { connectBus, type ClusterBus, type RedisTarget } from './redis-bus.js';
 
 export interface ClusterModeOptions {
-  config: Config & { redisUrl: string };
+  config: Config;
+  /** The standalone Redis (`REDIS_URL`) or the Redis Cluster (`REDIS_CLUSTER_NODES`) the nodes share. */
+  redis: RedisTarget;
   logger: Logger;
   clock: Clock;
   nodeId: string;
@@ -44,20 +46,19 @@ export interface ClusterMode {
  * and prepares the cluster layer.
  *
  * @example
- *   const cluster = await startClusterMode({ config, logger, clock, nodeId, revocations, history });
+ *   const cluster = await startClusterMode({ config, redis: { url }, logger, clock, nodeId, revocations, history });
  *   const hub = await cluster.attach(createHub({ …, observer: combineObservers(metrics, cluster.observer) }));
  */
 export async function startClusterMode(options: ClusterModeOptions): Promise<ClusterMode> {
   const { config, logger, clock, nodeId } = options;
   const clusterLogger = logger.child({ component: 'cluster' });
-  const bus = await connectBus({ url: config.redisUrl, prefix: config.redisPrefix, nodeId, logger: clusterLogger });
+  const bus = await connectBus({ redis: options.redis, prefix: config.redisPrefix, nodeId, logger: clusterLogger });
   const log = createRedisLog(bus.cmd, {
-    stream: bus.keys.logStream,
-    meta: bus.keys.logMeta,
+    prefix: config.redisPrefix,
+    sharded: bus.sharded,
     maxEvents: options.history.maxEvents,
     maxAgeSeconds: options.history.maxAgeSeconds,
   });
-  await log.init();
   // Filled in by attach(): the local hub exists only after this object is handed to it.
   const relay: HubObserver = {};
   return {

@@ -1,11 +1,13 @@
-import { offsetSeq, parseLogMessage, type LogMessage, type RedisEventLog } from '../history/redis-log.js';
-import { formatPosition } from '../history/types.js';
+import { loggedOf, parseLogMessage, type LogMessage, type RedisEventLog } from '../history/redis-log.js';
+import type { Cursor } from '../history/types.js';
 import type { LocalHub } from '../hub/hub.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
 /** A publish waits at most this long for its own node's copy to learn the local delivery count. */
 const OWN_DELIVERY_WAIT_MS = 2_000;
+/** Ids of recently delivered events (a node gets one copy per matching interest channel). */
+const SEEN_LIMIT = 8192;
 /** Local delivery counts kept for publishes whose own copy arrived before the script's reply. */
 const RECENT_LIMIT = 1024;
 
@@ -13,18 +15,20 @@ const RECENT_LIMIT = 1024;
  * The receiving side of a node: events from the interest channels, in log order, into the local hub.
  *
  * - **Once**: a node subscribed on several matching channels gets one copy per channel, all adjacent
- *   (one script published them); it keeps the first by the log's sequence number.
- * - **Catch-up**: after the node was cut off from Redis, it reads the log from the last event it
- *   delivered and delivers what it missed, holding live messages meanwhile, so live connections on
- *   this node lose nothing to a network blip between the node and Redis.
+ *   (one script published them); it keeps the first by event id.
+ * - **Catch-up**: while the node is cut off from Redis it misses messages. It remembers the last
+ *   cursor it saw in each stream its connections read; when Redis is back it reads those streams
+ *   from there and delivers what it missed (each connection's cursors drop what it already has),
+ *   holding live messages meanwhile, so live connections on this node lose nothing to a network
+ *   blip between the node and Redis.
  */
 export class EventReceiver {
-  private lastEpoch = '';
-  private lastSeq = -1;
-  private lastOffset = '';
   private held: string[] | undefined;
+  private readonly seen = new Set<string>();
   private readonly recent = new Map<string, number>();
   private readonly waiters = new Map<string, (count: number) => void>();
+  /** Last cursor seen per stream this node's connections read. */
+  private readonly last = new Map<string, Cursor>();
 
   constructor(
     private readonly local: LocalHub,
@@ -32,6 +36,10 @@ export class EventReceiver {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly catchUpMax: number,
+    /** Whether this node's connections read the stream now (its interest channel is held). */
+    private readonly wanted: (stream: string) => boolean,
+    /** Redis Cluster: each message is one stream's copy of an event (see `LocalHub.deliverCopy`). */
+    private readonly sharded = false,
   ) {}
 
   /** A message from an interest channel (raw JSON text). */
@@ -41,30 +49,60 @@ export class EventReceiver {
       return;
     }
     const message = parseLogMessage(text);
-    if (message === undefined || offsetSeq(message.o) === undefined) {
+    if (message === undefined) {
       this.logger.warn({ component: 'cluster' }, 'malformed event message ignored');
       return;
     }
     this.accept(message);
   }
 
-  /** Where catch-up starts before any event was received: the log's head when the node started. */
-  startFrom(head: { epoch: string; offset: string }): void {
-    if (this.lastEpoch !== '') return;
-    this.lastEpoch = head.epoch;
-    this.lastOffset = head.offset;
-    this.lastSeq = offsetSeq(head.offset) ?? -1;
+  /**
+   * Starts following streams a local connection reads now: their heads are where a catch-up would
+   * start if no event of theirs arrives before an outage.
+   */
+  watch(streams: readonly string[]): void {
+    const fresh = streams.filter((stream) => !this.last.has(stream));
+    if (fresh.length === 0) return;
+    this.log.heads(fresh).then(
+      (heads) => {
+        // A message that arrived meanwhile carries a newer cursor: it wins.
+        for (const [stream, head] of heads) if (!this.last.has(stream)) this.last.set(stream, head);
+      },
+      () => undefined, // Redis is down right now: the catch-up starts from what messages said
+    );
   }
 
-  /** Delivers what the log holds after the last event this node delivered (after an outage). */
+  /** Delivers what the log holds after the last cursor seen in each wanted stream (after an outage). */
   async catchUp(): Promise<void> {
-    if (this.lastEpoch === '' || this.held !== undefined) return;
+    if (this.held !== undefined) return;
     this.held = [];
+    for (const stream of [...this.last.keys()]) if (!this.wanted(stream)) this.last.delete(stream);
     try {
-      const read = await this.log.readAfter(this.lastEpoch, this.lastOffset, this.catchUpMax);
-      for (const event of read.events) this.accept({ ep: event.epoch, o: event.offset, env: event.envelope });
-      const fields = { component: 'cluster', caughtUp: read.events.length, complete: read.complete };
-      if (read.complete) this.logger.info(fields, 'caught up with events published while cut off from redis');
+      const streams = [...this.last];
+      const reads = await Promise.all(
+        streams.map(async ([stream, cursor]) => ({
+          stream,
+          ...(await this.log.read(stream, cursor, this.catchUpMax)),
+        })),
+      );
+      const byId = new Map<string, LogMessage>();
+      const copies: LogMessage[] = [];
+      let complete = true;
+      for (const read of reads) {
+        if (!read.complete) complete = false;
+        for (const entry of read.entries) {
+          const cur: [string, string, number] = [read.stream, read.head.epoch, entry.offset];
+          const known = byId.get(entry.envelope.id);
+          // Sharded: every stream's copy on its own, in stream order; else one message per event.
+          if (this.sharded) copies.push({ env: entry.envelope, at: entry.at, seq: entry.seq, cur: [cur] });
+          else if (known !== undefined) known.cur.push(cur);
+          else byId.set(entry.envelope.id, { env: entry.envelope, at: entry.at, seq: entry.seq, cur: [cur] });
+        }
+      }
+      const missed = this.sharded ? copies : [...byId.values()].sort((a, b) => a.at - b.at || a.seq - b.seq);
+      for (const message of missed) this.accept(message);
+      const fields = { component: 'cluster', streams: streams.length, caughtUp: missed.length, complete };
+      if (complete) this.logger.info(fields, 'caught up with events published while cut off from redis');
       else
         this.logger.warn(
           fields,
@@ -79,21 +117,21 @@ export class EventReceiver {
     }
   }
 
-  /** How many local connections the event at `offset` was written to (0 after a bounded wait). */
-  ownDelivery(offset: string): Promise<number> {
-    const known = this.recent.get(offset);
+  /** How many local connections the event was written to (0 after a bounded wait). */
+  ownDelivery(id: string): Promise<number> {
+    const known = this.recent.get(id);
     if (known !== undefined) {
-      this.recent.delete(offset);
+      this.recent.delete(id);
       return Promise.resolve(known);
     }
     return new Promise<number>((resolve) => {
       const timer = this.clock.setTimeout(() => finish(0), OWN_DELIVERY_WAIT_MS);
       const finish = (count: number): void => {
         this.clock.clearTimeout(timer);
-        this.waiters.delete(offset);
+        this.waiters.delete(id);
         resolve(count);
       };
-      this.waiters.set(offset, finish);
+      this.waiters.set(id, finish);
     });
   }
 
@@ -102,17 +140,32 @@ export class EventReceiver {
   }
 
   private accept(message: LogMessage): void {
-    const seq = offsetSeq(message.o) ?? -1;
-    if (message.ep === this.lastEpoch && seq <= this.lastSeq) return;
-    if (message.ep !== this.lastEpoch) this.log.observeEpoch(message.ep);
-    this.lastEpoch = message.ep;
-    this.lastSeq = seq;
-    this.lastOffset = message.o;
-    const count = this.local.deliverLocal(message.env, performance.now(), formatPosition(message.ep, message.o));
-    const waiter = this.waiters.get(message.o);
+    const id = message.env.id;
+    for (const [stream, epoch, offset] of message.cur) {
+      if (!this.wanted(stream)) continue;
+      const seen = this.last.get(stream);
+      if (seen === undefined || seen.epoch !== epoch || offset > seen.offset) this.last.set(stream, { epoch, offset });
+    }
+    const first = !this.seen.has(id);
+    if (first) {
+      this.seen.add(id);
+      if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
+    }
+    let count: number;
+    if (this.sharded) {
+      const [stream, epoch, offset] = message.cur[0] ?? [];
+      if (stream === undefined || epoch === undefined || offset === undefined) return;
+      count = this.local.deliverCopy(message.env, stream, { epoch, offset }, performance.now());
+      if (!first) return;
+    } else {
+      if (!first) return;
+      const logged = loggedOf(message);
+      count = this.local.deliverLocal(logged.envelope, performance.now(), logged.cursors);
+    }
+    const waiter = this.waiters.get(id);
     if (waiter !== undefined) waiter(count);
     else {
-      this.recent.set(message.o, count);
+      this.recent.set(id, count);
       if (this.recent.size > RECENT_LIMIT) this.recent.delete(this.recent.keys().next().value as string);
     }
   }

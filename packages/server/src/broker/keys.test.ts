@@ -12,21 +12,21 @@ describe('cluster interest channels', () => {
       to: { users: ['u1', 'u1'], scopes: ['ke/muranga/kiharu', 'ke/muranga'], channels: ['project:42'] },
     });
     expect(channels).toEqual([
-      't:u:u1',
-      't:s:ke/muranga/kiharu',
-      't:s:ke/muranga',
-      't:s:ke',
-      't:s:*',
-      't:c:project:42',
+      '{t:u:u1}',
+      '{t:s:ke/muranga/kiharu}',
+      '{t:s:ke/muranga}',
+      '{t:s:ke}',
+      '{t:s:*}',
+      '{t:c:project:42}',
     ]);
   });
 
-  it('has a connection listen on its user, its grants and its joined channels', () => {
-    expect(keys.sessionChannels({ userId: 'u1', scopes: ['ke', '*'] }, ['room:1'])).toEqual([
-      't:u:u1',
-      't:s:ke',
-      't:s:*',
-      't:c:room:1',
+  it('has a connection listen on its user, the scopes it reads and its joined channels', () => {
+    expect(keys.sessionChannels('u1', ['ke', '*'], ['room:1'])).toEqual([
+      '{t:u:u1}',
+      '{t:s:ke}',
+      '{t:s:*}',
+      '{t:c:room:1}',
     ]);
   });
 });

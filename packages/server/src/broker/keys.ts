@@ -1,5 +1,6 @@
 import { scopeAncestry } from '@tether/protocol';
-import type { Principal } from '../auth/types.js';
+import { redisTag } from '../history/redis-log.js';
+import { channelStream, scopeStream, userStream } from '../history/streams.js';
 import type { PublishEnvelope } from '../hub/types.js';
 
 /**
@@ -20,15 +21,15 @@ export class ClusterKeys {
   }
 
   user(userId: string): string {
-    return `${this.prefix}:u:${userId}`;
+    return this.ofStream(userStream(userId));
   }
 
   scope(grant: string): string {
-    return `${this.prefix}:s:${grant}`;
+    return this.ofStream(scopeStream(grant));
   }
 
   channel(name: string): string {
-    return `${this.prefix}:c:${name}`;
+    return this.ofStream(channelStream(name));
   }
 
   /** Hash sessionId → presence entry JSON, per user. */
@@ -41,13 +42,9 @@ export class ClusterKeys {
     return `${this.prefix}:node:${nodeId}`;
   }
 
-  /** The event log stream and its metadata hash (epoch, sequence). */
-  get logStream(): string {
-    return `${this.prefix}:log`;
-  }
-
-  get logMeta(): string {
-    return `${this.prefix}:log:meta`;
+  /** The interest channel of a log stream: its hash tag (see `redisTag`). */
+  ofStream(stream: string): string {
+    return redisTag(this.prefix, stream);
   }
 
   idempotency(scope: string, key: string): string {
@@ -63,10 +60,10 @@ export class ClusterKeys {
     return [...out];
   }
 
-  /** The interest channels one connection needs: its user, its scope grants, its joined channels. */
-  sessionChannels(principal: Pick<Principal, 'userId' | 'scopes'>, channels: Iterable<string>): string[] {
-    const out = [this.user(principal.userId)];
-    for (const grant of principal.scopes) out.push(this.scope(grant));
+  /** The interest channels one connection needs: its user, the scopes it reads, its joined channels. */
+  sessionChannels(userId: string, scopes: readonly string[], channels: Iterable<string>): string[] {
+    const out = [this.user(userId)];
+    for (const grant of scopes) out.push(this.scope(grant));
     for (const name of channels) out.push(this.channel(name));
     return out;
   }

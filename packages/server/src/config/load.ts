@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { SETTINGS, type SettingName } from './schema.js';
+import { SETTINGS, type RedisNodeAddress, type SettingName } from './schema.js';
 
 type Parsed = {
   [K in SettingName]: (typeof SETTINGS)[K] extends { default: string }
@@ -14,6 +14,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`); never set together with `redisUrl`. */
+  redisClusterNodes: RedisNodeAddress[] | undefined;
   /** Prefix of every Redis key and pub/sub channel in cluster mode. */
   redisPrefix: string;
   pushWebhookUrl: string | undefined;
@@ -118,6 +120,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
 
+  if (s.REDIS_URL !== undefined && s.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigError(
+      'REDIS_CLUSTER_NODES',
+      'must not be set together with REDIS_URL (choose one standalone Redis or one Redis Cluster)',
+    );
+  }
+
   if (s.PG_NOTIFY_URL !== undefined && s.PG_NOTIFY_CHANNELS.length === 0) {
     throw new ConfigError('PG_NOTIFY_CHANNELS', 'must name at least one channel when PG_NOTIFY_URL is set');
   }
@@ -128,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: s.DATA_DIR,
     databaseUrl: s.DATABASE_URL,
     redisUrl: s.REDIS_URL,
+    redisClusterNodes: s.REDIS_CLUSTER_NODES,
     redisPrefix: s.REDIS_PREFIX,
     pushWebhookUrl: s.PUSH_WEBHOOK_URL,
     pushMaxAttempts: s.PUSH_MAX_ATTEMPTS,

@@ -49,6 +49,51 @@ const origins = list.refine(
   'a comma-separated list of origins like https://app.example.com (scheme://host[:port], no path), or *',
 );
 
+/** A Redis Cluster seed node, from `host:port` or `redis://[user:password@]host[:port]`. */
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+}
+
+const SEED_NODE_MESSAGE = 'a comma-separated list of seed nodes host:port or redis://[user:password@]host:port';
+
+/** One seed node, or undefined when the text is not one (no path, query or database number allowed). */
+export function parseRedisNode(text: string): RedisNodeAddress | undefined {
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+  let u: URL;
+  try {
+    u = new URL(isUrl ? text : `redis://${text}`);
+  } catch {
+    return undefined;
+  }
+  const bare = u.pathname === '' || u.pathname === '/';
+  if (u.protocol !== 'redis:' || u.hostname === '' || !bare || u.search !== '' || u.hash !== '') return undefined;
+  // A bare host:port must name its port; a URL defaults to Redis's.
+  if (!isUrl && (u.port === '' || u.username !== '' || u.password !== '')) return undefined;
+  if (u.port === '0') return undefined;
+  const node: RedisNodeAddress = {
+    host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+    port: u.port === '' ? 6379 : Number(u.port),
+  };
+  if (u.username !== '') node.username = decodeURIComponent(u.username);
+  if (u.password !== '') node.password = decodeURIComponent(u.password);
+  return node;
+}
+
+const redisNodes = list.pipe(
+  z
+    .array(
+      z.string().transform((v, ctx) => {
+        const node = parseRedisNode(v);
+        if (node === undefined) ctx.addIssue({ code: 'custom', message: SEED_NODE_MESSAGE });
+        return node ?? z.NEVER;
+      }),
+    )
+    .min(1, SEED_NODE_MESSAGE),
+);
+
 export const SETTINGS = {
   PORT: { flag: 'port', schema: int(0, 65535), default: '3000', help: 'port to listen on (0 picks a free one)' },
   HOST: {
@@ -72,6 +117,11 @@ export const SETTINGS = {
     flag: 'redis-url',
     schema: url(['redis:', 'rediss:']),
     help: 'cluster mode: several gateways share state over Redis',
+  },
+  REDIS_CLUSTER_NODES: {
+    flag: 'redis-cluster-nodes',
+    schema: redisNodes,
+    help: 'cluster mode over a Redis Cluster: comma-separated seed nodes host:port or redis://[user:password@]host:port (instead of REDIS_URL)',
   },
   REDIS_PREFIX: {
     flag: 'redis-prefix',
@@ -105,19 +155,19 @@ export const SETTINGS = {
     flag: 'history-max-age-seconds',
     schema: int(0, 365 * 86400),
     default: '86400',
-    help: 'event log retention by age (0: no age limit)',
+    help: 'event log retention by age, in every stream (0: no age limit)',
   },
   HISTORY_MAX_EVENTS: {
     flag: 'history-max-events',
     schema: int(0, 100_000_000),
     default: '100000',
-    help: 'event log retention by count (0: no count limit)',
+    help: 'event log retention by count, per stream: each keeps its newest this many (0: no count limit)',
   },
   RECOVERY_MAX_EVENTS: {
     flag: 'recovery-max-events',
     schema: int(1, 1_000_000),
     default: '10000',
-    help: 'a reconnecting client missing more events than this gets recovered:false',
+    help: 'a reconnecting client missing more of its own events than this gets recovered:false',
   },
   IDEMPOTENCY_TTL_SECONDS: {
     flag: 'idempotency-ttl-seconds',

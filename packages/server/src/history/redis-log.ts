@@ -1,111 +1,235 @@
-import { randomBytes } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { PublishEnvelope } from '../hub/types.js';
-import type { EventLog, LoggedEvent, ReadResult } from './types.js';
+import { streamsOf } from './streams.js';
+import { NO_EPOCH, type Cursor, type EventLog, type LoggedEvent, type StreamEntry, type StreamRead } from './types.js';
 
 /**
- * The cluster's event log: one Redis Stream shared by every node, so a client recovers on whichever
- * node it reconnects to, including after its node died.
+ * The cluster's event log: one Redis Stream per addressee stream, shared by every node, so a client
+ * recovers on whichever node it reconnects to, including after its node died.
  *
- * Offsets are stream ids `<ms>-<seq>` that the append script chooses itself: `seq` is a counter
- * that grows by exactly one per event within the epoch, so "nothing is missing after offset O"
- * is exact — the first event after O must carry seq(O)+1, or history was trimmed past O.
- * The epoch is a random id in the metadata hash; a Redis that lost its data has no hash, and the
- * next append starts a new epoch (with an empty stream), so old positions get `recovered: false`.
+ * Keys, per stream `<name>`: `{<prefix>:<name>}:x` (entries, ids `0-<offset>`, fields `e` envelope
+ * JSON, `t` append time, `q` append order) and `{<prefix>:<name>}:m` (hash: `epoch`, `head`). The
+ * hash tag keeps a stream's two keys in one slot. Per log: `<prefix>:log:meta` (hash: `seq`, `at`)
+ * and `<prefix>:log:id:<event id>` (a publish already appended, for retries).
  *
- * Append and fan-out are one Lua script (XADD, then PUBLISH to each interest channel): Redis runs
- * scripts one at a time, so every node receives events in stream order whoever published them.
+ * One script per publish appends to every stream of the event and PUBLISHes one message with all
+ * of its cursors to each interest channel: Redis runs scripts one at a time, so every node receives
+ * events in the same order whoever published them, with the cursors every recipient stores.
+ * A stream's epoch is made when its hash is (first append, or after Redis lost its data).
+ *
+ * Retention per stream: `MAXLEN ~ HISTORY_MAX_EVENTS` on each append; by age, each append drops the
+ * stream's oldest entries older than HISTORY_MAX_AGE_SECONDS (a few per append), and a stream nobody
+ * appends to expires whole after that age (its hash, with epoch and head, stays).
  */
 export interface RedisLogOptions {
-  stream: string;
-  meta: string;
-  /** Size retention: `XADD … MAXLEN ~ n` (approximate: whole radix nodes are dropped). 0 = none. */
+  /** Key prefix (`REDIS_PREFIX`). */
+  prefix: string;
+  /** Size retention per stream (approximate: whole radix nodes are dropped). 0 = none. */
   maxEvents: number;
-  /** Age retention, applied on every append with `XTRIM MINID ~` (Redis's own clock). 0 = none. */
+  /** Age retention in seconds, by Redis's own clock. 0 = none. */
   maxAgeSeconds: number;
+  /**
+   * Redis Cluster: the streams of one event live on different shards, so each stream is appended
+   * by its own script, which SPUBLISHes that stream's copy (its cursor only) on the stream's
+   * interest channel. Standalone (false): one script for all streams and one message with every
+   * cursor, PUBLISHed to the channels given.
+   */
+  sharded?: boolean;
 }
 
 /** What a node receives on an interest channel: the logged event, ready for `deliverLocal`. */
 export interface LogMessage {
-  ep: string;
-  o: string;
   env: PublishEnvelope;
+  at: number;
+  seq: number;
+  /** `[stream, epoch, offset]` for every stream the event went to. */
+  cur: [string, string, number][];
 }
 
 export interface RedisEventLog extends EventLog {
   readonly kind: 'redis';
-  /** Loads (or creates) the epoch. Call once before use. */
-  init(): Promise<void>;
-  /** Appends and PUBLISHes `LogMessage` JSON to each channel, atomically. */
+  /** Whether each stream's copy of an event is published on its own (Redis Cluster). */
+  readonly sharded: boolean;
+  /** Appends and PUBLISHes the `LogMessage` JSON to each channel, atomically. */
   appendAndPublish(envelope: PublishEnvelope, channels: readonly string[]): Promise<LoggedEvent>;
-  /** Records an epoch seen on the wire (another node started a new one). */
-  observeEpoch(epoch: string): void;
 }
 
-// KEYS: stream, meta. ARGV: candidate epoch, maxEvents, maxAgeMs, envelope JSON, channels…
+/**
+ * How long a publish id is remembered for retries: a publish that failed part-way is retried within
+ * minutes. Longer would cost a key per event (per stream on a Redis Cluster) for nothing.
+ */
+const ID_TTL_SECONDS = 600;
+/** Oldest entries looked at per append for age retention. */
+const AGE_TRIM_PER_APPEND = 8;
+
+// KEYS: log meta, id key, then (stream key, meta key) per stream.
+// ARGV: envelope JSON, maxEvents, maxAgeMs, id ttl (s), stream count n, n stream names, channels…
 const APPEND_SCRIPT = `
-local ep = redis.call('HGET', KEYS[2], 'epoch')
-if not ep then
-  ep = ARGV[1]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'epoch', ep, 'seq', 0, 'ms', 0)
-end
-local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local done = redis.call('GET', KEYS[2])
+if done then return done end
 local t = redis.call('TIME')
-local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local last = tonumber(redis.call('HGET', KEYS[2], 'ms') or '0')
-if ms < last then ms = last end
-redis.call('HSET', KEYS[2], 'ms', ms)
-local id = string.format('%.0f', ms) .. '-' .. seq
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
+if now < last then now = last end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], 'at', now)
 local maxEvents = tonumber(ARGV[2])
-if maxEvents > 0 then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxEvents, id, 'e', ARGV[4])
-else
-  redis.call('XADD', KEYS[1], id, 'e', ARGV[4])
-end
 local maxAge = tonumber(ARGV[3])
-if maxAge > 0 then
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - maxAge))
+local n = tonumber(ARGV[5])
+local cur = {}
+for i = 1, n do
+  local x = KEYS[1 + 2 * i]
+  local m = KEYS[2 + 2 * i]
+  local name = ARGV[5 + i]
+  local ep = redis.call('HGET', m, 'epoch')
+  if not ep then
+    ep = string.sub(redis.sha1hex(name .. ':' .. now .. ':' .. seq), 1, 8)
+    if ep == '00000000' then ep = 'f0000000' end
+    redis.call('DEL', x)
+    redis.call('HSET', m, 'epoch', ep, 'head', 0)
+  end
+  local off = redis.call('HINCRBY', m, 'head', 1)
+  if maxEvents > 0 then
+    redis.call('XADD', x, 'MAXLEN', '~', maxEvents, '0-' .. off, 'e', ARGV[1], 't', now, 'q', seq)
+  else
+    redis.call('XADD', x, '0-' .. off, 'e', ARGV[1], 't', now, 'q', seq)
+  end
+  if maxAge > 0 then
+    local oldest = redis.call('XRANGE', x, '-', '+', 'COUNT', ${AGE_TRIM_PER_APPEND})
+    local keep = nil
+    for _, entry in ipairs(oldest) do
+      local fields = entry[2]
+      local at = 0
+      for j = 1, #fields, 2 do if fields[j] == 't' then at = tonumber(fields[j + 1]) end end
+      if at >= now - maxAge then keep = entry[1] break end
+    end
+    if keep then redis.call('XTRIM', x, 'MINID', keep) end
+    redis.call('PEXPIRE', x, maxAge)
+  end
+  cur[i] = {name, ep, off}
 end
-local msg = '{"ep":"' .. ep .. '","o":"' .. id .. '","env":' .. ARGV[4] .. '}'
-for i = 5, #ARGV do redis.call('PUBLISH', ARGV[i], msg) end
-return {ep, id}
+local msg = '{"env":' .. ARGV[1] .. ',"at":' .. string.format('%.0f', now) .. ',"seq":' .. seq .. ',"cur":' .. cjson.encode(cur) .. '}'
+redis.call('SET', KEYS[2], msg, 'EX', tonumber(ARGV[4]))
+for i = 6 + n, #ARGV do redis.call('PUBLISH', ARGV[i], msg) end
+return msg
+`;
+
+// Redis Cluster: one stream per call, all keys in its slot.
+// KEYS: stream key, meta key, id key. ARGV: envelope JSON, maxEvents, maxAgeMs, id ttl (s), stream
+// name, publisher's clock (ms), channel to SPUBLISH on ('' for none).
+const STREAM_SCRIPT = `
+local done = redis.call('GET', KEYS[3])
+if done then return done end
+local x, m, name = KEYS[1], KEYS[2], ARGV[5]
+local maxEvents, maxAge = tonumber(ARGV[2]), tonumber(ARGV[3])
+local ep = redis.call('HGET', m, 'epoch')
+local now = tonumber(ARGV[6])
+if not ep then
+  ep = string.sub(redis.sha1hex(name .. ':' .. now .. ':' .. ARGV[1]), 1, 8)
+  if ep == '00000000' then ep = 'f0000000' end
+  redis.call('DEL', x)
+  redis.call('HSET', m, 'epoch', ep, 'head', 0, 'at', 0)
+end
+local last = tonumber(redis.call('HGET', m, 'at') or '0')
+if now < last then now = last end
+redis.call('HSET', m, 'at', now)
+local off = redis.call('HINCRBY', m, 'head', 1)
+if maxEvents > 0 then
+  redis.call('XADD', x, 'MAXLEN', '~', maxEvents, '0-' .. off, 'e', ARGV[1], 't', now, 'q', 0)
+else
+  redis.call('XADD', x, '0-' .. off, 'e', ARGV[1], 't', now, 'q', 0)
+end
+if maxAge > 0 then
+  local oldest = redis.call('XRANGE', x, '-', '+', 'COUNT', ${AGE_TRIM_PER_APPEND})
+  local keep = nil
+  for _, entry in ipairs(oldest) do
+    local fields = entry[2]
+    local at = 0
+    for j = 1, #fields, 2 do if fields[j] == 't' then at = tonumber(fields[j + 1]) end end
+    if at >= now - maxAge then keep = entry[1] break end
+  end
+  if keep then redis.call('XTRIM', x, 'MINID', keep) end
+  redis.call('PEXPIRE', x, maxAge)
+end
+local msg = '{"env":' .. ARGV[1] .. ',"at":' .. string.format('%.0f', now) .. ',"seq":0,"cur":' .. cjson.encode({{name, ep, off}}) .. '}'
+redis.call('SET', KEYS[3], msg, 'EX', tonumber(ARGV[4]))
+if ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[7], msg) end
+return msg
 `;
 
 /**
  * @example
- *   const log = createRedisLog(redis, { stream: 'tether:log', meta: 'tether:log:meta', maxEvents: 100_000, maxAgeSeconds: 86_400 });
- *   await log.init();
- *   const { offset } = await log.append(envelope);
+ *   const log = createRedisLog(redis, { prefix: 'tether', maxEvents: 10_000, maxAgeSeconds: 86_400 });
+ *   const { cursors } = await log.append(envelope);
  */
-export function createRedisLog(redis: Redis, options: RedisLogOptions): RedisEventLog {
-  const { stream, meta } = options;
+export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions): RedisEventLog {
+  const { prefix } = options;
   const maxAgeMs = options.maxAgeSeconds * 1000;
-  let epoch = '';
+  const idTtl = ID_TTL_SECONDS;
+  const streamKey = (name: string): string => `${redisTag(prefix, name)}:x`;
+  const metaKey = (name: string): string => `${redisTag(prefix, name)}:m`;
 
-  const newEpoch = (): string => randomBytes(8).toString('hex');
-
-  async function currentEpoch(): Promise<string> {
-    // HSETNX creates the epoch when Redis is new (or lost its data); a racing node's wins.
-    await redis.hsetnx(meta, 'epoch', newEpoch());
-    const value = await redis.hget(meta, 'epoch');
-    epoch = value ?? epoch;
-    return epoch;
+  /** Redis Cluster: one script per stream, on the stream's shard, each SPUBLISHing its copy. */
+  async function appendSharded(envelope: PublishEnvelope, publish: boolean): Promise<LoggedEvent> {
+    const body = JSON.stringify(envelope);
+    const now = Date.now();
+    let replies: unknown[];
+    try {
+      replies = await Promise.all(
+        streamsOf(envelope).map((name) => {
+          const tag = redisTag(prefix, name);
+          return redis.eval(
+            STREAM_SCRIPT,
+            3,
+            `${tag}:x`,
+            `${tag}:m`,
+            `${tag}:id:${envelope.id}`,
+            body,
+            options.maxEvents,
+            maxAgeMs,
+            idTtl,
+            name,
+            now,
+            publish ? tag : '',
+          );
+        }),
+      );
+    } catch (err) {
+      // Streams appended before the failure keep their entry: a retry with the same id appends
+      // each stream at most once (the id key), and delivers at most once per connection (cursors).
+      throw new TetherError('PUBLISH_FAILED', 'The event log (Redis) is unavailable; the event was not published', {
+        cause: err,
+      });
+    }
+    const cursors = new Map<string, Cursor>();
+    let at = 0;
+    for (const reply of replies) {
+      const message = parseLogMessage(String(reply));
+      if (message === undefined) throw new TetherError('PUBLISH_FAILED', 'The event log (Redis) answered unexpectedly');
+      for (const [stream, epoch, offset] of message.cur) cursors.set(stream, { epoch, offset });
+      at = Math.max(at, message.at);
+    }
+    return { envelope, at, seq: 0, cursors };
   }
 
   async function appendAndPublish(envelope: PublishEnvelope, channels: readonly string[]): Promise<LoggedEvent> {
+    if (options.sharded === true) return appendSharded(envelope, channels.length > 0);
+    const streams = streamsOf(envelope);
+    const keys = [`${prefix}:log:meta`, `${prefix}:log:id:${envelope.id}`];
+    for (const name of streams) keys.push(streamKey(name), metaKey(name));
     let reply: unknown;
     try {
       reply = await redis.eval(
         APPEND_SCRIPT,
-        2,
-        stream,
-        meta,
-        newEpoch(),
+        keys.length,
+        ...keys,
+        JSON.stringify(envelope),
         options.maxEvents,
         maxAgeMs,
-        JSON.stringify(envelope),
+        idTtl,
+        streams.length,
+        ...streams,
         ...channels,
       );
     } catch (err) {
@@ -113,56 +237,74 @@ export function createRedisLog(redis: Redis, options: RedisLogOptions): RedisEve
         cause: err,
       });
     }
-    const [ep, offset] = reply as [string, string];
-    epoch = ep;
-    return { epoch: ep, offset, envelope, at: offsetMs(offset) };
+    const message = parseLogMessage(String(reply));
+    if (message === undefined) throw new TetherError('PUBLISH_FAILED', 'The event log (Redis) answered unexpectedly');
+    return loggedOf(message);
+  }
+
+  async function heads(streams: readonly string[]): Promise<Map<string, Cursor>> {
+    // One command per stream, sent together (a cluster pipeline could not span slots).
+    let replies: (string | null)[][];
+    try {
+      replies = await Promise.all(streams.map((name) => redis.hmget(metaKey(name), 'epoch', 'head')));
+    } catch (err) {
+      throw new TetherError('INTERNAL', 'The event log (Redis) is unavailable', { cause: err });
+    }
+    const out = new Map<string, Cursor>();
+    streams.forEach((name, i) => {
+      const [epoch, head] = replies[i] ?? [];
+      out.set(name, epoch == null ? { epoch: NO_EPOCH, offset: 0 } : { epoch, offset: Number(head ?? 0) });
+    });
+    return out;
+  }
+
+  async function read(stream: string, from: Cursor, limit: number): Promise<StreamRead> {
+    const head = (await heads([stream])).get(stream)!;
+    const continues =
+      Number.isSafeInteger(from.offset) &&
+      from.offset >= 0 &&
+      from.offset <= head.offset &&
+      (from.epoch === head.epoch || (from.epoch === NO_EPOCH && from.offset === 0));
+    if (!continues) return { entries: [], complete: false, head };
+    if (from.offset === head.offset) return { entries: [], complete: true, head };
+    const raw = (await redis.xrange(streamKey(stream), `(0-${from.offset}`, '+', 'COUNT', limit + 1)) as [
+      string,
+      string[],
+    ][];
+    const entries = raw.slice(0, limit).map(([id, fields]) => toEntry(id, fields));
+    // Contiguous from the cursor (entries leave only from the front) and not cut by the limit.
+    const complete = entries[0]?.offset === from.offset + 1 && raw.length <= limit;
+    return { entries, complete, head };
   }
 
   return {
     kind: 'redis',
-    init: async () => void (await currentEpoch()),
-    epoch: () => epoch,
-    observeEpoch(value) {
-      epoch = value;
-    },
+    sharded: options.sharded === true,
     appendAndPublish,
     append: (envelope) => appendAndPublish(envelope, []),
-
-    async readAfter(askedEpoch, offset, limit): Promise<ReadResult> {
-      const [current, seqText] = await redis.hmget(meta, 'epoch', 'seq');
-      if (current !== null) epoch = current;
-      const seq = offsetSeq(offset);
-      const head = Number(seqText ?? 0);
-      if (current === null || askedEpoch !== current || seq === undefined || seq > head)
-        return { events: [], complete: false };
-      if (seq === head) return { events: [], complete: true };
-      const entries = (await redis.xrange(stream, `(${offset}`, '+', 'COUNT', limit + 1)) as [string, string[]][];
-      const events = entries.slice(0, limit).map(([id, fields]) => toEvent(current, id, fields));
-      // Contiguous from seq+1 (entries leave only from the front) and not cut by the limit.
-      const first = events[0] === undefined ? undefined : offsetSeq(events[0].offset);
-      const complete = first === seq + 1 && entries.length <= limit;
-      return { events, complete };
-    },
-
-    async head() {
-      // One round trip: create the epoch if Redis is new, then read it with the last id, which is
-      // exactly `<ms>-<seq>` from the metadata even when trimming emptied the stream.
-      const replies = await redis.multi().hsetnx(meta, 'epoch', newEpoch()).hmget(meta, 'epoch', 'ms', 'seq').exec();
-      const [current, ms, seq] = (replies?.[1]?.[1] ?? []) as (string | null)[];
-      if (current === null || current === undefined) throw new TetherError('INTERNAL', 'The event log has no epoch');
-      epoch = current;
-      return { epoch: current, offset: `${ms ?? 0}-${seq ?? 0}` };
-    },
-
-    async trim() {
-      const removed = maxAgeMs > 0 ? await redis.xtrim(stream, 'MINID', `${Date.now() - maxAgeMs}`) : 0;
-      const bySize = options.maxEvents > 0 ? await redis.xtrim(stream, 'MAXLEN', options.maxEvents) : 0;
-      return removed + bySize;
-    },
-
+    read,
+    heads,
+    // Retention runs on every append (see above); there is nothing to sweep.
+    trim: () => Promise.resolve(0),
     // The connection belongs to the cluster layer, which closes it.
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * A stream's Redis Cluster hash tag, `{<prefix>:<stream>}`: its keys (`…:x` entries, `…:m` epoch
+ * and head) and its interest channel (the tag itself) share one slot, so one script can append and
+ * SPUBLISH on the shard that owns the stream.
+ */
+export function redisTag(prefix: string, stream: string): string {
+  return `{${prefix}:${stream}}`;
+}
+
+/** A logged event from its message. */
+export function loggedOf(message: LogMessage): LoggedEvent {
+  const cursors = new Map<string, Cursor>();
+  for (const [stream, epoch, offset] of message.cur) cursors.set(stream, { epoch, offset });
+  return { envelope: message.env, at: message.at, seq: message.seq, cursors };
 }
 
 /** Parses a message received on an interest channel; undefined when it is not one. */
@@ -170,10 +312,11 @@ export function parseLogMessage(text: string): LogMessage | undefined {
   try {
     const value = JSON.parse(text) as Partial<LogMessage>;
     if (
-      typeof value.ep !== 'string' ||
-      typeof value.o !== 'string' ||
       typeof value.env !== 'object' ||
-      value.env === null
+      value.env === null ||
+      typeof value.at !== 'number' ||
+      typeof value.seq !== 'number' ||
+      !Array.isArray(value.cur)
     )
       return undefined;
     return value as LogMessage;
@@ -182,18 +325,15 @@ export function parseLogMessage(text: string): LogMessage | undefined {
   }
 }
 
-/** The per-epoch sequence number of an offset `<ms>-<seq>`. */
-export function offsetSeq(offset: string): number | undefined {
-  const match = /^\d+-(\d+)$/.exec(offset);
-  return match === null ? undefined : Number(match[1]);
-}
-
-function offsetMs(offset: string): number {
-  return Number(offset.slice(0, offset.indexOf('-')));
-}
-
-function toEvent(epoch: string, id: string, fields: string[]): LoggedEvent {
-  const index = fields.indexOf('e');
-  const envelope = JSON.parse(fields[index + 1] ?? '{}') as PublishEnvelope;
-  return { epoch, offset: id, envelope, at: offsetMs(id) };
+function toEntry(id: string, fields: string[]): StreamEntry {
+  const get = (name: string): string | undefined => {
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+    return undefined;
+  };
+  return {
+    offset: Number(id.slice(id.indexOf('-') + 1)),
+    envelope: JSON.parse(get('e') ?? '{}') as PublishEnvelope,
+    at: Number(get('t') ?? 0),
+    seq: Number(get('q') ?? 0),
+  };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { PublishEnvelope } from '../hub/types.js';
 import { sqliteHandle } from '../store/connect.js';
 import { runMigrations } from '../store/migrations.js';
@@ -8,10 +8,11 @@ import type { StoreDialect } from '../store/schema.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { HISTORY_MIGRATIONS, HISTORY_MIGRATION_TABLE, type HistoryTables } from './store-schema.js';
-import type { EventLog, LoggedEvent, ReadResult } from './types.js';
+import { EPOCH_CHARS, streamsOf } from './streams.js';
+import { NO_EPOCH, type Cursor, type EventLog, type LoggedEvent, type StreamRead } from './types.js';
 
 export interface StoreLogOptions {
-  /** Retention by count (0 = none). */
+  /** Retention by count, per stream (0 = none). */
   maxEvents: number;
   /** Retention by age in seconds (0 = none). */
   maxAgeSeconds: number;
@@ -21,39 +22,54 @@ export interface StoreLogOptions {
   trimIntervalMs?: number;
   /** Rows removed per DELETE while trimming, so a large trim never holds the write lock for long. Default 5000. */
   trimBatch?: number;
-  /** Most events written by one INSERT. Default 500. */
+  /** Most events written by one transaction. Default 500. */
   maxBatch?: number;
 }
 
-/** The embedded log: `EventLog` plus what only it can do. */
+/** The embedded log: `EventLog` over the store. */
 export interface StoreEventLog extends EventLog {
   readonly kind: 'store';
-  knownHead(): { epoch: string; offset: string };
 }
 
 interface Waiting {
   envelope: PublishEnvelope;
-  at: number;
   resolve(event: LoggedEvent): void;
   reject(error: unknown): void;
 }
 
+interface Head {
+  epoch: string;
+  head: number;
+}
+
+/** What one batch writes, in one transaction. */
+interface BatchRows {
+  events: { seq: number; id: string; body: string; at: number }[];
+  entries: { stream: string; off: number; seq: number }[];
+  streams: { name: string; epoch: string; head: number }[];
+}
+
+/** Successful appends remembered by id, so a retried publish is appended once. */
+const RECENT_IDS = 4096;
+/** Names per `IN (…)` when loading stream heads. */
+const LOAD_CHUNK = 500;
+
 /**
- * The event log of a single node, in the store (SQLite or PostgreSQL), with its own migrations.
+ * The event log of a single node, in the store (SQLite or PostgreSQL), with its own migrations:
+ * one row per event (its body once, however many streams it went to), one entry per stream it went
+ * to, and one row per stream with its epoch and head.
  *
- * Offsets are the integers 1, 2, 3… of the epoch, assigned here: appends are written in batches
- * one after the other (group commit), so offsets are contiguous, committed in order, and `append`
- * promises resolve in offset order — the hub then delivers in that order. Contiguity is what makes
- * "nothing missing after O" provable: the first event read after O must be O+1.
- *
- * The epoch is a random id written once, with the tables. Retention never deletes the newest
- * event, so the highest offset survives a restart and offsets are never reused within the epoch.
- * One writer per database: two gateways sharing one without Redis would collide on offsets
- * (their appends then fail with PUBLISH_FAILED rather than corrupt the order).
+ * Offsets are assigned here from the streams' heads, which this process keeps in memory once read:
+ * appends are written in batches one after the other (group commit), so each stream's offsets are
+ * contiguous, committed in order, and `append` promises resolve in append order — the hub then
+ * delivers in that order. Heads change only after their batch committed, so a reader never waits
+ * for an offset that may still be rolled back. One writer per database: two gateways sharing one
+ * without Redis would collide on offsets (their appends then fail with PUBLISH_FAILED rather than
+ * corrupt the order).
  *
  * @example
- *   const log = await createStoreLog(store.db, store.kind, { maxEvents: 100_000, maxAgeSeconds: 86_400, clock, logger });
- *   const { epoch, offset } = await log.append(envelope);
+ *   const log = await createStoreLog(store.db, store.kind, { maxEvents: 10_000, maxAgeSeconds: 86_400, clock, logger });
+ *   const { cursors } = await log.append(envelope);
  */
 export async function createStoreLog<DB>(
   handle: Kysely<DB>,
@@ -66,14 +82,15 @@ export async function createStoreLog<DB>(
   const maxBatch = options.maxBatch ?? 500;
   const trimBatch = options.trimBatch ?? 5000;
 
-  await db
-    .insertInto('tether_history_meta')
-    .values({ id: 1, epoch: randomBytes(8).toString('hex'), created_at: clock.now() })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  const meta = await db.selectFrom('tether_history_meta').select('epoch').where('id', '=', 1).executeTakeFirstOrThrow();
-  const epoch = meta.epoch;
-  let head = await readMaxSeq();
+  /** Committed heads of the streams this process has read or written. */
+  const heads = new Map<string, Head>();
+  const recent = new Map<string, LoggedEvent>();
+  const last = await db
+    .selectFrom('tether_log_events')
+    .select((eb) => [eb.fn.max('seq').as('seq'), eb.fn.max('at').as('at')])
+    .executeTakeFirst();
+  let seq = Number(last?.seq ?? 0);
+  let lastAt = Number(last?.at ?? 0);
 
   const queue: Waiting[] = [];
   let writing = false;
@@ -81,47 +98,174 @@ export async function createStoreLog<DB>(
   let trimming: Promise<number> | undefined;
   let timer: TimerHandle | undefined;
 
-  async function readMaxSeq(): Promise<number> {
-    const row = await db
-      .selectFrom('tether_history_events')
-      .select((eb) => eb.fn.max('seq').as('max'))
-      .executeTakeFirst();
-    return Number(row?.max ?? 0);
+  const writeRows = sqliteWriter(handle) ?? ((rows: BatchRows) => kyselyWrite(db, dialect, rows));
+  // Recovery reads a few streams per reconnect: on SQLite a statement prepared once, as for appends.
+  const readRows =
+    sqliteReader(handle) ??
+    ((stream: string, after: number, upTo: number, count: number) =>
+      db
+        .selectFrom('tether_log_entries as e')
+        .innerJoin('tether_log_events as v', 'v.seq', 'e.seq')
+        .select(['e.off', 'v.body', 'v.at', 'v.seq'])
+        .where('e.stream', '=', stream)
+        .where('e.off', '>', after)
+        .where('e.off', '<=', upTo)
+        .orderBy('e.off')
+        .limit(count)
+        .execute());
+
+  /** Loads the heads of streams not in memory yet (absent streams stay absent). */
+  async function loadHeads(names: Iterable<string>): Promise<void> {
+    const missing = [...new Set(names)].filter((name) => !heads.has(name));
+    for (let i = 0; i < missing.length; i += LOAD_CHUNK) {
+      const rows = await db
+        .selectFrom('tether_log_streams')
+        .select(['name', 'epoch', 'head'])
+        .where('name', 'in', missing.slice(i, i + LOAD_CHUNK))
+        .execute();
+      for (const row of rows)
+        if (!heads.has(row.name)) heads.set(row.name, { epoch: row.epoch, head: Number(row.head) });
+    }
   }
 
-  type Row = { seq: number; body: string; at: number };
-  /**
-   * Writes one batch. On SQLite, a statement prepared once and run in one transaction: Kysely's
-   * per-query compile and prepare cost about as much as the insert itself on the publish path.
-   */
-  const insertRows =
-    sqliteInsert(handle) ?? ((rows: Row[]) => db.insertInto('tether_history_events').values(rows).execute());
+  /** An event appended before (a retried publish), with its cursors, from memory or the store. */
+  async function findAppended(id: string): Promise<LoggedEvent | undefined> {
+    const known = recent.get(id);
+    if (known !== undefined) return known;
+    const event = await db
+      .selectFrom('tether_log_events')
+      .select(['seq', 'body', 'at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (event === undefined) return undefined;
+    const entries = await db
+      .selectFrom('tether_log_entries')
+      .select(['stream', 'off'])
+      .where('seq', '=', event.seq)
+      .execute();
+    await loadHeads(entries.map((e) => e.stream));
+    const cursors = new Map<string, Cursor>();
+    for (const e of entries)
+      cursors.set(e.stream, { epoch: heads.get(e.stream)?.epoch ?? NO_EPOCH, offset: Number(e.off) });
+    return {
+      envelope: JSON.parse(event.body) as PublishEnvelope,
+      at: Number(event.at),
+      seq: Number(event.seq),
+      cursors,
+    };
+  }
+
+  /** Which of these ids the store already holds (one query per batch; generated ids never match). */
+  async function storedIds(ids: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    const unique = [...new Set(ids)];
+    for (let i = 0; i < unique.length; i += LOAD_CHUNK) {
+      const rows = await db
+        .selectFrom('tether_log_events')
+        .select('id')
+        .where('id', 'in', unique.slice(i, i + LOAD_CHUNK))
+        .execute();
+      for (const row of rows) out.add(row.id);
+    }
+    return out;
+  }
+
+  function remember(event: LoggedEvent): void {
+    recent.set(event.envelope.id, event);
+    if (recent.size > RECENT_IDS) recent.delete(recent.keys().next().value as string);
+  }
+
+  /** Writes one batch: offsets from the committed heads, published to memory only after commit. */
+  async function writeBatch(batch: Waiting[]): Promise<void> {
+    const fresh: Waiting[] = [];
+    const firstOfId = new Map<string, Waiting[]>();
+    const stored = await storedIds(batch.map((w) => w.envelope.id).filter((id) => !recent.has(id)));
+    for (const w of batch) {
+      const id = w.envelope.id;
+      const earlier = recent.has(id) || stored.has(id) ? await findAppended(id) : undefined;
+      if (earlier !== undefined) {
+        w.resolve(earlier);
+        continue;
+      }
+      const same = firstOfId.get(w.envelope.id);
+      if (same !== undefined)
+        same.push(w); // the same id twice in one batch: appended once
+      else {
+        firstOfId.set(w.envelope.id, [w]);
+        fresh.push(w);
+      }
+    }
+    if (fresh.length === 0) return;
+    const streamsByEvent = fresh.map((w) => streamsOf(w.envelope));
+    await loadHeads(streamsByEvent.flat());
+
+    const working = new Map<string, Head>();
+    const rows: BatchRows = { events: [], entries: [], streams: [] };
+    const logged: LoggedEvent[] = [];
+    let nextSeq = seq;
+    const at = Math.max(clock.now(), lastAt);
+    fresh.forEach((w, i) => {
+      const eventSeq = ++nextSeq;
+      const cursors = new Map<string, Cursor>();
+      for (const stream of streamsByEvent[i]!) {
+        let head = working.get(stream);
+        if (head === undefined) {
+          const committed = heads.get(stream);
+          head = committed === undefined ? { epoch: newEpoch(), head: 0 } : { ...committed };
+          working.set(stream, head);
+        }
+        head.head++;
+        cursors.set(stream, { epoch: head.epoch, offset: head.head });
+        rows.entries.push({ stream, off: head.head, seq: eventSeq });
+      }
+      rows.events.push({ seq: eventSeq, id: w.envelope.id, body: JSON.stringify(w.envelope), at });
+      logged.push({ envelope: w.envelope, at, seq: eventSeq, cursors });
+    });
+    for (const [name, head] of working) rows.streams.push({ name, ...head });
+
+    try {
+      await writeRows(rows);
+    } catch (err) {
+      logger.error(
+        { component: 'history', err: (err as Error).message, events: fresh.length },
+        'event log append failed',
+      );
+      const error = new TetherError(
+        'PUBLISH_FAILED',
+        'The event log could not be written; the event was not published',
+        {
+          cause: err,
+        },
+      );
+      for (const w of fresh) for (const same of firstOfId.get(w.envelope.id) ?? []) same.reject(error);
+      // Another writer may have moved the heads: read them again before the next batch.
+      for (const name of working.keys()) heads.delete(name);
+      return;
+    }
+    seq = nextSeq;
+    lastAt = at;
+    for (const [name, head] of working) heads.set(name, head);
+    fresh.forEach((w, i) => {
+      const event = logged[i]!;
+      remember(event);
+      for (const same of firstOfId.get(w.envelope.id) ?? []) same.resolve(event);
+    });
+  }
 
   /** Writes queued appends, one batch at a time, until the queue is empty. */
   async function drain(): Promise<void> {
     writing = true;
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatch);
-      const first = head + 1;
       try {
-        await insertRows(batch.map((w, i) => ({ seq: first + i, body: JSON.stringify(w.envelope), at: w.at })));
+        await writeBatch(batch);
       } catch (err) {
-        logger.error(
-          { component: 'history', err: (err as Error).message, events: batch.length },
-          'event log append failed',
-        );
-        const error = new TetherError(
-          'PUBLISH_FAILED',
-          'The event log could not be written; the event was not published',
-          { cause: err },
-        );
+        // A read before the write failed (the store is gone): nothing of this batch was written.
+        const error = new TetherError('PUBLISH_FAILED', 'The event log is unreachable; the event was not published', {
+          cause: err,
+        });
         for (const w of batch) w.reject(error);
-        // Another writer may have taken these offsets: continue after whatever is there now.
-        head = await readMaxSeq().catch(() => head);
-        continue;
       }
-      head = first + batch.length - 1;
-      batch.forEach((w, i) => w.resolve({ epoch, offset: String(first + i), envelope: w.envelope, at: w.at }));
     }
     writing = false;
   }
@@ -129,8 +273,8 @@ export async function createStoreLog<DB>(
   function append(envelope: PublishEnvelope): Promise<LoggedEvent> {
     if (closed) return Promise.reject(new TetherError('PUBLISH_FAILED', 'The event log is closed'));
     return new Promise<LoggedEvent>((resolve, reject) => {
-      queue.push({ envelope, at: clock.now(), resolve, reject });
-      // Appends made in the same turn go into one INSERT.
+      queue.push({ envelope, resolve, reject });
+      // Appends made in the same turn go into one transaction.
       if (!writing) {
         writing = true;
         queueMicrotask(() => void drain());
@@ -138,50 +282,82 @@ export async function createStoreLog<DB>(
     });
   }
 
-  async function readAfter(askedEpoch: string, offset: string, limit: number): Promise<ReadResult> {
-    const after = /^\d{1,15}$/.test(offset) ? Number(offset) : Number.NaN;
-    if (askedEpoch !== epoch || !Number.isSafeInteger(after) || after > head) return { events: [], complete: false };
-    const rows = await db
-      .selectFrom('tether_history_events')
-      .select(['seq', 'body', 'at'])
-      .where('seq', '>', after)
-      .orderBy('seq')
-      .limit(limit + 1)
-      .execute();
-    if (rows.length === 0) return { events: [], complete: after === head };
-    const events = rows.slice(0, limit).map((row) => ({
-      epoch,
-      offset: String(row.seq),
-      envelope: JSON.parse(row.body) as PublishEnvelope,
-      at: Number(row.at),
-    }));
-    // Contiguous from after+1 (trimming only removes the oldest rows) and not cut by the limit.
-    return { events, complete: Number(rows[0]?.seq) === after + 1 && rows.length <= limit };
+  async function headOf(stream: string): Promise<Cursor> {
+    await loadHeads([stream]);
+    const head = heads.get(stream);
+    return head === undefined ? { epoch: NO_EPOCH, offset: 0 } : { epoch: head.epoch, offset: head.head };
   }
 
-  /** Deletes rows up to offset `upTo` (and older than `olderThan`, when given) in batches; returns how many. */
-  async function deleteBatched(upTo: number, olderThan: number | undefined): Promise<number> {
+  async function read(stream: string, from: Cursor, limit: number): Promise<StreamRead> {
+    const head = await headOf(stream);
+    const continues =
+      Number.isSafeInteger(from.offset) &&
+      from.offset >= 0 &&
+      from.offset <= head.offset &&
+      (from.epoch === head.epoch || (from.epoch === NO_EPOCH && from.offset === 0));
+    if (!continues) return { entries: [], complete: false, head };
+    if (from.offset === head.offset) return { entries: [], complete: true, head };
+    const rows = await readRows(stream, from.offset, head.offset, limit + 1);
+    const entries = rows.slice(0, limit).map((row) => ({
+      offset: Number(row.off),
+      envelope: JSON.parse(row.body) as PublishEnvelope,
+      at: Number(row.at),
+      seq: Number(row.seq),
+    }));
+    // Contiguous from the cursor (trimming only removes the oldest entries) and not cut by the limit.
+    const complete = entries[0]?.offset === from.offset + 1 && rows.length <= limit;
+    return { entries, complete, head };
+  }
+
+  async function headsOf(streams: readonly string[]): Promise<Map<string, Cursor>> {
+    await loadHeads(streams);
+    const out = new Map<string, Cursor>();
+    for (const stream of streams) {
+      const head = heads.get(stream);
+      out.set(stream, head === undefined ? { epoch: NO_EPOCH, offset: 0 } : { epoch: head.epoch, offset: head.head });
+    }
+    return out;
+  }
+
+  /** Runs `statement` (a DELETE of at most `trimBatch` rows) until it removes fewer; returns how many. */
+  async function deleteBatched(statement: () => Promise<bigint | undefined>): Promise<number> {
     let removed = 0;
     for (;;) {
-      let select = db.selectFrom('tether_history_events').select('seq').where('seq', '<=', upTo);
-      if (olderThan !== undefined) select = select.where('at', '<', olderThan);
-      const result = await db
-        .deleteFrom('tether_history_events')
-        .where('seq', 'in', select.orderBy('seq').limit(trimBatch))
-        .executeTakeFirst();
-      const count = Number(result.numDeletedRows);
+      const count = Number((await statement()) ?? 0n);
       removed += count;
       if (count < trimBatch || closed) return removed;
     }
   }
 
   async function runTrim(): Promise<number> {
-    // The newest event always stays: it carries the highest offset across restarts.
-    const newest = head - 1;
     let removed = 0;
-    if (options.maxEvents > 0) removed += await deleteBatched(Math.min(newest, head - options.maxEvents), undefined);
-    if (options.maxAgeSeconds > 0) removed += await deleteBatched(newest, clock.now() - options.maxAgeSeconds * 1000);
-    if (removed > 0) logger.debug({ component: 'history', removed, head }, 'event log trimmed');
+    if (options.maxEvents > 0) {
+      // Per stream: what lies more than maxEvents below the stream's head.
+      removed += await deleteBatched(async () => {
+        const result = await sql`DELETE FROM tether_log_entries WHERE (stream, off) IN (
+            SELECT e.stream, e.off FROM tether_log_entries e JOIN tether_log_streams s ON s.name = e.stream
+            WHERE e.off <= s.head - ${options.maxEvents} LIMIT ${trimBatch})`.execute(db);
+        return result.numAffectedRows;
+      });
+    }
+    if (options.maxAgeSeconds > 0) {
+      const cutoff = clock.now() - options.maxAgeSeconds * 1000;
+      removed += await deleteBatched(async () => {
+        const result = await sql`DELETE FROM tether_log_entries WHERE (stream, off) IN (
+            SELECT e.stream, e.off FROM tether_log_entries e JOIN tether_log_events v ON v.seq = e.seq
+            WHERE v.at < ${cutoff} LIMIT ${trimBatch})`.execute(db);
+        return result.numAffectedRows;
+      });
+    }
+    // Bodies no stream refers to any more. Stream rows stay: they carry each stream's epoch and head.
+    await deleteBatched(async () => {
+      const result = await sql`DELETE FROM tether_log_events WHERE seq IN (
+          SELECT v.seq FROM tether_log_events v
+          WHERE v.seq <= ${seq} AND NOT EXISTS (SELECT 1 FROM tether_log_entries e WHERE e.seq = v.seq)
+          LIMIT ${trimBatch})`.execute(db);
+      return result.numAffectedRows;
+    });
+    if (removed > 0) logger.debug({ component: 'history', removed }, 'event log trimmed');
     return removed;
   }
 
@@ -208,11 +384,9 @@ export async function createStoreLog<DB>(
 
   return {
     kind: 'store',
-    epoch: () => epoch,
     append,
-    readAfter,
-    head: () => Promise.resolve({ epoch, offset: String(head) }),
-    knownHead: () => ({ epoch, offset: String(head) }),
+    read,
+    heads: headsOf,
     trim,
     async close() {
       closed = true;
@@ -224,12 +398,69 @@ export async function createStoreLog<DB>(
   };
 }
 
-/** A batch insert over the raw SQLite handle, or undefined when the store is not embedded SQLite. */
-function sqliteInsert(handle: object): ((rows: { seq: number; body: string; at: number }[]) => void) | undefined {
+/** A random stream epoch: 8 base64url characters, never the all-zero stand-in for "no epoch". */
+export function newEpoch(): string {
+  for (;;) {
+    const epoch = randomBytes(6).toString('base64url');
+    if (epoch.length === EPOCH_CHARS && epoch !== '0'.repeat(EPOCH_CHARS)) return epoch;
+  }
+}
+
+/**
+ * The batch writer over the raw SQLite handle, or undefined when the store is not embedded SQLite:
+ * statements prepared once and run in one transaction (Kysely's per-query compile and prepare cost
+ * about as much as the insert itself on the publish path).
+ */
+function sqliteWriter(handle: object): ((rows: BatchRows) => void) | undefined {
   const raw = sqliteHandle(handle);
   if (raw === undefined) return undefined;
-  const insert = raw.prepare('INSERT INTO tether_history_events (seq, body, at) VALUES (?, ?, ?)');
-  return raw.transaction((rows: { seq: number; body: string; at: number }[]) => {
-    for (const row of rows) insert.run(row.seq, row.body, row.at);
+  const insertEvent = raw.prepare('INSERT INTO tether_log_events (seq, id, body, at) VALUES (?, ?, ?, ?)');
+  const insertEntry = raw.prepare('INSERT INTO tether_log_entries (stream, off, seq) VALUES (?, ?, ?)');
+  const upsertStream = raw.prepare(
+    'INSERT INTO tether_log_streams (name, epoch, head) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET head = excluded.head',
+  );
+  return raw.transaction((rows: BatchRows) => {
+    for (const e of rows.events) insertEvent.run(e.seq, e.id, e.body, e.at);
+    for (const e of rows.entries) insertEntry.run(e.stream, e.off, e.seq);
+    for (const s of rows.streams) upsertStream.run(s.name, s.epoch, s.head);
+  });
+}
+
+type EntryRow = { off: number; body: string; at: number; seq: number };
+
+/** Entries of one stream after an offset, over the raw SQLite handle (undefined when not embedded SQLite). */
+function sqliteReader(
+  handle: object,
+): ((stream: string, after: number, upTo: number, count: number) => Promise<EntryRow[]>) | undefined {
+  const raw = sqliteHandle(handle);
+  if (raw === undefined) return undefined;
+  const select = raw.prepare(
+    `SELECT e.off AS off, v.body AS body, v.at AS at, v.seq AS seq
+       FROM tether_log_entries e JOIN tether_log_events v ON v.seq = e.seq
+      WHERE e.stream = ? AND e.off > ? AND e.off <= ? ORDER BY e.off LIMIT ?`,
+  );
+  return (stream, after, upTo, count) => Promise.resolve(select.all(stream, after, upTo, count) as EntryRow[]);
+}
+
+/** The same batch through Kysely (PostgreSQL), in chunks under the parameter limit. */
+async function kyselyWrite(db: Kysely<HistoryTables>, _dialect: StoreDialect, rows: BatchRows): Promise<void> {
+  const CHUNK = 1000;
+  await db.transaction().execute(async (trx) => {
+    for (let i = 0; i < rows.events.length; i += CHUNK)
+      await trx
+        .insertInto('tether_log_events')
+        .values(rows.events.slice(i, i + CHUNK))
+        .execute();
+    for (let i = 0; i < rows.entries.length; i += CHUNK)
+      await trx
+        .insertInto('tether_log_entries')
+        .values(rows.entries.slice(i, i + CHUNK))
+        .execute();
+    for (let i = 0; i < rows.streams.length; i += CHUNK)
+      await trx
+        .insertInto('tether_log_streams')
+        .values(rows.streams.slice(i, i + CHUNK))
+        .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({ head: eb.ref('excluded.head') })))
+        .execute();
   });
 }

@@ -1,73 +1,75 @@
 import type { PublishEnvelope } from '../hub/types.js';
 
 /**
- * The event log behind recovery. Every published event gets a position: an offset that only grows
- * within an epoch. The epoch changes whenever history may have been lost (a new Redis, a wiped
- * store), so a client presenting a position from another epoch is told `recovered: false`.
+ * The event log behind recovery: one stream per addressee. An event to users U, scopes S and
+ * channels C is appended to the stream of each user in U, of each scope in S and each of its
+ * ancestors up to `*`, and of each channel in C (`streamsOf`). A connection reads a small set of
+ * streams — its user, one per scope it reads, one per joined channel — so recovery costs what the
+ * connection missed, not what the whole deployment published.
+ *
+ * Each stream has contiguous offsets 1, 2, 3… and an epoch. The epoch is chosen when the stream is
+ * created and changes only when its history may have been lost (a wiped store, a Redis that lost
+ * its data): a cursor of another epoch cannot be continued. Contiguity is what makes "nothing is
+ * missing after offset O" provable: the first entry read after O must be O+1.
  *
  * Implementations: `store-log.ts` (embedded: the SQLite/PostgreSQL store) and, in cluster mode,
- * Redis Streams (shared by every node, so recovery works whichever node a client lands on).
+ * `redis-log.ts` (shared by every node, so recovery works whichever node a client lands on).
  */
-export interface LoggedEvent {
-  /**
-   * Opaque to clients, monotonic within `epoch`. Every implementation ends it with the event's
-   * sequence number in the epoch (`42`, or `<ms>-42` in Redis), one more per event, so the hub can
-   * compare positions (`offsetRank`) and a reader can prove that nothing is missing.
-   */
-  offset: string;
+
+/** Where a reader stands in one stream: the last offset it has, in `epoch`. */
+export interface Cursor {
+  /** `NO_EPOCH` for a stream that did not exist yet: offset 0 then continues in any epoch. */
   epoch: string;
-  envelope: PublishEnvelope;
-  /** ms since the epoch, when appended */
-  at: number;
+  offset: number;
 }
 
-export interface ReadResult {
-  events: LoggedEvent[];
+/** The epoch of a stream nobody has appended to yet (its head is offset 0). */
+export const NO_EPOCH = '';
+
+/** An appended event with its cursor in every stream it went to. */
+export interface LoggedEvent {
+  envelope: PublishEnvelope;
+  /** ms since the Unix epoch when appended; never decreases within a log. */
+  at: number;
+  /** Append order within the log, one more per event: the tie-break after `at` when merging streams. */
+  seq: number;
+  /** stream → the event's cursor in it. */
+  cursors: ReadonlyMap<string, Cursor>;
+}
+
+/** One entry of one stream. */
+export interface StreamEntry {
+  offset: number;
+  envelope: PublishEnvelope;
+  at: number;
+  seq: number;
+}
+
+export interface StreamRead {
+  /** Entries strictly after the cursor, in offset order, at most the limit. */
+  entries: StreamEntry[];
   /**
-   * False when the log cannot prove nothing is missing after `offset`: another epoch, history
-   * trimmed past the position, or more events than the caller's limit.
+   * False when the log cannot prove nothing is missing after the cursor: another epoch, history
+   * trimmed past it, an offset beyond the head, or more entries than the limit.
    */
   complete: boolean;
+  /** The stream's head when read (where a reader that cannot continue starts). */
+  head: Cursor;
 }
 
 export interface EventLog {
   readonly kind: 'store' | 'redis' | 'memory';
-  /** The current epoch (stable while history is intact). */
-  epoch(): string;
-  /** Appends and assigns the position. Throws TetherError(PUBLISH_FAILED) if the log is unreachable. */
-  append(envelope: PublishEnvelope): Promise<LoggedEvent>;
-  /** Events strictly after `offset` in `epoch`, in order, at most `limit`. */
-  readAfter(epoch: string, offset: string, limit: number): Promise<ReadResult>;
-  /** The position of the newest event (what a fresh client starts from). */
-  head(): Promise<{ epoch: string; offset: string }>;
   /**
-   * The head without a round trip, when this process appends every event itself and so knows it
-   * exactly (the embedded store log). Absent or undefined: call `head()`.
+   * Appends the event to each stream of `streamsOf(envelope)` and assigns its cursors; appending an
+   * id already appended (a retried publish) returns the first cursors and appends nothing.
+   * Throws TetherError(PUBLISH_FAILED) if the log is unreachable.
    */
-  knownHead?(): { epoch: string; offset: string } | undefined;
-  /** Applies retention (age and size), returns how many events were removed. */
+  append(envelope: PublishEnvelope): Promise<LoggedEvent>;
+  /** Entries of `stream` strictly after `from`, at most `limit`. */
+  read(stream: string, from: Cursor, limit: number): Promise<StreamRead>;
+  /** The head of each stream (`{epoch: NO_EPOCH, offset: 0}` for a stream never appended to). */
+  heads(streams: readonly string[]): Promise<Map<string, Cursor>>;
+  /** Applies retention (age and size, per stream), returns how many entries were removed. */
   trim(): Promise<number>;
   close(): Promise<void>;
-}
-
-/** How a position travels on the wire: `<epoch>:<offset>`, opaque to clients. */
-export function formatPosition(epoch: string, offset: string): string {
-  return `${epoch}:${offset}`;
-}
-
-export function parsePosition(position: unknown): { epoch: string; offset: string } | undefined {
-  if (typeof position !== 'string' || position.length > 200) return undefined;
-  const i = position.indexOf(':');
-  if (i <= 0 || i === position.length - 1) return undefined;
-  return { epoch: position.slice(0, i), offset: position.slice(i + 1) };
-}
-
-/**
- * The per-epoch sequence number an offset ends with (`"42"` → 42, `"1700000000000-42"` → 42);
- * NaN when the offset is not one of ours. Positions of one epoch compare by rank.
- */
-export function offsetRank(offset: string): number {
-  const dash = offset.lastIndexOf('-');
-  const digits = dash < 0 ? offset : offset.slice(dash + 1);
-  return /^\d{1,15}$/.test(digits) ? Number(digits) : Number.NaN;
 }

@@ -3,6 +3,7 @@ import {
   ERRORS,
   TetherError,
   type ErrorCode,
+  type NarrowAck,
   type PublishRequest,
   type PublishResult,
   type ResumeRequest,
@@ -10,12 +11,14 @@ import {
 } from '@tether/protocol';
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
-import { formatPosition, offsetRank, type EventLog } from '../history/types.js';
+import type { Cursor, EventLog } from '../history/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { TokenBucket } from '../util/rate-limit.js';
 import { channelAllowed, isValidChannelName } from './channels.js';
+import { CopyDelivery } from './copies.js';
 import { normalizeGrants, SessionIndexes } from './indexes.js';
+import { readNarrow } from './narrow.js';
 import { TokenLifecycle } from './lifecycle.js';
 import { guardObserver } from './observer.js';
 import { generateId, route, validatePublish } from './publish.js';
@@ -28,6 +31,7 @@ import type {
   ConnectionSink,
   Hub,
   HubObserver,
+  OutboundEvent,
   PublishEnvelope,
   Session,
   SystemMessage,
@@ -35,6 +39,8 @@ import type {
 
 /** A connection may join this many channels at most (memory bound per connection). */
 export const MAX_CHANNELS_PER_SESSION = 1000;
+/** Live events held for one connection while its replay is read; past this it is told to resume again. */
+export const MAX_REPLAY_BUFFER = 10_000;
 
 export interface HubDeps {
   config: Config;
@@ -58,9 +64,14 @@ export interface LocalHub extends Hub {
   /**
    * Writes an already validated publish to this node's matching sessions; returns how many.
    * A cluster broker calls this on every node with the envelope `publish` produced, and the
-   * event's `formatPosition(epoch, offset)` in the shared log.
+   * event's cursors in the shared log's streams.
    */
-  deliverLocal(envelope: PublishEnvelope, publishedAt?: number, position?: string): number;
+  deliverLocal(envelope: PublishEnvelope, publishedAt?: number, cursors?: ReadonlyMap<string, Cursor>): number;
+  /**
+   * Writes one stream's copy of an event (Redis Cluster: each stream's shard publishes its own,
+   * with that stream's cursor) to the local connections reading that stream; returns how many.
+   */
+  deliverCopy(envelope: PublishEnvelope, stream: string, cursor: Cursor, publishedAt?: number): number;
   /** The lifecycle scheduler's size and timer state (one armed timer for all sessions). */
   schedulerStats(): SchedulerStats;
 }
@@ -87,6 +98,7 @@ export function createHub(deps: HubDeps): LocalHub {
     observer,
     indexes,
     expire: (session) => end(session, 'AUTH_EXPIRED', 'expired', true, AUTH_MESSAGES.expired),
+    regranted: (session) => restream(session),
   });
   const reauthPerSecond = config.reauthRatePerMinute / 60;
   let publishStamp = 0;
@@ -179,6 +191,7 @@ export function createHub(deps: HubDeps): LocalHub {
       now,
       bucket,
     );
+    if (resume?.narrow !== undefined) session.setNarrow(resume.narrow);
     indexes.add(session);
     logger.info(
       {
@@ -190,12 +203,13 @@ export function createHub(deps: HubDeps): LocalHub {
         ip: info.ip,
         tokenSource: info.tokenSource,
         expiresAt: principal.expiresAt,
+        narrowed: session.narrow === undefined ? undefined : session.scopeReads.length,
       },
       'session connected',
     );
     // Joined before the cluster layer hears of the session (it follows its channels) and before the replay.
     for (const channel of resume?.channels ?? []) {
-      const ack = subscribe(session, channel);
+      const ack = joinChannel(session, channel);
       if (!ack.ok)
         logger.debug(
           { event: 'resume_channel_refused', sessionId: session.id, channel, code: ack.code },
@@ -204,24 +218,31 @@ export function createHub(deps: HubDeps): LocalHub {
     }
     observer.onSessionOpened(session);
     if (recovery !== undefined) {
-      const head = resume?.position === undefined ? recovery.log.knownHead?.() : undefined;
-      if (head === undefined) {
-        void recover(recovery, session, resume?.position);
-        return session;
-      }
-      // A fresh client of a log that knows its head: no read needed, the stream starts here.
-      session.floorEpoch = head.epoch;
-      session.floorRank = offsetRank(head.offset);
-      write(session, {
-        kind: 'session_created',
-        payload: session.createdPayload(now, { recovered: false, position: formatPosition(head.epoch, head.offset) }),
-      });
-    } else {
-      write(session, { kind: 'session_created', payload: session.createdPayload(now) });
+      session.cursors.setStreams(session.streamNames());
+      void recover(recovery, session, resume?.position);
+      return session;
     }
+    write(session, { kind: 'session_created', payload: session.createdPayload(now) });
     // After session_created: a token already inside the warning window is warned about right away.
     lifecycle.arm(session);
     return session;
+  }
+
+  /**
+   * After the streams a session reads changed (channel, grants, narrowing): forget dropped streams
+   * and start added ones at their heads. An event of an added stream that arrives first sets its
+   * cursor itself (a head read that returns later never moves a cursor back).
+   */
+  function restream(session: HubSession): void {
+    if (deps.log === undefined || session.closed) return;
+    const added = session.cursors.setStreams(session.streamNames());
+    if (added.length === 0) return;
+    deps.log.heads(added).then(
+      (heads) => {
+        for (const [stream, head] of heads) session.cursors.place(stream, head);
+      },
+      (err: unknown) => logger.warn({ sessionId: session.id, err: (err as Error).message }, 'stream heads unreadable'),
+    );
   }
 
   function refuse(code: ErrorCode, message = ERRORS[code].message): SubscribeAck {
@@ -230,6 +251,12 @@ export function createHub(deps: HubDeps): LocalHub {
 
   function subscribe(handle: Session, channel: string): SubscribeAck {
     const session = internal(handle);
+    const ack = joinChannel(session, channel);
+    if (ack.ok) restream(session);
+    return ack;
+  }
+
+  function joinChannel(session: HubSession, channel: string): SubscribeAck {
     if (!isValidChannelName(channel))
       return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
     if (session.closed) return refuse(session.closeCode ?? 'AUTH_REVOKED');
@@ -249,32 +276,88 @@ export function createHub(deps: HubDeps): LocalHub {
       return refuse('VALIDATION_FAILED', 'channel must be 1–200 characters of [A-Za-z0-9_.:/-]');
     if (session.channels.has(channel)) {
       indexes.unsubscribe(session, channel);
+      restream(session);
       logger.debug({ event: 'unsubscribe', sessionId: session.id, channel }, 'channel left');
     }
     return { ok: true, channel };
   }
 
-  function deliverLocal(envelope: PublishEnvelope, publishedAt = performance.now(), position?: string): number {
-    // One OutboundEvent per publish: transports cache their encoding on it, so each encodes once.
-    const outbound = outboundFor(envelope, publishedAt, position);
-    const stamp = ++publishStamp;
+  function narrow(handle: Session, scopes: unknown): NarrowAck {
+    const session = internal(handle);
+    if (session.closed) return refuse(session.closeCode ?? 'AUTH_REVOKED');
+    const requested = scopes === null ? null : readNarrow(scopes);
+    if (requested === undefined)
+      return refuse('VALIDATION_FAILED', 'scopes must be null or an array of at most 100 scope paths');
+    indexes.narrow(session, requested ?? undefined);
+    restream(session);
+    logger.info(
+      { event: 'narrow', sessionId: session.id, scopes: session.narrow === undefined ? null : session.narrow.length },
+      'scopes narrowed',
+    );
+    return session.narrow === undefined ? { ok: true } : { ok: true, scopes: [...session.narrow] };
+  }
+
+  const copies = new CopyDelivery(indexes);
+
+  function deliverCopy(
+    envelope: PublishEnvelope,
+    stream: string,
+    cursor: Cursor,
+    publishedAt = performance.now(),
+  ): number {
     let delivered = 0;
-    route(indexes, envelope, stamp, (session) => {
-      // A session reading its replay gets live events afterwards, in order, minus what the replay sent.
-      if (session.replayBuffer !== undefined) {
-        session.replayBuffer.push(outbound);
-        return;
-      }
-      if (!session.isNew(outbound)) return;
-      try {
-        session.sink.sendEvent(outbound);
-        delivered++;
-      } catch (err) {
-        logger.warn({ err, sessionId: session.id, eventId: envelope.id }, 'event could not be written');
-      }
+    copies.forEachReader(envelope, stream, cursor, publishedAt, (session, event) => {
+      if (writeEvent(session, event)) delivered++;
     });
     observer.onDelivered(delivered, performance.now() - publishedAt);
     return delivered;
+  }
+
+  /**
+   * Writes one event to one session: held while its replay is read; skipped when it moves no
+   * cursor (a second copy: the node received it twice, or a catch-up re-read it).
+   */
+  function writeEvent(session: HubSession, event: OutboundEvent): boolean {
+    if (session.replayBuffer !== undefined) {
+      if (session.replayBuffer.length < MAX_REPLAY_BUFFER) session.replayBuffer.push(event);
+      else overflow(session);
+      return false;
+    }
+    if (event.cursors !== undefined && !session.cursors.advance(event.cursors)) return false;
+    try {
+      session.sink.sendEvent(event, event.cursors === undefined ? undefined : session.cursors.position());
+      return true;
+    } catch (err) {
+      logger.warn({ err, sessionId: session.id, eventId: event.id }, 'event could not be written');
+      return false;
+    }
+  }
+
+  function deliverLocal(
+    envelope: PublishEnvelope,
+    publishedAt = performance.now(),
+    cursors?: ReadonlyMap<string, Cursor>,
+  ): number {
+    // One OutboundEvent per publish: transports cache their encoding on it, so each encodes once.
+    const outbound = outboundFor(envelope, publishedAt, cursors);
+    const stamp = ++publishStamp;
+    let delivered = 0;
+    route(indexes, envelope, stamp, (session) => {
+      if (writeEvent(session, outbound)) delivered++;
+    });
+    observer.onDelivered(delivered, performance.now() - publishedAt);
+    return delivered;
+  }
+
+  /**
+   * More live events arrived during a replay than a connection may hold: rather than grow without
+   * bound or drop silently, it is closed with REPLAY_OVERFLOW, and its next resume (from the last
+   * position it received) reads them from the log.
+   */
+  function overflow(session: HubSession): void {
+    logger.warn({ event: 'replay_overflow', sessionId: session.id, held: MAX_REPLAY_BUFFER }, 'replay buffer full');
+    session.replayBuffer = [];
+    end(session, 'REPLAY_OVERFLOW', 'replay_overflow', true);
   }
 
   async function publish(request: PublishRequest): Promise<PublishResult> {
@@ -282,11 +365,7 @@ export function createHub(deps: HubDeps): LocalHub {
     const envelope = validatePublish(request);
     // Logged before delivered: a client that misses it live finds it in the log.
     const logged = deps.log === undefined ? undefined : await deps.log.append(envelope);
-    const delivered = deliverLocal(
-      envelope,
-      publishedAt,
-      logged === undefined ? undefined : formatPosition(logged.epoch, logged.offset),
-    );
+    const delivered = deliverLocal(envelope, publishedAt, logged?.cursors);
     const result: PublishResult = { id: envelope.id, delivered };
     logger.debug({ event: 'publish', eventId: envelope.id, name: envelope.event, delivered }, 'event published');
     observer.onPublish(result, envelope.event);
@@ -316,6 +395,7 @@ export function createHub(deps: HubDeps): LocalHub {
         scopes: grants.scopes ?? principal.scopes,
         channels: grants.channels ?? principal.channels,
       });
+      restream(session);
       logger.info(
         {
           event: 'grants_updated',
@@ -365,9 +445,11 @@ export function createHub(deps: HubDeps): LocalHub {
     reauth: (session, token) => lifecycle.reauth(internal(session), token),
     subscribe,
     unsubscribe,
+    narrow,
     unregister: (session, reason) => void detach(internal(session), reason, null),
     publish,
     deliverLocal,
+    deliverCopy,
     disconnectUser: (userId, code = 'AUTH_REVOKED') => revoke(indexes.byUser.get(userId), code, { userId }),
     revokeFamily: (familyId) => revoke(indexes.byFamily.get(familyId), 'AUTH_REVOKED', { familyId }),
     updateGrants,

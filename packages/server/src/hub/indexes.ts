@@ -87,6 +87,7 @@ export class SessionIndexes {
   replacePrincipal(session: HubSession, principal: Principal): string[] {
     this.unindexPrincipal(session);
     session.principal = { ...principal, scopes: normalizeGrants(principal.scopes) };
+    session.refreshScopeReads();
     this.indexPrincipal(session);
     const dropped: string[] = [];
     for (const channel of session.channels) {
@@ -94,6 +95,13 @@ export class SessionIndexes {
     }
     for (const channel of dropped) this.unsubscribe(session, channel);
     return dropped;
+  }
+
+  /** Narrows the scopes the session receives to `scopes` inside its grants (undefined: all grants). */
+  narrow(session: HubSession, scopes: readonly string[] | undefined): void {
+    this.unindexPrincipal(session);
+    session.setNarrow(scopes);
+    this.indexPrincipal(session);
   }
 
   subscribe(session: HubSession, channel: string): void {
@@ -116,13 +124,14 @@ export class SessionIndexes {
   }
 
   private indexPrincipal(session: HubSession): void {
-    for (const scope of session.principal.scopes) this.byScope.add(scope, session);
+    // Indexed by the scopes it reads: the grants, or its narrowed set (routing and streams agree).
+    for (const scope of session.scopeReads) this.byScope.add(scope, session);
     const family = session.principal.sessionFamilyId;
     if (family !== undefined) this.byFamily.add(family, session);
   }
 
   private unindexPrincipal(session: HubSession): void {
-    for (const scope of session.principal.scopes) this.byScope.delete(scope, session);
+    for (const scope of session.scopeReads) this.byScope.delete(scope, session);
     const family = session.principal.sessionFamilyId;
     if (family !== undefined) this.byFamily.delete(family, session);
   }

@@ -19,6 +19,8 @@ export interface LifecycleDeps {
   indexes: SessionIndexes;
   /** Ends a session whose token expired: `auth_error AUTH_EXPIRED`, then close. */
   expire(session: HubSession): void;
+  /** A reauth replaced the session's grants (the streams it reads may have changed). */
+  regranted(session: HubSession): void;
 }
 
 /**
@@ -96,6 +98,7 @@ export class TokenLifecycle {
 
     const previousExpiry = session.principal.expiresAt;
     const dropped = this.deps.indexes.replacePrincipal(session, principal);
+    this.deps.regranted(session);
     this.arm(session);
     this.deps.logger.info(
       {

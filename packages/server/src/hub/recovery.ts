@@ -1,5 +1,6 @@
-import { grantCovers } from '@tether/protocol';
-import { formatPosition, offsetRank, parsePosition, type EventLog, type LoggedEvent } from '../history/types.js';
+import { grantCovers, scopeAncestry } from '@tether/protocol';
+import { decodePosition, scopeStream, streamKey } from '../history/streams.js';
+import type { Cursor, EventLog, StreamEntry } from '../history/types.js';
 import type { Logger } from '../util/logger.js';
 import type { HubSession } from './session.js';
 import type { OutboundEvent, PublishEnvelope, SystemMessage } from './types.js';
@@ -7,7 +8,7 @@ import type { OutboundEvent, PublishEnvelope, SystemMessage } from './types.js';
 /** What recovery needs from the hub. */
 export interface RecoveryDeps {
   log: EventLog;
-  /** Gap beyond which the client is told `recovered: false` (RECOVERY_MAX_EVENTS). */
+  /** Most events a connection may be missing and still be replayed (RECOVERY_MAX_EVENTS). */
   maxEvents: number;
   logger: Logger;
   now(): number;
@@ -16,63 +17,79 @@ export interface RecoveryDeps {
   live(session: HubSession): void;
 }
 
-/** An event for one position, with the seam fields parsed once. */
+/** An event for delivery: one per publish, shared by every recipient (transports cache encodings on it). */
 export function outboundFor(
   envelope: PublishEnvelope,
   publishedAt: number,
-  position: string | undefined,
+  cursors: ReadonlyMap<string, Cursor> | undefined,
 ): OutboundEvent {
-  const parsed = position === undefined ? undefined : parsePosition(position);
   return {
     id: envelope.id,
     event: envelope.event,
     data: envelope.data,
     publishedAt,
     encoded: {},
-    ...(parsed === undefined ? {} : { position, epoch: parsed.epoch, rank: offsetRank(parsed.offset) }),
+    ...(cursors === undefined ? {} : { cursors }),
   };
 }
 
 /**
- * Whether the session may receive the envelope *now*: its current user (guests get no
- * user-addressed history), its current scope grants, the channels it has joined.
+ * Whether the session may receive the envelope *now*: its current user, the scopes it reads now
+ * (its grants, or its narrowed set), the channels it has joined.
  */
 export function entitled(session: HubSession, envelope: PublishEnvelope): boolean {
-  if (!session.isGuest && envelope.to.users.includes(session.userId)) return true;
-  const grants = session.principal.scopes;
-  for (const scope of envelope.to.scopes) for (const grant of grants) if (grantCovers(grant, scope)) return true;
+  if (envelope.to.users.includes(session.userId)) return true;
+  for (const scope of envelope.to.scopes)
+    for (const read of session.scopeReads) if (grantCovers(read, scope)) return true;
   for (const channel of envelope.to.channels) if (session.channels.has(channel)) return true;
   return false;
+}
+
+/** One event of a replay, with its cursor in every stream it was read from. */
+interface ReplayItem {
+  envelope: PublishEnvelope;
+  at: number;
+  seq: number;
+  cursors: Map<string, Cursor>;
 }
 
 /**
  * Starts a session against the log. The session is already indexed: from here on its live events
  * are held in `replayBuffer` while the log is read, so every event is either in the replay or in
- * the buffer (or both — the floor drops the second copy):
+ * the buffer (or both — the cursors drop the second copy):
  *
- *   register ─► index session, buffer live ─► readAfter(position) ─► session_created {recovered, position}
- *            ─► replay (entitled events, in order) ─► buffered events above the floor ─► live
+ *   register ─► index, buffer live ─► heads + read each presented stream ─► session_created {recovered, position}
+ *            ─► replay (merged in publish order, each event once) ─► buffered events not yet sent ─► live
  *
- * Not recoverable (another epoch, trimmed, gap > maxEvents, log unreadable): nothing is replayed,
- * `recovered: false`, and the stream starts at the head.
+ * Only the session's own streams are read (its user, the scopes it reads, its channels), each from
+ * the cursor the presented position holds for it; a stream the position does not name (a grant or
+ * channel added since) starts at its head. Not recoverable (a stream of another epoch or trimmed
+ * past its cursor, more than `maxEvents` missed, an unreadable log, a position not of this format):
+ * nothing is replayed, `recovered: false`, and every stream starts at its head.
  */
 export async function recover(deps: RecoveryDeps, session: HubSession, presented: string | undefined): Promise<void> {
   const { log, logger } = deps;
   session.replayBuffer = [];
-  let replay: LoggedEvent[] = [];
-  let start: { epoch: string; offset: string } | undefined;
+  const streams = [...session.cursors.names()];
+  let replay: ReplayItem[] = [];
   let recovered = false;
+  let read = 0;
   try {
-    const from = presented === undefined ? undefined : parsePosition(presented);
+    // Heads first: an event appended after this read is live (buffered), one before it is in a read below.
+    const heads = await log.heads(streams);
+    const from = presented === undefined ? undefined : presentedCursors(session, presented);
     if (from !== undefined) {
-      const read = await log.readAfter(from.epoch, from.offset, deps.maxEvents);
-      if (read.complete) {
+      const result = await readStreams(log, from, deps.maxEvents);
+      read = result.read;
+      if (result.items !== undefined) {
         recovered = true;
-        replay = read.events;
-        start = from;
+        replay = result.items;
       }
     }
-    start ??= log.knownHead?.() ?? (await log.head());
+    for (const stream of streams) {
+      const start = recovered ? (from?.current.get(stream) ?? heads.get(stream)) : heads.get(stream);
+      if (start !== undefined) session.cursors.reset(stream, start);
+    }
   } catch (err) {
     logger.warn(
       { event: 'recover', sessionId: session.id, err: (err as Error).message },
@@ -81,22 +98,19 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
   }
   if (session.closed) return;
 
-  if (start !== undefined) {
-    session.floorEpoch = start.epoch;
-    session.floorRank = offsetRank(start.offset);
-  }
-  const position = start === undefined ? undefined : formatPosition(start.epoch, start.offset);
   deps.write(session, {
     kind: 'session_created',
-    payload: session.createdPayload(deps.now(), { recovered, position }),
+    payload: session.createdPayload(deps.now(), { recovered, position: session.cursors.position() }),
   });
 
   let replayed = 0;
-  for (const logged of replay) {
+  const sent = new Set<string>();
+  for (const item of replay) {
     if (session.closed) return;
-    session.floorRank = offsetRank(logged.offset);
-    if (!entitled(session, logged.envelope)) continue;
-    send(session, outboundFor(logged.envelope, performance.now(), formatPosition(logged.epoch, logged.offset)), logger);
+    session.cursors.advance(item.cursors);
+    if (!entitled(session, item.envelope)) continue;
+    sent.add(item.envelope.id);
+    send(session, outboundFor(item.envelope, performance.now(), item.cursors));
     replayed++;
   }
   const buffered = session.replayBuffer;
@@ -104,8 +118,14 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
   let flushed = 0;
   for (const event of buffered) {
     if (session.closed) return;
-    if (!session.isNew(event)) continue;
-    send(session, event, logger);
+    if (sent.has(event.id)) {
+      if (event.cursors !== undefined) session.cursors.advance(event.cursors);
+      continue;
+    }
+    if (event.cursors !== undefined && !session.cursors.advance(event.cursors)) continue;
+    // Per-stream copies of one event (Redis Cluster) may both be held: the first is sent.
+    sent.add(event.id);
+    send(session, event);
     flushed++;
   }
   logger.info(
@@ -115,19 +135,114 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
       userId: session.userId,
       resumed: presented !== undefined,
       recovered,
+      streams: streams.length,
+      read,
       replayed,
-      read: replay.length,
       flushed,
     },
-    recovered ? 'session recovered' : 'session started at the head',
+    recovered ? 'session recovered' : 'session started at the heads',
   );
   deps.live(session);
+
+  function send(target: HubSession, event: OutboundEvent): void {
+    try {
+      target.sink.sendEvent(event, target.cursors.position());
+    } catch (err) {
+      logger.warn({ err, sessionId: target.id, eventId: event.id }, 'event could not be written');
+    }
+  }
 }
 
-function send(session: HubSession, event: OutboundEvent, logger: Logger): void {
-  try {
-    session.sink.sendEvent(event);
-  } catch (err) {
-    logger.warn({ err, sessionId: session.id, eventId: event.id }, 'event could not be written');
+/** What a presented position says about the streams the session reads now. */
+interface Presented {
+  /** Streams read now that the position names: continue from their cursors. */
+  current: Map<string, Cursor>;
+  /**
+   * Scope streams the position names that the session no longer reads, but whose scope covers a
+   * scope it reads now (a narrowed grant, a phone narrowing from `*` to two wards): read from their
+   * cursors for the events below those scopes, which the client has not received either.
+   */
+  sources: Map<string, { cursor: Cursor; covers: string[] }>;
+}
+
+/** The presented cursors that matter to the session now, or undefined when the position is not ours. */
+function presentedCursors(session: HubSession, presented: string): Presented | undefined {
+  const decoded = decodePosition(presented);
+  if (decoded === undefined) return undefined;
+  const byKey = session.cursors.byKey();
+  const out: Presented = { current: new Map(), sources: new Map() };
+  const unnamed = new Set(byKey.values());
+  const candidates: { key: string; cursor: Cursor }[] = [];
+  for (const [key, cursor] of decoded) {
+    const stream = byKey.get(key);
+    if (stream === undefined) candidates.push({ key, cursor });
+    else {
+      out.current.set(stream, cursor);
+      unnamed.delete(stream);
+    }
   }
+  // A new scope stream may continue from an ancestor's stream the client was reading.
+  const newScopes = session.scopeReads.filter((scope) => unnamed.has(scopeStream(scope)));
+  if (newScopes.length === 0 || candidates.length === 0) return out;
+  const keys = new Map(candidates.map((c) => [c.key, c.cursor]));
+  for (const scope of newScopes) {
+    for (const ancestor of scopeAncestry(scope).slice(1)) {
+      const stream = scopeStream(ancestor);
+      const cursor = keys.get(streamKey(stream));
+      if (cursor === undefined) continue;
+      const source = out.sources.get(stream) ?? { cursor, covers: [] };
+      source.covers.push(scope);
+      out.sources.set(stream, source);
+      // The new stream's own cursor is its head: events after it are live, before it in the source.
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads every presented stream after its cursor and merges them in publish order (`at`, then the
+ * log's append order), each event once. `items` is undefined when the replay cannot be complete.
+ */
+async function readStreams(
+  log: EventLog,
+  from: Presented,
+  maxEvents: number,
+): Promise<{ items: ReplayItem[] | undefined; read: number }> {
+  const wanted: { stream: string; cursor: Cursor; covers?: string[] }[] = [
+    ...[...from.current].map(([stream, cursor]) => ({ stream, cursor })),
+    ...[...from.sources].map(([stream, { cursor, covers }]) => ({ stream, cursor, covers })),
+  ];
+  const reads = await Promise.all(
+    wanted.map(async (w) => ({ ...w, ...(await log.read(w.stream, w.cursor, maxEvents)) })),
+  );
+  let read = 0;
+  const byId = new Map<string, ReplayItem>();
+  let complete = true;
+  for (const { stream, entries, complete: whole, head, covers } of reads) {
+    read += entries.length;
+    if (!whole) complete = false;
+    for (const entry of entries) {
+      if (covers !== undefined) {
+        // From an ancestor's stream: only what lies below the scopes read now; its cursor is not kept.
+        if (!entry.envelope.to.scopes.some((scope) => covers.some((c) => grantCovers(c, scope)))) continue;
+        addEntry(byId, undefined, entry, head.epoch);
+      } else {
+        // The head's epoch: a stream that did not exist when the position was taken has one now.
+        addEntry(byId, stream, entry, head.epoch);
+      }
+    }
+  }
+  if (!complete || byId.size > maxEvents) return { items: undefined, read };
+  const items = [...byId.values()].sort((a, b) => a.at - b.at || a.seq - b.seq);
+  return { items, read };
+}
+
+function addEntry(byId: Map<string, ReplayItem>, stream: string | undefined, entry: StreamEntry, epoch: string): void {
+  let item = byId.get(entry.envelope.id);
+  if (item === undefined) {
+    item = { envelope: entry.envelope, at: entry.at, seq: entry.seq, cursors: new Map() };
+    byId.set(entry.envelope.id, item);
+  }
+  if (stream !== undefined) item.cursors.set(stream, { epoch, offset: entry.offset });
 }

@@ -1,5 +1,7 @@
-import type { ErrorCode, SessionCreatedPayload } from '@tether/protocol';
+import { grantCovers, type ErrorCode, type SessionCreatedPayload } from '@tether/protocol';
 import type { Principal } from '../auth/types.js';
+import { readScopes, streamsRead } from '../history/streams.js';
+import { SessionCursors } from './cursors.js';
 import type { TokenBucket } from '../util/rate-limit.js';
 import { DeadlineHandle } from './scheduler.js';
 import type { ConnectionInfo, ConnectionSink, OutboundEvent, PresenceEntry, Session, TransportKind } from './types.js';
@@ -23,9 +25,15 @@ export class HubSession implements Session {
   reauthChain: Promise<unknown> = Promise.resolve();
   /** Live events held while the replay of a resume is read; undefined once live. */
   replayBuffer: OutboundEvent[] | undefined;
-  /** Events of `floorEpoch` at or below `floorRank` were sent already (or predate the session). */
-  floorEpoch: string | undefined;
-  floorRank = -1;
+  /** Where the connection stands in each stream it reads (with an event log). */
+  readonly cursors = new SessionCursors();
+  /**
+   * The scopes the connection narrowed to (each inside a grant when set), or undefined for all its
+   * grants. A grant change drops what the new grants no longer cover; it never adds.
+   */
+  narrow: readonly string[] | undefined;
+  /** The scopes indexed and read: the grants, or the narrowed set inside them, minus covered ones. */
+  scopeReads: readonly string[] = [];
 
   constructor(
     readonly id: string,
@@ -37,6 +45,7 @@ export class HubSession implements Session {
   ) {
     this.transport = sink.transport;
     this.lifecycle = new DeadlineHandle<HubSession>(this);
+    this.scopeReads = readScopes(principal.scopes);
   }
 
   get userId(): string {
@@ -47,11 +56,25 @@ export class HubSession implements Session {
     return this.principal.isGuest;
   }
 
-  /** False when the event is at or below the floor: the replay sent it, or it predates the session. */
-  isNew(event: OutboundEvent): boolean {
-    return (
-      event.epoch === undefined || event.epoch !== this.floorEpoch || !((event.rank ?? Number.NaN) <= this.floorRank)
-    );
+  /** Sets the narrowing (undefined: none), keeping only scopes some grant covers. */
+  setNarrow(scopes: readonly string[] | undefined): void {
+    this.narrow = scopes === undefined ? undefined : this.covered(scopes);
+    this.scopeReads = readScopes(this.narrow ?? this.principal.scopes);
+  }
+
+  /** Recomputes `scopeReads` after the grants changed (the indexes call this). */
+  refreshScopeReads(): void {
+    this.setNarrow(this.narrow);
+  }
+
+  private covered(scopes: readonly string[]): string[] {
+    const grants = this.principal.scopes;
+    return scopes.filter((scope) => grants.some((grant) => grantCovers(grant, scope)));
+  }
+
+  /** The streams this connection reads: its user's, one per scope read, one per joined channel. */
+  streamNames(): string[] {
+    return streamsRead(this.userId, this.scopeReads, this.channels);
   }
 
   createdPayload(
@@ -67,6 +90,7 @@ export class HubSession implements Session {
       timestamp,
       scopes: [...this.principal.scopes],
       channels: [...this.principal.channels],
+      ...(this.narrow === undefined ? {} : { narrow: [...this.narrow] }),
     };
   }
 

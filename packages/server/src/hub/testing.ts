@@ -75,6 +75,8 @@ export class FakeClock implements Clock {
 /** A sink that records every write and close, like a transport that never fails. */
 export class RecordingSink implements ConnectionSink {
   readonly events: OutboundEvent[] = [];
+  /** The position each event was sent with (undefined without a log), by index. */
+  readonly positions: (string | undefined)[] = [];
   readonly system: SystemMessage[] = [];
   closedWith: { code: ErrorCode | null; reason: string } | undefined;
   /** Called on close, e.g. to report the disconnect back to the hub as a transport would. */
@@ -82,8 +84,9 @@ export class RecordingSink implements ConnectionSink {
 
   constructor(readonly transport: TransportKind = 'socket.io') {}
 
-  sendEvent(event: OutboundEvent): void {
+  sendEvent(event: OutboundEvent, position?: string): void {
     this.events.push(event);
+    this.positions.push(position);
   }
 
   sendSystem(message: SystemMessage): void {

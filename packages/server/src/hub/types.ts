@@ -1,6 +1,7 @@
 import type {
   ErrorBody,
   ErrorCode,
+  NarrowAck,
   PublishRequest,
   PublishResult,
   ReauthAck,
@@ -11,6 +12,7 @@ import type {
   TokenExpiringPayload,
 } from '@tether/protocol';
 import type { Principal } from '../auth/types.js';
+import type { Cursor } from '../history/types.js';
 
 export type TransportKind = 'socket.io' | 'ws';
 
@@ -23,11 +25,8 @@ export interface OutboundEvent {
   readonly publishedAt: number;
   /** Per-transport encodings, filled lazily by the first connection of each transport. */
   readonly encoded: { ws?: string; sio?: unknown };
-  /** `<epoch>:<offset>` in the event log, sent to clients; absent when no log is kept. */
-  readonly position?: string;
-  /** The position's epoch and per-epoch sequence number, parsed once per publish for seam checks. */
-  readonly epoch?: string;
-  readonly rank?: number;
+  /** The event's cursor in each stream of the log it went to; absent when no log is kept. */
+  readonly cursors?: ReadonlyMap<string, Cursor>;
 }
 
 /**
@@ -54,7 +53,11 @@ export type SystemMessage =
  */
 export interface ConnectionSink {
   readonly transport: TransportKind;
-  sendEvent(event: OutboundEvent): void;
+  /**
+   * Writes an application event. `position` is this connection's position after it (each
+   * recipient has its own: it covers the streams that connection reads); absent without a log.
+   */
+  sendEvent(event: OutboundEvent, position?: string): void;
   sendSystem(message: SystemMessage): void;
   /**
    * Ends the connection. When `code` is an auth code, the transport has already been asked to
@@ -83,6 +86,8 @@ export interface Session {
   /** The current principal (replaced on reauth). */
   readonly principal: Principal;
   readonly channels: ReadonlySet<string>;
+  /** The scopes it receives: its grants, or the narrowed set inside them, without covered ones. */
+  readonly scopeReads: readonly string[];
   readonly closed: boolean;
 }
 
@@ -100,7 +105,15 @@ export interface PresenceEntry {
 
 /** Why a session ended (logs, metrics, dashboard). */
 export type CloseReason =
-  'client' | 'expired' | 'revoked' | 'heartbeat' | 'rate_limited' | 'shutdown' | 'transport_error' | 'replaced';
+  | 'client'
+  | 'expired'
+  | 'revoked'
+  | 'heartbeat'
+  | 'rate_limited'
+  | 'shutdown'
+  | 'transport_error'
+  | 'replaced'
+  | 'replay_overflow';
 
 /** Lifecycle notifications (logs, metrics, admin dashboard). All optional. */
 export interface HubObserver {
@@ -134,6 +147,11 @@ export interface Hub {
   /** Verifies like a handshake, same subject required, rate-limited; replaces grants at once. */
   reauth(session: Session, token: string): Promise<ReauthAck>;
   subscribe(session: Session, channel: string): SubscribeAck;
+  /**
+   * Narrows the scopes the connection receives to `scopes` (each inside a grant; others are
+   * dropped), or undoes it with null; live and in later recovery. Never widens past the grants.
+   */
+  narrow(session: Session, scopes: unknown): NarrowAck;
   /**
    * Cluster mode: resolves once events published to `channel` from now on reach this node (its
    * Redis subscription is confirmed). Transports await it before acknowledging a subscribe, so an

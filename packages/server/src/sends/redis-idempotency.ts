@@ -1,5 +1,5 @@
 import { TetherError } from '@tether/protocol';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { IdempotencyBegin, IdempotencyStore } from './types.js';
 
 /** A claimed key whose send never finished (a node died mid-handler) is freed after this at the latest. */
@@ -22,7 +22,7 @@ return redis.call('GET', KEYS[1])
  *   const idempotency = createRedisIdempotencyStore(bus.cmd, (scope, key) => bus.keys.idempotency(scope, key));
  */
 export function createRedisIdempotencyStore(
-  redis: Redis,
+  redis: Redis | Cluster,
   keyOf: (scope: string, key: string) => string,
 ): IdempotencyStore {
   // The scope's length keeps ("a:b", "c") and ("a", "b:c") apart.

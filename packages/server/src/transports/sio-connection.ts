@@ -26,6 +26,7 @@ export interface SioListenEvents {
   subscribe: (payload: unknown, ack?: unknown) => void;
   unsubscribe: (payload: unknown, ack?: unknown) => void;
   send: (payload: unknown, ack?: unknown) => void;
+  narrow: (payload: unknown, ack?: unknown) => void;
 }
 
 export interface SioSocketData {
@@ -89,18 +90,19 @@ export class SioConnection implements ConnectionSink {
     socket.on('subscribe', (payload, ack) => void this.channel('subscribe', session, payload, ack));
     socket.on('unsubscribe', (payload, ack) => void this.channel('unsubscribe', session, payload, ack));
     socket.on('send', (payload, ack) => void this.send(session, payload, ack));
+    socket.on('narrow', (payload, ack) => this.narrow(session, payload, ack));
     socket.on('disconnect', (reason) => this.end(closeReasonOf(reason)));
     this.shared.gate.connected(session);
   }
 
   // --- ConnectionSink -------------------------------------------------------------------------
 
-  sendEvent(event: OutboundEvent): void {
+  sendEvent(event: OutboundEvent, position?: string): void {
     if (!this.connected) {
-      this.queued.push(() => this.sendEvent(event));
+      this.queued.push(() => this.sendEvent(event, position));
       return;
     }
-    const encoded = encodeSioEvent(this.shared.io.encoder, event);
+    const encoded = encodeSioEvent(this.shared.io.encoder, event, position);
     // The supported path socket.io's own adapter uses for broadcasts: pre-encoded packets.
     this.socket.client._packet(encoded.packets as never, encoded.options);
   }
@@ -184,6 +186,13 @@ export class SioConnection implements ConnectionSink {
       sends === undefined
         ? { ok: false, code: 'NOT_FOUND', message: 'This gateway accepts no client events' }
         : await sends.handle(session, payload);
+    if (typeof ack === 'function') ack(answer);
+  }
+
+  private narrow(session: Session, payload: unknown, ack: unknown): void {
+    const scopes =
+      typeof payload === 'object' && payload !== null ? (payload as { scopes?: unknown }).scopes : undefined;
+    const answer = this.shared.deps.hub.narrow(session, scopes);
     if (typeof ack === 'function') ack(answer);
   }
 

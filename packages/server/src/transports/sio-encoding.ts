@@ -31,23 +31,39 @@ type FrameFn = (
 const wsFrame = (WebSocket as unknown as { Sender?: { frame?: FrameFn } }).Sender?.frame;
 
 /**
- * Encodes an application event once per publish (cached on `event.encoded.sio`), exactly as
- * socket.io's adapter does for `io.to(room).emit()`: parser encoding, plus the finished WebSocket
- * frame when the packet is a single text packet. Recipients then write the same bytes.
+ * Encodes an application event for one recipient, exactly as socket.io's adapter does for
+ * `io.to(room).emit()`. The parts every recipient shares are encoded once per publish and cached on
+ * `event.encoded.sio`: without a position (no event log) the finished packet and its WebSocket
+ * frame, so recipients write the same bytes; with one, the packet up to the delivery meta, to which
+ * each recipient's `{id, position}` is appended.
  */
-export function encodeSioEvent(encoder: SioEncoder, event: OutboundEvent): SioEncoded {
-  const cached = event.encoded.sio as SioEncoded | undefined; // only this module writes `encoded.sio`
-  if (cached !== undefined) return cached;
-  // Second argument: the delivery meta, when the event has a position in the log (recovery).
-  const args: unknown[] = [event.event, { ...event.data, id: event.id }];
-  if (event.position !== undefined) args.push({ id: event.id, position: event.position });
-  const packet: SioPacket = { type: EVENT_PACKET, nsp: '/', data: args };
-  const packets = encoder.encode(packet) as unknown[];
-  const options: SioWriteOptions = { preEncoded: true };
-  const only = packets[0];
-  if (wsFrame !== undefined && packets.length === 1 && typeof only === 'string') {
+export function encodeSioEvent(encoder: SioEncoder, event: OutboundEvent, position?: string): SioEncoded {
+  const cached = (event.encoded.sio ??= encodeShared(encoder, event)) as Shared; // only this module writes it
+  if (position === undefined) return cached.bare;
+  if (cached.open === undefined) return encodePackets(encoder, event, position);
+  // Positions are URL-safe characters only: nothing to escape.
+  return {
+    packets: [cached.open + ',{"id":' + cached.idJson + ',"position":"' + position + '"}]'],
+    options: { preEncoded: true },
+  };
+}
+
+interface Shared {
+  /** The packet without delivery meta (first argument: data's fields plus `id`). */
+  bare: SioEncoded;
+  /** The bare packet without its closing `]`, when it is one text packet; else undefined. */
+  open: string | undefined;
+  idJson: string;
+}
+
+function encodeShared(encoder: SioEncoder, event: OutboundEvent): Shared {
+  const bare = encodePackets(encoder, event, undefined);
+  const only = bare.packets[0];
+  const open =
+    bare.packets.length === 1 && typeof only === 'string' && only.endsWith(']') ? only.slice(0, -1) : undefined;
+  if (wsFrame !== undefined && bare.packets.length === 1 && typeof only === 'string') {
     // "4" is engine.io's "message" packet type.
-    options.wsPreEncodedFrame = wsFrame(Buffer.from('4' + only), {
+    bare.options.wsPreEncodedFrame = wsFrame(Buffer.from('4' + only), {
       readOnly: false,
       mask: false,
       rsv1: false,
@@ -55,7 +71,13 @@ export function encodeSioEvent(encoder: SioEncoder, event: OutboundEvent): SioEn
       fin: true,
     });
   }
-  const encoded = { packets, options };
-  event.encoded.sio = encoded;
-  return encoded;
+  return { bare, open, idJson: JSON.stringify(event.id) };
+}
+
+function encodePackets(encoder: SioEncoder, event: OutboundEvent, position: string | undefined): SioEncoded {
+  // Second argument: the delivery meta, when the event has a position in the log (recovery).
+  const args: unknown[] = [event.event, { ...event.data, id: event.id }];
+  if (position !== undefined) args.push({ id: event.id, position });
+  const packet: SioPacket = { type: EVENT_PACKET, nsp: '/', data: args };
+  return { packets: encoder.encode(packet) as unknown[], options: { preEncoded: true } };
 }

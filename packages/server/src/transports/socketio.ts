@@ -81,7 +81,7 @@ async function admit(shared: SioShared, socket: SioSocket): Promise<void> {
   if (socket.conn.readyState !== 'open') return; // the client left while we verified; socket.io drops it
   const connection = new SioConnection(shared, socket, ip);
   const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
-  connection.register(principal, found?.source ?? 'auth', readResume(auth.position, auth.channels));
+  connection.register(principal, found?.source ?? 'auth', readResume(auth.position, auth.channels, auth.narrow));
   socket.data.connection = connection;
 }
 

@@ -106,8 +106,8 @@ export class WsConnection implements ConnectionSink {
 
   // --- ConnectionSink -------------------------------------------------------------------------
 
-  sendEvent(event: OutboundEvent): void {
-    this.sendText(encodedEvent(event));
+  sendEvent(event: OutboundEvent, position?: string): void {
+    this.sendText(encodedEvent(event, position));
   }
 
   sendSystem(message: SystemMessage): void {
@@ -191,10 +191,13 @@ export class WsConnection implements ConnectionSink {
       );
       return;
     }
-    const resume = frame.position === undefined && frame.channels === undefined ? resumeFromQuery(this.url) : frame;
+    const resume =
+      frame.position === undefined && frame.channels === undefined && frame.narrow === undefined
+        ? resumeFromQuery(this.url)
+        : frame;
     void this.authenticate(
       { token: frame.token, source: 'frame' },
-      { position: resume?.position, channels: resume?.channels },
+      { position: resume?.position, channels: resume?.channels, narrow: resume?.narrow },
     );
   }
 
@@ -214,6 +217,13 @@ export class WsConnection implements ConnectionSink {
       case 'send':
         void this.clientSend(session, frame);
         return;
+      case 'narrow': {
+        const ack = hub.narrow(session, frame.scopes);
+        const ridPart = frame.rid === undefined ? {} : { rid: frame.rid };
+        if (!ack.ok) this.send({ type: 'narrow_error', code: ack.code, message: ack.message, ...ridPart });
+        else this.send({ type: 'narrowed', ...(ack.scopes === undefined ? {} : { scopes: ack.scopes }), ...ridPart });
+        return;
+      }
       case 'subscribe':
       case 'unsubscribe': {
         const { channel, rid } = frame;

@@ -46,10 +46,27 @@ describe('/ws frame parsing', () => {
     }
   });
 
-  it('encodes an event once and reuses the text for every recipient', () => {
+  it('encodes an event once and reuses the text for every recipient, adding each one its position', () => {
     const event = { id: 'e1', event: 'ping', data: { a: 1 }, publishedAt: 0, encoded: {} };
-    const first = encodedEvent(event);
+    const first = encodedEvent(event, undefined);
     expect(JSON.parse(first)).toEqual({ type: 'event', event: 'ping', data: { a: 1 }, id: 'e1' });
-    expect(encodedEvent(event)).toBe(first);
+    expect(encodedEvent(event, undefined)).toBe(first);
+    expect(JSON.parse(encodedEvent(event, '2.abc'))).toEqual({
+      type: 'event',
+      event: 'ping',
+      data: { a: 1 },
+      id: 'e1',
+      position: '2.abc',
+    });
+  });
+
+  it('reads a narrow frame: a list of scopes or null, with an optional rid', () => {
+    expect(parseClientFrame('{"type":"narrow","scopes":["ke/a"],"rid":"1"}')).toEqual({
+      type: 'narrow',
+      scopes: ['ke/a'],
+      rid: '1',
+    });
+    expect(parseClientFrame('{"type":"narrow","scopes":null}')).toEqual({ type: 'narrow', scopes: null });
+    expect(codeOf(() => parseClientFrame('{"type":"narrow","scopes":"ke"}')).code).toBe('FRAME_INVALID');
   });
 });

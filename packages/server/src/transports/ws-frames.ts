@@ -25,7 +25,7 @@ export function parseClientFrame(text: string): ClientFrame {
   if (typeof type !== 'string') throw invalid('Frame needs a string "type"');
   switch (type) {
     case 'authenticate': {
-      const resume = readResume(frame.position, frame.channels);
+      const resume = readResume(frame.position, frame.channels, frame.narrow);
       return { type, token: readToken(frame), ...resume };
     }
     case 'reauth':
@@ -45,6 +45,16 @@ export function parseClientFrame(text: string): ClientFrame {
       if (typeof rid !== 'string' || rid.length > MAX_RID_CHARS)
         throw invalid(`"rid" must be a string of at most ${MAX_RID_CHARS} characters`);
       return { type, channel, rid };
+    }
+    case 'narrow': {
+      // The scopes are the hub's to check (it answers VALIDATION_FAILED); only the shape is read here.
+      const rid = frame.rid;
+      if (rid !== undefined && (typeof rid !== 'string' || rid.length > MAX_RID_CHARS))
+        throw invalid(`"rid" must be a string of at most ${MAX_RID_CHARS} characters`);
+      if (frame.scopes !== null && !Array.isArray(frame.scopes)) throw invalid('"scopes" must be an array or null');
+      return rid === undefined
+        ? { type, scopes: frame.scopes as string[] | null }
+        : { type, scopes: frame.scopes as string[] | null, rid };
     }
     default:
       throw invalid(`Unknown frame type "${type.slice(0, 40)}"`);
@@ -89,14 +99,19 @@ export function systemFrame(message: SystemMessage): ServerFrame {
   }
 }
 
-/** An application event's text, encoded once per publish and cached on the event for every `/ws` recipient. */
-export function encodedEvent(event: OutboundEvent): string {
-  if (event.encoded.ws !== undefined) return event.encoded.ws;
-  const frame: ServerFrame =
-    event.position === undefined
-      ? { type: 'event', event: event.event, data: event.data, id: event.id }
-      : { type: 'event', event: event.event, data: event.data, id: event.id, position: event.position };
-  return (event.encoded.ws = encodeFrame(frame));
+/**
+ * An application event's frame for one recipient. The part every recipient shares (event, data, id)
+ * is encoded once per publish and cached on the event; only the recipient's position is appended.
+ */
+export function encodedEvent(event: OutboundEvent, position: string | undefined): string {
+  const head = (event.encoded.ws ??= encodeFrame({
+    type: 'event',
+    event: event.event,
+    data: event.data,
+    id: event.id,
+  }));
+  // Positions are URL-safe characters only: nothing to escape.
+  return position === undefined ? head : head.slice(0, -1) + ',"position":"' + position + '"}';
 }
 
 function field(payload: unknown, name: string): unknown {

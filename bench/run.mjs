@@ -3,11 +3,13 @@
 // Starts each server under test (Tether over /ws and /socket.io, and the baselines), drives it from
 // load-generator processes, and writes bench/results/<date>.json and .md. Options:
 //   --quick                     small sizes
-//   --targets=a,b               run only these (raw-ws, raw-ws-corked, sio-naive, sio-rooms, tether-ws, tether-sio)
+//   --targets=a,b               run only these (raw-ws, raw-ws-corked, sio-naive, sio-rooms, tether-ws, tether-sio,
+//                               recovery); `--targets=recovery` runs only the recovery section
 //   --client=socket.io-client   use socket.io-client instead of the lightweight Engine.IO client
 //   --connections=N             override the connection count
 //   --profile                   write a --cpu-prof profile of each server into bench/results/profiles/
 //   --no-cluster                skip the cluster figures
+//   --no-recovery               skip the recovery figures (bench/lib/recovery.mjs)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -15,7 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureJwtVerify } from './lib/jwt-rate.mjs';
 import { ServerProcess } from './lib/processes.mjs';
-import { evaluate, markdown } from './lib/report.mjs';
+import { evaluate, evaluateRecovery, markdown } from './lib/report.mjs';
+import { runRecovery } from './lib/recovery.mjs';
 import { runTarget } from './lib/scenarios.mjs';
 import { runCluster } from './lib/cluster.mjs';
 
@@ -161,11 +164,12 @@ async function main() {
     apiKey: API_KEY,
     clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws',
   };
-  const build = selected.some((t) => t.tether) ? ensureTetherBuilt() : {};
+  const withRecovery = !args['no-recovery'] && (!only || only.has('recovery'));
+  const build = selected.some((t) => t.tether) || withRecovery ? ensureTetherBuilt() : {};
   const buildError = build.error ?? null;
 
   log(
-    `bench ${quick ? '--quick ' : ''}: ${SIZES.connections} connections, ${SIZES.workers} workers, targets ${selected.map((t) => t.name).join(', ')}`,
+    `bench ${quick ? '--quick ' : ''}: ${SIZES.connections} connections, ${SIZES.workers} workers, targets ${[...selected.map((t) => t.name), ...(withRecovery ? ['recovery'] : [])].join(', ')}`,
   );
   const jwt = await measureJwtVerify(SECRET, quick ? 500 : 2000);
   log(`HS256 verify/s: ${JSON.stringify(jwt)}`);
@@ -192,8 +196,17 @@ async function main() {
     cluster = await runCluster({ tethers, results, sizes: SIZES, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
   } else if (!tethers.length) cluster = { note: 'not run (no Tether result)' };
 
+  let recovery = { note: 'skipped' };
+  if (withRecovery) {
+    log('\n[recovery]');
+    recovery = buildError
+      ? { error: buildError }
+      : await runRecovery({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
+  }
+
   const targets = {};
   for (const t of selected.filter((d) => d.tether)) targets[t.name] = evaluate(results, t.name, cluster);
+  if (withRecovery) targets.recovery = evaluateRecovery(recovery);
   const run = {
     date,
     quick,
@@ -211,6 +224,7 @@ async function main() {
     jwt,
     results,
     cluster,
+    recovery,
     targets,
   };
   mkdirSync(RESULTS, { recursive: true });

@@ -149,6 +149,100 @@ export function evaluate(results, tetherName, cluster) {
   return checks;
 }
 
+/**
+ * The recovery goals: recovering 10 own events costs the server at most 1.5× as much CPU with the
+ * unrelated events in the gap as without, every recovery is complete and exact, and every client of
+ * the reconnect storm recovers.
+ */
+export function evaluateRecovery(rec) {
+  const own = rec?.sizes?.eventsPerUser ?? 10;
+  const labels = {
+    ratio: 'recovery CPU with unrelated events in the gap ≤ 1.5× without',
+    exact: `every recovery recovered:true with exactly its ${own} own events`,
+    storm: `reconnect storm: 100% recovered:true with its ${own} events`,
+  };
+  if (!rec?.a || !rec?.b || !rec?.storm)
+    return Object.values(labels).map((target) => ({
+      target,
+      value: '–',
+      ratio: null,
+      met: null,
+      note: rec?.error ? `error: ${rec.error}` : 'not measured',
+    }));
+  const per = (f) => `${n(f.recoveryMicros)} µs`;
+  const checks = [
+    {
+      target: labels.ratio,
+      value:
+        `${per(rec.b)} vs ${per(rec.a)} (${rec.ratio.toFixed(2)}×; net of a connect ${rec.netRatio ?? '–'}×, ` +
+        `per plain connect ${rec.perPlainConnectRatio ?? '–'}×)`,
+      ratio: Math.round((1.5 / rec.ratio) * 100) / 100,
+      met: rec.ratio <= 1.5,
+    },
+  ];
+  const visits = rec.a.visits + rec.b.visits;
+  const complete = rec.a.complete + rec.b.complete;
+  const foreign = rec.a.foreign + rec.b.foreign;
+  checks.push({
+    target: labels.exact,
+    value: `${n(complete)} / ${n(visits)}${foreign ? `, ${n(foreign)} foreign events` : ''}`,
+    ratio: null,
+    met: complete === visits,
+  });
+  checks.push({
+    target: labels.storm,
+    value: `${n(rec.storm.recovered)} / ${n(rec.storm.clients)} (${rec.storm.recoveredShare}%); complete ${n(rec.storm.complete)}`,
+    ratio: null,
+    met: rec.storm.recovered === rec.storm.clients && rec.storm.complete === rec.storm.clients,
+  });
+  return checks;
+}
+
+/** The recovery section of the markdown report. */
+function recoveryLines(rec) {
+  if (!rec || rec.note) return [];
+  if (!rec.a || !rec.b || !rec.storm) return ['', '## Recovery', '', `Not measured: ${rec.error ?? 'no figures'}.`];
+  const sz = rec.sizes;
+  const fig = (f) => [
+    n(f.plainConnectMicros),
+    n(f.recoveryMicros),
+    n(f.netMicros),
+    `${n(f.recovered)} / ${n(f.visits)}`,
+    ms(f.recoveryP50Ms),
+  ];
+  const a = fig(rec.a);
+  const b = fig(rec.b);
+  const st = rec.storm;
+  return [
+    '',
+    '## Recovery',
+    '',
+    `One Tether node, embedded store. ${n(sz.users)} users connect once over \`/ws\` and keep \`session_created.position\`; ` +
+      `${sz.eventsPerUser} events are published to each; ${n(sz.recoveries)} of them reconnect presenting that position ` +
+      `(A), then again with the SAME positions after ${n(sz.unrelated)} unrelated events (to other users and scopes) (B). ` +
+      `Server CPU per visit, median of ${sz.reps} runs; "plain connect" is a connect and close without a position. ` +
+      `Load average ${rec.loadAverageAtStart?.toFixed(1) ?? '–'} / ${rec.loadAverageAtEnd?.toFixed(1) ?? '–'} at start / end.`,
+    '',
+    `| per visit | A: no unrelated events | B: ${n(sz.unrelated)} unrelated events |`,
+    '| --- | ---: | ---: |',
+    `| server CPU per plain connect (µs) | ${a[0]} | ${b[0]} |`,
+    `| server CPU per recovery of ${sz.eventsPerUser} events (µs) | ${a[1]} | ${b[1]} |`,
+    `| server CPU per recovery, net of a plain connect (µs) | ${a[2]} | ${b[2]} |`,
+    `| recovery ÷ plain connect, same runs | ${rec.a.perPlainConnect ?? '–'} | ${rec.b.perPlainConnect ?? '–'} |`,
+    `| recovered:true / visits | ${a[3]} | ${b[3]} |`,
+    `| recovery time p50, connect → last event (ms) | ${a[4]} | ${b[4]} |`,
+    '',
+    `B / A: ${rec.ratio}× per recovery (the goal's figure), ${rec.netRatio ?? '–'}× net of a plain connect, ` +
+      `${rec.perPlainConnectRatio ?? '–'}× per plain connect of the same run (least disturbed by other load).`,
+    '',
+    `Reconnect storm: ${n(st.clients)} clients at once, each presenting its position (gap: its ${sz.eventsPerUser} events ` +
+      `and the unrelated ones). The last one had its events ${st.totalMs} ms after the first connect; per client (connect → last event) ` +
+      `p50 ${st.p50Ms} / p95 ${st.p95Ms} / max ${st.maxMs} ms; server CPU ${n(st.serverCpuMs)} ms ` +
+      `(${n(st.serverCpuMicrosPerClient)} µs per client); recovered:true ${n(st.recovered)} / ${n(st.clients)} ` +
+      `(${st.recoveredShare}%)${st.failed ? `; ${n(st.failed)} failed: ${st.errors.join(' | ')}` : ''}.`,
+  ];
+}
+
 const verdict = (c) =>
   c.met === null ? `not measured${c.note ? ` (${c.note})` : ''}` : c.met ? '**met**' : '**missed**';
 
@@ -164,11 +258,13 @@ export function markdown(run) {
     '',
   );
   if (run.buildWarning) lines.push(`**Warning:** ${run.buildWarning}.`, '');
-  lines.push(`| figure | ${names.join(' | ')} |`, `| --- |${names.map(() => ' ---: |').join('')}`);
-  for (const [label, get] of ROWS)
-    lines.push(
-      `| ${label} | ${names.map((k) => (run.results[k].error ? 'error' : get(run.results[k]))).join(' | ')} |`,
-    );
+  if (names.length) {
+    lines.push(`| figure | ${names.join(' | ')} |`, `| --- |${names.map(() => ' ---: |').join('')}`);
+    for (const [label, get] of ROWS)
+      lines.push(
+        `| ${label} | ${names.map((k) => (run.results[k].error ? 'error' : get(run.results[k]))).join(' | ')} |`,
+      );
+  }
   const errors = names.filter((k) => run.results[k].error);
   if (errors.length) lines.push('', ...errors.map((k) => `- **${k} failed**: ${run.results[k].error}`));
   lines.push('', `Cluster (2 gateways + Redis): ${run.cluster?.note ?? 'see below'}`);
@@ -180,6 +276,7 @@ export function markdown(run) {
         .map(([k, v]) => `${k} ${n(v)}`)
         .join('; '),
   );
+  lines.push(...recoveryLines(run.recovery));
   for (const [name, checks] of Object.entries(run.targets)) {
     lines.push(
       '',

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, ensureBuilt, pollUntil, TestCluster, type GatewayProcess } from './helpers/cluster.js';
 import { SioClient, waitUntil } from './helpers/realtime.js';
 import { REDIS_BACKENDS } from './helpers/redis-cluster.js';
+import { connect as connectConn, kinds } from './helpers/resumable.js';
 
 /** The `n` of every `tick` a client received, and the position of the last one. */
 function ticks(client: SioClient): { ns: number[]; last: string | undefined } {
@@ -64,6 +65,46 @@ describe.each(REDIS_BACKENDS)('cluster mode: recovery on any node, over $name', 
     await cluster?.stop();
     await db?.drop();
   }, 60_000);
+
+  it('a client away while 50,000 events go to others reconnects to a different node and gets exactly its 3, on both transports', async () => {
+    // RECOVERY_MAX_EVENTS is 1000 here: the foreign events must not count against it.
+    const users = kinds.map((kind) => `far-${kind}`);
+    const tokenOf = (user: string) => cluster.token(user, { scopes: ['ke/a'] });
+    const firsts = kinds.map((kind, i) => connectConn(a.url, kind, tokenOf(users[i]!)));
+    const positions = await Promise.all(firsts.map(async (conn) => (await conn.session()).position));
+    await Promise.all(firsts.map((conn) => conn.leave()));
+
+    const nodes = [a, b, c];
+    let next = 0;
+    const publishOne = async (): Promise<void> => {
+      for (let i = next++; i < 50_000; i = next++) {
+        const to = i % 10 === 0 ? { scopes: [`ke/b/w${i % 50}`] } : { users: [`someone-${i % 997}`] };
+        const answer = await cluster.api(nodes[i % 3]!, 'POST', '/v1/publish', { event: 'tick', data: { n: -i }, to });
+        if (answer.status !== 202) throw new Error(`publish ${i}: ${answer.status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 48 }, publishOne));
+    for (let n = 1; n <= 3; n++)
+      for (const user of users)
+        expect(
+          (await cluster.api(c, 'POST', '/v1/publish', { event: 'tick', data: { n }, to: { users: [user] } })).status,
+        ).toBe(202);
+
+    await Promise.all(
+      kinds.map(async (kind, i) => {
+        const again = connectConn(b.url, kind, tokenOf(users[i]!), { position: positions[i] });
+        try {
+          expect((await again.session()).recovered).toBe(true);
+          await again.waitTicks(3);
+          await cluster.api(a, 'POST', '/v1/publish', { event: 'tick', data: { n: 4 }, to: { users: [users[i]!] } });
+          await again.waitTicks(4);
+          expect(again.ticks().map((t) => t.n)).toEqual([1, 2, 3, 4]);
+        } finally {
+          again.close();
+        }
+      }),
+    );
+  }, 180_000);
 
   it('a client away while 200 events are published reconnects to a different node and receives all 200, in order, none twice', async () => {
     const token = cluster.token('rita');

@@ -164,7 +164,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     authenticator,
     clock,
     logger: logger.child({ component: 'hub' }),
-    observer: cluster === undefined ? observer : combineObservers(observer, cluster.observer),
+    observer,
+    // Cluster mode: told what each connection reads, so the node subscribes to those streams.
+    ...(cluster === undefined ? {} : { follower: cluster.follower }),
     nodeId,
     // Cluster mode: the shared Redis Streams log, so a client recovers on whichever node it reaches.
     log,

@@ -2,17 +2,18 @@ import { TetherError, type ErrorCode, type PublishRequest, type PublishResult } 
 import type { Principal, RevocationState } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import type { RedisEventLog } from '../history/redis-log.js';
-import { readScopes, streamsRead } from '../history/streams.js';
+import { readScopes } from '../history/streams.js';
 import type { LocalHub } from '../hub/hub.js';
 import { validatePublish } from '../hub/publish.js';
-import type { HubObserver, PresenceEntry, Session } from '../hub/types.js';
+import type { HubObserver, PresenceEntry } from '../hub/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { applyRevocation, type ControlMessage } from './control.js';
 import { EventReceiver } from './event-receiver.js';
-import { InterestSet } from './interest.js';
-import { ClusterPresence } from './presence.js';
+import type { InterestSet } from './interest.js';
+import type { ClusterPresence } from './presence.js';
 import type { ClusterBus } from './redis-bus.js';
+import type { StreamCursors } from './stream-follower.js';
 
 /** How long a handshake holds its subscriptions until its session (registered a few turns later) holds them. */
 const ADMIT_HOLD_MS = 2_000;
@@ -23,6 +24,10 @@ export interface ClusterHubDeps {
   local: LocalHub;
   bus: ClusterBus;
   log: RedisEventLog;
+  /** The node's subscriptions (shared with the `ClusterFollower` the local hub was given). */
+  interest: InterestSet;
+  presence: ClusterPresence;
+  cursors: StreamCursors;
   /** This node's own revocation state (not the broadcasting wrapper): remote updates land here. */
   revocations: RevocationState;
   config: Config;
@@ -42,8 +47,6 @@ export interface ClusterHub extends LocalHub {
   admit(principal: Principal): Promise<void>;
   /** Connections of the user on every live node (this node only while Redis is down). */
   presenceAll(userId: string): Promise<PresenceEntry[]>;
-  /** Lifecycle notifications the local hub must send here (put in its observer). */
-  readonly sessionObserver: HubObserver;
   start(): Promise<void>;
   /** Removes this node's presence and disconnects from Redis (after the local shutdown). */
   close(): Promise<void>;
@@ -66,57 +69,8 @@ export interface ClusterHub extends LocalHub {
  */
 export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
   const { local, bus, log, config, clock, logger } = deps;
-  const interest = new InterestSet(bus.sub, logger);
-  const presence = new ClusterPresence(bus, clock, logger);
-  /** Per local session: the interest channels it holds. */
-  const held = new Map<string, { session: Session; channels: string[] }>();
-  const receiver = new EventReceiver(
-    local,
-    log,
-    clock,
-    logger,
-    config.recoveryMaxEvents,
-    (stream) => interest.wants(bus.keys.ofStream(stream)),
-    log.sharded,
-  );
-
-  function entryOf(session: Session): PresenceEntry {
-    return {
-      sessionId: session.id,
-      userId: session.userId,
-      transport: session.transport,
-      connectedAt: session.connectedAt,
-      expiresAt: session.principal.expiresAt,
-      ip: session.info.ip,
-      userAgent: session.info.userAgent,
-      isGuest: session.isGuest,
-      node: bus.nodeId,
-    };
-  }
-
-  /** (Re)computes a session's interest: new channels are acquired before old ones are released. */
-  function track(session: Session): void {
-    if (session.closed) return;
-    const channels = bus.keys.sessionChannels(session.userId, session.scopeReads, session.channels);
-    const before = held.get(session.id)?.channels ?? [];
-    held.set(session.id, { session, channels });
-    void interest.acquire(channels);
-    receiver.watch(streamsRead(session.userId, session.scopeReads, session.channels));
-    interest.release(before);
-    presence.add(entryOf(session));
-  }
-
-  function untrack(session: Session): void {
-    const entry = held.get(session.id);
-    if (entry === undefined) return;
-    held.delete(session.id);
-    interest.release(entry.channels);
-    presence.remove(session.userId, session.id);
-  }
-
-  function retrackUser(userId: string): void {
-    for (const { session } of [...held.values()]) if (session.userId === userId) track(session);
-  }
+  const { interest, presence } = deps;
+  const receiver = new EventReceiver(local, log, clock, logger, config.recoveryMaxEvents, deps.cursors, log.sharded);
 
   function onControl(message: ControlMessage): void {
     if (applyRevocation(deps.revocations, message)) return;
@@ -128,8 +82,8 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
         local.revokeFamily(message.familyId);
         return;
       case 'grants':
-        if (local.updateGrants(message.userId, { scopes: message.scopes, channels: message.channels }) > 0)
-          retrackUser(message.userId);
+        // The local hub tells its follower, which moves this node's subscriptions.
+        local.updateGrants(message.userId, { scopes: message.scopes, channels: message.channels });
         return;
     }
   }
@@ -195,32 +149,11 @@ export function createClusterHub(deps: ClusterHubDeps): ClusterHub {
     },
     updateGrants(userId, grants) {
       const count = local.updateGrants(userId, grants);
-      retrackUser(userId);
       send({ t: 'grants', from: bus.nodeId, userId, ...grants });
       return count;
     },
-    subscribe(session, channel) {
-      const ack = local.subscribe(session, channel);
-      if (ack.ok) track(session);
-      return ack;
-    },
-    unsubscribe(session, channel) {
-      const ack = local.unsubscribe(session, channel);
-      track(session);
-      return ack;
-    },
-    narrow(session, scopes) {
-      const ack = local.narrow(session, scopes);
-      track(session);
-      return ack;
-    },
     channelReady: (channel) => bounded(interest.ready(bus.keys.channel(channel))),
     presenceAll: (userId) => presence.list(userId),
-    sessionObserver: {
-      onSessionOpened: track,
-      onSessionClosed: untrack,
-      onReauth: (session, ok) => ok && track(session),
-    },
     async start() {
       bus.onEvent((_channel, text) => receiver.onMessage(text));
       bus.onControl(onControl);

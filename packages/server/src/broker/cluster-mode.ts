@@ -2,14 +2,17 @@ import type { RevocationState } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import { createRedisLog, type RedisEventLog } from '../history/redis-log.js';
 import type { LocalHub } from '../hub/hub.js';
-import type { HubObserver } from '../hub/types.js';
+import type { HubObserver, StreamFollower } from '../hub/types.js';
 import { createRedisIdempotencyStore } from '../sends/redis-idempotency.js';
 import type { IdempotencyStore } from '../sends/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { createClusterHub, type ClusterHub } from './cluster-hub.js';
 import { clusterRevocations } from './control.js';
+import { InterestSet } from './interest.js';
+import { ClusterPresence } from './presence.js';
 import { connectBus, type ClusterBus, type RedisTarget } from './redis-bus.js';
+import { ClusterFollower, StreamCursors } from './stream-follower.js';
 
 export interface ClusterModeOptions {
   config: Config;
@@ -33,8 +36,8 @@ export interface ClusterMode {
   readonly idempotency: IdempotencyStore;
   /** Give this to the token service: each update is applied here and sent to every node. */
   readonly revocations: RevocationState;
-  /** Put this in the local hub's observer: the cluster layer follows sessions through it. */
-  readonly observer: HubObserver;
+  /** Give this to the local hub (`follower`): it keeps the node's subscriptions and presence in line. */
+  readonly follower: StreamFollower;
   /** Wraps the node's local hub and starts receiving events and control messages. */
   attach(local: LocalHub, observer?: HubObserver): Promise<ClusterHub>;
   /** Called each time Redis returns after an outage (the gateway reloads revocations from the store). */
@@ -47,7 +50,7 @@ export interface ClusterMode {
  *
  * @example
  *   const cluster = await startClusterMode({ config, redis: { url }, logger, clock, nodeId, revocations, history });
- *   const hub = await cluster.attach(createHub({ …, observer: combineObservers(metrics, cluster.observer) }));
+ *   const hub = await cluster.attach(createHub({ …, follower: cluster.follower }));
  */
 export async function startClusterMode(options: ClusterModeOptions): Promise<ClusterMode> {
   const { config, logger, clock, nodeId } = options;
@@ -59,26 +62,29 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Clu
     maxEvents: options.history.maxEvents,
     maxAgeSeconds: options.history.maxAgeSeconds,
   });
-  // Filled in by attach(): the local hub exists only after this object is handed to it.
-  const relay: HubObserver = {};
+  const interest = new InterestSet(bus.sub, clusterLogger);
+  const presence = new ClusterPresence(bus, clock, clusterLogger);
+  const cursors = new StreamCursors(log, (stream) => interest.wants(bus.keys.ofStream(stream)));
   return {
     bus,
     log,
     idempotency: createRedisIdempotencyStore(bus.cmd, (scope, key) => bus.keys.idempotency(scope, key)),
     revocations: clusterRevocations(options.revocations, nodeId, (message) => void bus.sendControl(message)),
-    observer: relay,
+    follower: new ClusterFollower(bus, interest, presence, cursors),
     async attach(local, observer) {
       const hub = createClusterHub({
         local,
         bus,
         log,
+        interest,
+        presence,
+        cursors,
         revocations: options.revocations,
         config,
         clock,
         logger: clusterLogger,
         observer,
       });
-      Object.assign(relay, hub.sessionObserver);
       await hub.start();
       return hub;
     },

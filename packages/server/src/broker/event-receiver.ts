@@ -1,8 +1,8 @@
 import { loggedOf, parseLogMessage, type LogMessage, type RedisEventLog } from '../history/redis-log.js';
-import type { Cursor } from '../history/types.js';
 import type { LocalHub } from '../hub/hub.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { StreamCursors } from './stream-follower.js';
 
 /** A publish waits at most this long for its own node's copy to learn the local delivery count. */
 const OWN_DELIVERY_WAIT_MS = 2_000;
@@ -27,8 +27,6 @@ export class EventReceiver {
   private readonly seen = new Set<string>();
   private readonly recent = new Map<string, number>();
   private readonly waiters = new Map<string, (count: number) => void>();
-  /** Last cursor seen per stream this node's connections read. */
-  private readonly last = new Map<string, Cursor>();
 
   constructor(
     private readonly local: LocalHub,
@@ -36,8 +34,8 @@ export class EventReceiver {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly catchUpMax: number,
-    /** Whether this node's connections read the stream now (its interest channel is held). */
-    private readonly wanted: (stream: string) => boolean,
+    /** Where this node stands in each stream its connections read. */
+    private readonly cursors: StreamCursors,
     /** Redis Cluster: each message is one stream's copy of an event (see `LocalHub.deliverCopy`). */
     private readonly sharded = false,
   ) {}
@@ -56,29 +54,12 @@ export class EventReceiver {
     this.accept(message);
   }
 
-  /**
-   * Starts following streams a local connection reads now: their heads are where a catch-up would
-   * start if no event of theirs arrives before an outage.
-   */
-  watch(streams: readonly string[]): void {
-    const fresh = streams.filter((stream) => !this.last.has(stream));
-    if (fresh.length === 0) return;
-    this.log.heads(fresh).then(
-      (heads) => {
-        // A message that arrived meanwhile carries a newer cursor: it wins.
-        for (const [stream, head] of heads) if (!this.last.has(stream)) this.last.set(stream, head);
-      },
-      () => undefined, // Redis is down right now: the catch-up starts from what messages said
-    );
-  }
-
   /** Delivers what the log holds after the last cursor seen in each wanted stream (after an outage). */
   async catchUp(): Promise<void> {
     if (this.held !== undefined) return;
     this.held = [];
-    for (const stream of [...this.last.keys()]) if (!this.wanted(stream)) this.last.delete(stream);
     try {
-      const streams = [...this.last];
+      const streams = this.cursors.toCatchUp();
       const reads = await Promise.all(
         streams.map(async ([stream, cursor]) => ({
           stream,
@@ -141,11 +122,7 @@ export class EventReceiver {
 
   private accept(message: LogMessage): void {
     const id = message.env.id;
-    for (const [stream, epoch, offset] of message.cur) {
-      if (!this.wanted(stream)) continue;
-      const seen = this.last.get(stream);
-      if (seen === undefined || seen.epoch !== epoch || offset > seen.offset) this.last.set(stream, { epoch, offset });
-    }
+    for (const [stream, epoch, offset] of message.cur) this.cursors.saw(stream, { epoch, offset });
     const first = !this.seen.has(id);
     if (first) {
       this.seen.add(id);

@@ -34,6 +34,7 @@ import type {
   OutboundEvent,
   PublishEnvelope,
   Session,
+  StreamFollower,
   SystemMessage,
 } from './types.js';
 
@@ -57,6 +58,8 @@ export interface HubDeps {
    * its position; handshakes presenting a position get what they missed. Absent: no positions.
    */
   log?: EventLog;
+  /** Told what each connection reads, whenever that changes (cluster mode: the node's subscriptions). */
+  follower?: StreamFollower;
 }
 
 /** The hub as this node sees it: the `Hub` interface plus what a cluster broker and metrics need. */
@@ -125,6 +128,7 @@ export function createHub(deps: HubDeps): LocalHub {
     session.closeCode = code;
     indexes.remove(session);
     lifecycle.disarm(session);
+    deps.follower?.unfollow(session);
     logger.info(
       {
         event: 'disconnect',
@@ -216,6 +220,7 @@ export function createHub(deps: HubDeps): LocalHub {
           'channel not resumed',
         );
     }
+    deps.follower?.follow(session);
     observer.onSessionOpened(session);
     if (recovery !== undefined) {
       session.cursors.setStreams(session.streamNames());
@@ -229,12 +234,14 @@ export function createHub(deps: HubDeps): LocalHub {
   }
 
   /**
-   * After the streams a session reads changed (channel, grants, narrowing): forget dropped streams
-   * and start added ones at their heads. An event of an added stream that arrives first sets its
+   * After the streams a session reads changed (channel, grants, narrowing): the follower hears of
+   * it; dropped streams are forgotten and added ones start at their heads. An event of an added stream that arrives first sets its
    * cursor itself (a head read that returns later never moves a cursor back).
    */
   function restream(session: HubSession): void {
-    if (deps.log === undefined || session.closed) return;
+    if (session.closed) return;
+    deps.follower?.follow(session);
+    if (deps.log === undefined) return;
     const added = session.cursors.setStreams(session.streamNames());
     if (added.length === 0) return;
     deps.log.heads(added).then(

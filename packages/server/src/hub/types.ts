@@ -127,6 +127,17 @@ export interface HubObserver {
   onDelivered?(count: number, publishToSendMs: number): void;
 }
 
+/**
+ * Follows what each local connection reads (its user, scopes read, channels). The hub calls it
+ * directly when a connection opens, changes what it reads (channels, grants, narrowing) or closes —
+ * not through the observer, whose errors are logged and swallowed: cluster mode subscribes to those
+ * streams, and delivery depends on it.
+ */
+export interface StreamFollower {
+  follow(session: Session): void;
+  unfollow(session: Session): void;
+}
+
 /** The transport-independent core. Implementation: `hub/hub.ts`. */
 export interface Hub {
   readonly nodeId: string;

@@ -1,0 +1,99 @@
+import type { RedisEventLog } from '../history/redis-log.js';
+import { streamsRead } from '../history/streams.js';
+import type { Cursor } from '../history/types.js';
+import type { PresenceEntry, Session, StreamFollower } from '../hub/types.js';
+import type { InterestSet } from './interest.js';
+import type { ClusterPresence } from './presence.js';
+import type { ClusterBus } from './redis-bus.js';
+
+/**
+ * Where this node stands in each stream its connections read: the last cursor seen in a message,
+ * or the stream's head when a connection started reading it. After an outage the node reads each
+ * stream from here (`EventReceiver.catchUp`).
+ */
+export class StreamCursors {
+  private readonly last = new Map<string, Cursor>();
+
+  constructor(
+    private readonly log: RedisEventLog,
+    /** Whether this node's connections read the stream now. */
+    readonly wanted: (stream: string) => boolean,
+  ) {}
+
+  /** Starts following streams: their heads, unless a message already said more. */
+  watch(streams: readonly string[]): void {
+    const fresh = streams.filter((stream) => !this.last.has(stream));
+    if (fresh.length === 0) return;
+    this.log.heads(fresh).then(
+      (heads) => {
+        for (const [stream, head] of heads) if (!this.last.has(stream)) this.last.set(stream, head);
+      },
+      () => undefined, // Redis is down right now: the catch-up starts from what messages said
+    );
+  }
+
+  /** A message carried this cursor. */
+  saw(stream: string, cursor: Cursor): void {
+    if (!this.wanted(stream)) return;
+    const seen = this.last.get(stream);
+    if (seen === undefined || seen.epoch !== cursor.epoch || cursor.offset > seen.offset) this.last.set(stream, cursor);
+  }
+
+  /** The streams still read, with where to continue; forgets the others. */
+  toCatchUp(): [string, Cursor][] {
+    for (const stream of [...this.last.keys()]) if (!this.wanted(stream)) this.last.delete(stream);
+    return [...this.last];
+  }
+}
+
+/**
+ * The cluster's `StreamFollower`: the hub tells it directly whenever a local connection opens,
+ * changes what it reads (channels, grants, narrowing) or closes, and it keeps the node's Redis
+ * subscriptions, presence and stream cursors in line. Not an observer: delivery depends on it, so
+ * its failures are not swallowed with the metrics'.
+ */
+export class ClusterFollower implements StreamFollower {
+  /** Per local session: the interest channels it holds. */
+  private readonly held = new Map<string, string[]>();
+
+  constructor(
+    private readonly bus: ClusterBus,
+    private readonly interest: InterestSet,
+    private readonly presence: ClusterPresence,
+    private readonly cursors: StreamCursors,
+  ) {}
+
+  /** (Re)computes a session's interest: new channels are acquired before old ones are released. */
+  follow(session: Session): void {
+    if (session.closed) return;
+    const channels = this.bus.keys.sessionChannels(session.userId, session.scopeReads, session.channels);
+    const before = this.held.get(session.id) ?? [];
+    this.held.set(session.id, channels);
+    void this.interest.acquire(channels);
+    this.cursors.watch(streamsRead(session.userId, session.scopeReads, session.channels));
+    this.interest.release(before);
+    this.presence.add(this.entryOf(session));
+  }
+
+  unfollow(session: Session): void {
+    const channels = this.held.get(session.id);
+    if (channels === undefined) return;
+    this.held.delete(session.id);
+    this.interest.release(channels);
+    this.presence.remove(session.userId, session.id);
+  }
+
+  private entryOf(session: Session): PresenceEntry {
+    return {
+      sessionId: session.id,
+      userId: session.userId,
+      transport: session.transport,
+      connectedAt: session.connectedAt,
+      expiresAt: session.principal.expiresAt,
+      ip: session.info.ip,
+      userAgent: session.info.userAgent,
+      isGuest: session.isGuest,
+      node: this.bus.nodeId,
+    };
+  }
+}

@@ -1,5 +1,14 @@
 import { streamsOf } from './streams.js';
-import { NO_EPOCH, type Cursor, type EventLog, type LoggedEvent, type StreamEntry, type StreamRead } from './types.js';
+import {
+  NO_EPOCH,
+  contiguous,
+  continues,
+  type Cursor,
+  type EventLog,
+  type LoggedEvent,
+  type StreamEntry,
+  type StreamRead,
+} from './types.js';
 
 /**
  * An event log in memory, with the same contract as the store and Redis logs (contiguous offsets
@@ -44,14 +53,10 @@ export class MemoryLog implements EventLog {
   read(name: string, from: Cursor, limit: number): Promise<StreamRead> {
     const stream = this.streams.get(name);
     const head = stream === undefined ? { epoch: NO_EPOCH, offset: 0 } : { epoch: stream.epoch, offset: stream.head };
-    const continues =
-      from.offset >= 0 &&
-      from.offset <= head.offset &&
-      (from.epoch === head.epoch || (from.epoch === NO_EPOCH && from.offset === 0));
-    if (!continues) return Promise.resolve({ entries: [], complete: false, head });
+    if (!continues(from, head)) return Promise.resolve({ entries: [], complete: false, head });
     const after = (stream?.entries ?? []).filter((e) => e.offset > from.offset);
     const entries = after.slice(0, limit);
-    const complete = from.offset === head.offset || (entries[0]?.offset === from.offset + 1 && after.length <= limit);
+    const complete = from.offset === head.offset || contiguous(from, entries[0]?.offset, after.length, limit);
     return Promise.resolve({ entries, complete, head });
   }
 

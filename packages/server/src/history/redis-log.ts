@@ -2,7 +2,16 @@ import { TetherError } from '@tether/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import type { PublishEnvelope } from '../hub/types.js';
 import { streamsOf } from './streams.js';
-import { NO_EPOCH, type Cursor, type EventLog, type LoggedEvent, type StreamEntry, type StreamRead } from './types.js';
+import {
+  NO_EPOCH,
+  contiguous,
+  continues,
+  type Cursor,
+  type EventLog,
+  type LoggedEvent,
+  type StreamEntry,
+  type StreamRead,
+} from './types.js';
 
 /**
  * The cluster's event log: one Redis Stream per addressee stream, shared by every node, so a client
@@ -63,37 +72,24 @@ const ID_TTL_SECONDS = 600;
 /** Oldest entries looked at per append for age retention. */
 const AGE_TRIM_PER_APPEND = 8;
 
-// KEYS: log meta, id key, then (stream key, meta key) per stream.
-// ARGV: envelope JSON, maxEvents, maxAgeMs, id ttl (s), stream count n, n stream names, channels…
-const APPEND_SCRIPT = `
-local done = redis.call('GET', KEYS[2])
-if done then return done end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local last = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
-if now < last then now = last end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[1], 'at', now)
-local maxEvents = tonumber(ARGV[2])
-local maxAge = tonumber(ARGV[3])
-local n = tonumber(ARGV[5])
-local cur = {}
-for i = 1, n do
-  local x = KEYS[1 + 2 * i]
-  local m = KEYS[2 + 2 * i]
-  local name = ARGV[5 + i]
+/**
+ * Lua shared by both scripts: appends `body` to one stream (its Redis Stream `x` and hash `m`),
+ * creating the stream's epoch if the hash is missing, and applies retention. Returns epoch, offset.
+ */
+const APPEND_TO_STREAM = `
+local function append_to(x, m, name, body, now, seq, maxEvents, maxAge)
   local ep = redis.call('HGET', m, 'epoch')
   if not ep then
-    ep = string.sub(redis.sha1hex(name .. ':' .. now .. ':' .. seq), 1, 8)
+    ep = string.sub(redis.sha1hex(name .. ':' .. now .. ':' .. seq .. ':' .. body), 1, 8)
     if ep == '00000000' then ep = 'f0000000' end
     redis.call('DEL', x)
     redis.call('HSET', m, 'epoch', ep, 'head', 0)
   end
   local off = redis.call('HINCRBY', m, 'head', 1)
   if maxEvents > 0 then
-    redis.call('XADD', x, 'MAXLEN', '~', maxEvents, '0-' .. off, 'e', ARGV[1], 't', now, 'q', seq)
+    redis.call('XADD', x, 'MAXLEN', '~', maxEvents, '0-' .. off, 'e', body, 't', now, 'q', seq)
   else
-    redis.call('XADD', x, '0-' .. off, 'e', ARGV[1], 't', now, 'q', seq)
+    redis.call('XADD', x, '0-' .. off, 'e', body, 't', now, 'q', seq)
   end
   if maxAge > 0 then
     local oldest = redis.call('XRANGE', x, '-', '+', 'COUNT', ${AGE_TRIM_PER_APPEND})
@@ -107,52 +103,50 @@ for i = 1, n do
     if keep then redis.call('XTRIM', x, 'MINID', keep) end
     redis.call('PEXPIRE', x, maxAge)
   end
-  cur[i] = {name, ep, off}
+  return ep, off
 end
-local msg = '{"env":' .. ARGV[1] .. ',"at":' .. string.format('%.0f', now) .. ',"seq":' .. seq .. ',"cur":' .. cjson.encode(cur) .. '}'
+local function message(body, now, seq, cur)
+  return '{"env":' .. body .. ',"at":' .. string.format('%.0f', now) .. ',"seq":' .. seq .. ',"cur":' .. cjson.encode(cur) .. '}'
+end
+`;
+
+// Standalone: every stream of the event in one script, one message with every cursor.
+// KEYS: log meta, id key, then (stream key, meta key) per stream.
+// ARGV: envelope JSON, maxEvents, maxAgeMs, id ttl (s), stream count n, n stream names, channels…
+const APPEND_SCRIPT = `${APPEND_TO_STREAM}
+local done = redis.call('GET', KEYS[2])
+if done then return done end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
+if now < last then now = last end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], 'at', now)
+local maxEvents, maxAge, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local cur = {}
+for i = 1, n do
+  local ep, off = append_to(KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[5 + i], ARGV[1], now, seq, maxEvents, maxAge)
+  cur[i] = {ARGV[5 + i], ep, off}
+end
+local msg = message(ARGV[1], now, seq, cur)
 redis.call('SET', KEYS[2], msg, 'EX', tonumber(ARGV[4]))
 for i = 6 + n, #ARGV do redis.call('PUBLISH', ARGV[i], msg) end
 return msg
 `;
 
-// Redis Cluster: one stream per call, all keys in its slot.
+// Redis Cluster: one stream per call, all keys in its slot; its copy is SPUBLISHed on its shard.
+// "at" is the publisher's clock, never less than the stream's last (per-stream order by time).
 // KEYS: stream key, meta key, id key. ARGV: envelope JSON, maxEvents, maxAgeMs, id ttl (s), stream
 // name, publisher's clock (ms), channel to SPUBLISH on ('' for none).
-const STREAM_SCRIPT = `
+const STREAM_SCRIPT = `${APPEND_TO_STREAM}
 local done = redis.call('GET', KEYS[3])
 if done then return done end
-local x, m, name = KEYS[1], KEYS[2], ARGV[5]
-local maxEvents, maxAge = tonumber(ARGV[2]), tonumber(ARGV[3])
-local ep = redis.call('HGET', m, 'epoch')
 local now = tonumber(ARGV[6])
-if not ep then
-  ep = string.sub(redis.sha1hex(name .. ':' .. now .. ':' .. ARGV[1]), 1, 8)
-  if ep == '00000000' then ep = 'f0000000' end
-  redis.call('DEL', x)
-  redis.call('HSET', m, 'epoch', ep, 'head', 0, 'at', 0)
-end
-local last = tonumber(redis.call('HGET', m, 'at') or '0')
+local last = tonumber(redis.call('HGET', KEYS[2], 'at') or '0')
 if now < last then now = last end
-redis.call('HSET', m, 'at', now)
-local off = redis.call('HINCRBY', m, 'head', 1)
-if maxEvents > 0 then
-  redis.call('XADD', x, 'MAXLEN', '~', maxEvents, '0-' .. off, 'e', ARGV[1], 't', now, 'q', 0)
-else
-  redis.call('XADD', x, '0-' .. off, 'e', ARGV[1], 't', now, 'q', 0)
-end
-if maxAge > 0 then
-  local oldest = redis.call('XRANGE', x, '-', '+', 'COUNT', ${AGE_TRIM_PER_APPEND})
-  local keep = nil
-  for _, entry in ipairs(oldest) do
-    local fields = entry[2]
-    local at = 0
-    for j = 1, #fields, 2 do if fields[j] == 't' then at = tonumber(fields[j + 1]) end end
-    if at >= now - maxAge then keep = entry[1] break end
-  end
-  if keep then redis.call('XTRIM', x, 'MINID', keep) end
-  redis.call('PEXPIRE', x, maxAge)
-end
-local msg = '{"env":' .. ARGV[1] .. ',"at":' .. string.format('%.0f', now) .. ',"seq":0,"cur":' .. cjson.encode({{name, ep, off}}) .. '}'
+local ep, off = append_to(KEYS[1], KEYS[2], ARGV[5], ARGV[1], now, 0, tonumber(ARGV[2]), tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], 'at', now)
+local msg = message(ARGV[1], now, 0, {{ARGV[5], ep, off}})
 redis.call('SET', KEYS[3], msg, 'EX', tonumber(ARGV[4]))
 if ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[7], msg) end
 return msg
@@ -260,12 +254,7 @@ export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions)
 
   async function read(stream: string, from: Cursor, limit: number): Promise<StreamRead> {
     const head = (await heads([stream])).get(stream)!;
-    const continues =
-      Number.isSafeInteger(from.offset) &&
-      from.offset >= 0 &&
-      from.offset <= head.offset &&
-      (from.epoch === head.epoch || (from.epoch === NO_EPOCH && from.offset === 0));
-    if (!continues) return { entries: [], complete: false, head };
+    if (!continues(from, head)) return { entries: [], complete: false, head };
     if (from.offset === head.offset) return { entries: [], complete: true, head };
     const raw = (await redis.xrange(streamKey(stream), `(0-${from.offset}`, '+', 'COUNT', limit + 1)) as [
       string,
@@ -273,7 +262,7 @@ export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions)
     ][];
     const entries = raw.slice(0, limit).map(([id, fields]) => toEntry(id, fields));
     // Contiguous from the cursor (entries leave only from the front) and not cut by the limit.
-    const complete = entries[0]?.offset === from.offset + 1 && raw.length <= limit;
+    const complete = contiguous(from, entries[0]?.offset, raw.length, limit);
     return { entries, complete, head };
   }
 

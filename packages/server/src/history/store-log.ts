@@ -9,7 +9,15 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { HISTORY_MIGRATIONS, HISTORY_MIGRATION_TABLE, type HistoryTables } from './store-schema.js';
 import { EPOCH_CHARS, streamsOf } from './streams.js';
-import { NO_EPOCH, type Cursor, type EventLog, type LoggedEvent, type StreamRead } from './types.js';
+import {
+  NO_EPOCH,
+  contiguous,
+  continues,
+  type Cursor,
+  type EventLog,
+  type LoggedEvent,
+  type StreamRead,
+} from './types.js';
 
 export interface StoreLogOptions {
   /** Retention by count, per stream (0 = none). */
@@ -290,12 +298,7 @@ export async function createStoreLog<DB>(
 
   async function read(stream: string, from: Cursor, limit: number): Promise<StreamRead> {
     const head = await headOf(stream);
-    const continues =
-      Number.isSafeInteger(from.offset) &&
-      from.offset >= 0 &&
-      from.offset <= head.offset &&
-      (from.epoch === head.epoch || (from.epoch === NO_EPOCH && from.offset === 0));
-    if (!continues) return { entries: [], complete: false, head };
+    if (!continues(from, head)) return { entries: [], complete: false, head };
     if (from.offset === head.offset) return { entries: [], complete: true, head };
     const rows = await readRows(stream, from.offset, head.offset, limit + 1);
     const entries = rows.slice(0, limit).map((row) => ({
@@ -305,7 +308,7 @@ export async function createStoreLog<DB>(
       seq: Number(row.seq),
     }));
     // Contiguous from the cursor (trimming only removes the oldest entries) and not cut by the limit.
-    const complete = entries[0]?.offset === from.offset + 1 && rows.length <= limit;
+    const complete = contiguous(from, entries[0]?.offset, rows.length, limit);
     return { entries, complete, head };
   }
 

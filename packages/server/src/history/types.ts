@@ -73,3 +73,25 @@ export interface EventLog {
   trim(): Promise<number>;
   close(): Promise<void>;
 }
+
+/**
+ * Whether a reader at `from` can continue in a stream whose head is `head`: same epoch (or the
+ * stream did not exist when the reader last looked, offset 0), not beyond the head. When it cannot,
+ * the stream's history since `from` is not provable and the read is incomplete.
+ */
+export function continues(from: Cursor, head: Cursor): boolean {
+  return (
+    Number.isSafeInteger(from.offset) &&
+    from.offset >= 0 &&
+    from.offset <= head.offset &&
+    (from.epoch === head.epoch || (from.epoch === NO_EPOCH && from.offset === 0))
+  );
+}
+
+/**
+ * Whether `fetched` entries read after `from` (asking for `limit + 1`) prove nothing is missing:
+ * the first is `from + 1` (retention only removes the oldest) and the limit did not cut them.
+ */
+export function contiguous(from: Cursor, first: number | undefined, fetched: number, limit: number): boolean {
+  return first === from.offset + 1 && fetched <= limit;
+}

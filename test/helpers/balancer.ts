@@ -1,4 +1,5 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { pipeBoth } from './tcp-pipe.js';
 
 /**
  * A TCP load balancer on loopback, round-robin over the backends it currently has: what sits in
@@ -41,17 +42,7 @@ export class Balancer {
     }
     const port = this.backends[this.next++ % this.backends.length]!;
     const upstream = connect(port, '127.0.0.1');
-    const pair = [client, upstream];
-    for (const s of pair) {
-      this.sockets.add(s);
-      s.on('error', () => pair.forEach((p) => p.destroy()));
-      s.on('close', () => {
-        this.sockets.delete(s);
-        pair.forEach((p) => p.destroy());
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    pipeBoth(client, upstream, this.sockets);
   }
 
   async close(): Promise<void> {

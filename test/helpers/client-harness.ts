@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { pipeBoth } from './tcp-pipe.js';
 import {
   RealtimeClient,
   TokenManager,
@@ -43,17 +44,7 @@ export class TcpProxy {
       return;
     }
     const upstream = connect(targetPort, '127.0.0.1');
-    const pair = [client, upstream];
-    for (const s of pair) {
-      this.sockets.add(s);
-      s.on('error', () => pair.forEach((p) => p.destroy()));
-      s.on('close', () => {
-        this.sockets.delete(s);
-        pair.forEach((p) => p.destroy());
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    pipeBoth(client, upstream, this.sockets);
   }
 
   cut(): void {

@@ -1,8 +1,12 @@
 #!/usr/bin/env node
+import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from './config/index.js';
 import { SETTINGS, type SettingName } from './config/schema.js';
 import { createGateway } from './gateway.js';
+
+/** How long past the grace period a shutdown may run before the watchdog ends the process. */
+const SHUTDOWN_WATCHDOG_EXTRA_MS = 5000;
 
 /**
  * `tether serve`: every setting of the contract is an environment variable and a flag; a flag wins.
@@ -45,10 +49,21 @@ serve.action(async (flags: Record<string, string | boolean | undefined>) => {
   // The structured log has this line too, but only at LOG_LEVEL=info or lower: PORT=0 must always say where it went.
   process.stderr.write(`tether listening on ${url}\n`);
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second signal means "now": an operator or orchestrator that will not wait for the drain.
+      gateway.logger.warn({ signal }, 'second signal: exiting without finishing the shutdown');
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    }
     stopping = true;
     gateway.logger.info({ signal }, 'shutting down');
+    // close() is bounded (grace period + about a second); should a dependency hang it anyway
+    // (a store or Redis that never answers), the process still ends. Unref'd: never keeps it alive.
+    const timeoutMs = gateway.config.shutdownGraceMs + SHUTDOWN_WATCHDOG_EXTRA_MS;
+    setTimeout(() => {
+      gateway.logger.error({ signal, timeoutMs }, 'shutdown timed out');
+      process.exit(1);
+    }, timeoutMs).unref();
     gateway.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -316,13 +316,17 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     async close() {
       if (closed) return;
       closed = true;
+      // From here on HTTP answers 503 SERVER_SHUTDOWN and a new `/ws` upgrade gets server_shutdown.
+      app.drain.begin();
       await ingest?.stop();
       await hub.shutdown(config.shutdownGraceMs);
       await Promise.all(transports.map((t) => t.close()));
       await push?.stop();
       await clusterHub?.close();
       tokens?.stopMaintenance();
-      await app.close();
+      // server.close() waits for every socket, upgraded ones included: those left after a short bound are destroyed.
+      const destroyedSockets = await app.drain.closeWithin(() => app.close());
+      if (destroyedSockets > 0) logger.info({ node: nodeId, destroyedSockets }, 'sockets left at close destroyed');
       // The store log writes its last appends before the store closes (cluster mode: a no-op).
       await log.close();
       await store.close();

@@ -1,6 +1,7 @@
 import { TetherError, type ErrorCode } from '@tether/protocol';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from '../util/logger.js';
+import type { ServerDrain } from '../util/server-drain.js';
 
 /**
  * One error handler for every route: a TetherError answers with its registry status and body;
@@ -19,6 +20,20 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger): void
   app.setNotFoundHandler((_request, reply) => {
     const err = new TetherError('NOT_FOUND');
     void reply.code(err.httpStatus).send(err.toBody());
+  });
+}
+
+/**
+ * Once the drain has begun (or fastify itself is closing), every request is answered 503 with the
+ * registry's SERVER_SHUTDOWN body and `connection: close`, before any route runs — a load
+ * balancer's health check and a publisher both learn to go elsewhere, and nothing new starts here.
+ */
+export function refuseWhileDraining(app: FastifyInstance, drain: ServerDrain): void {
+  app.addHook('preClose', async () => drain.begin());
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!drain.draining) return;
+    const err = new TetherError('SERVER_SHUTDOWN');
+    return reply.code(err.httpStatus).header('connection', 'close').send(err.toBody());
   });
 }
 

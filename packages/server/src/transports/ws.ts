@@ -1,16 +1,26 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WS_AUTH_TIMEOUT_MS, WS_PATH } from '@tether/protocol';
+import { ERRORS, WS_AUTH_TIMEOUT_MS } from '@tether/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { ServerDrain } from '../util/server-drain.js';
 import { HandshakeGate } from './handshake.js';
 import { HeartbeatSweeper } from './heartbeat.js';
 import { bearerSubprotocol } from './token-extract.js';
 import type { TransportDeps, TransportHandle } from './types.js';
+import { isWsPath } from './upgrade-paths.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import { WsConnection, type WsShared } from './ws-connection.js';
+import { encodeFrame, systemFrame } from './ws-frames.js';
 
-/** How long `close()` waits for sockets to finish their closing handshake before terminating them. */
-const CLOSE_WAIT_MS = 1000;
+/**
+ * How long a closing handshake may take before the socket is terminated: connections left at
+ * `close()`, and late upgrades. A peer that reads answers within a round trip; one that never reads
+ * never answers, and must not hold the shutdown.
+ */
+const CLOSE_WAIT_MS = 300;
+/** A late upgrade is told to reconnect within this (jittered, capped by the grace period). */
+const LATE_RECONNECT_MS = 1000;
+const SHUTDOWN_CLOSE_CODE = ERRORS.SERVER_SHUTDOWN.closeCode;
 
 /**
  * Plain WebSocket transport on `/ws` (CONTRACT.md "Plain WebSocket"). Handles `upgrade` for its
@@ -49,12 +59,13 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
     handleProtocols: (protocols) =>
       bearerSubprotocol([...protocols].join(',')) ?? protocols.values().next().value ?? false,
   });
+  const drain = ServerDrain.of(server);
   let closing = false;
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (!isWsPath(req.url)) return;
-    if (closing) {
-      socket.destroy();
+    if (closing || drain.draining) {
+      answerShutdown(req, socket, head);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -69,38 +80,56 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
     connections.set(ws, connection);
     ws.once('close', () => connections.delete(ws));
   };
+
+  /**
+   * An upgrade during shutdown is completed only to say so, without authentication: a client told
+   * nothing waits for its own timeout and then backs off for longer.
+   *
+   *   client                          gateway (draining)
+   *     │ GET /ws  Upgrade              │
+   *     │──────────────────────────────▶│
+   *     │ 101, server_shutdown          │
+   *     │   {reconnectInMs, timestamp}, │
+   *     │ close 1012 SERVER_SHUTDOWN    │
+   *     │◀──────────────────────────────│
+   *     │ close                         │  no answer within CLOSE_WAIT_MS: terminate
+   *     │──────────────────────────────▶│
+   */
+  const answerShutdown = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => undefined); // a peer that misbehaves now only speeds up the close
+      const spreadMs = Math.min(LATE_RECONNECT_MS, deps.config.shutdownGraceMs);
+      const payload = { reconnectInMs: Math.floor(Math.random() * spreadMs), timestamp: deps.clock.now() };
+      ws.send(encodeFrame(systemFrame({ kind: 'server_shutdown', payload })));
+      void closeWithin(ws);
+    });
+  };
+
+  // Stays attached through close(): every `/ws` upgrade until the server is gone gets an answer.
+  // (The WebSocketServer is never closed either: with noServer it holds nothing, and a closed one
+  // would answer those upgrades with a bare 503.)
   server.on('upgrade', onUpgrade);
 
   return {
     async close() {
       closing = true;
-      server.off('upgrade', onUpgrade);
       heartbeat.stop();
-      const sockets = [...connections.keys()];
-      await Promise.all(
-        sockets.map(
-          (ws) =>
-            new Promise<void>((resolve) => {
-              if (ws.readyState === ws.CLOSED) return resolve();
-              const timer = setTimeout(() => ws.terminate(), CLOSE_WAIT_MS);
-              ws.once('close', () => {
-                clearTimeout(timer);
-                resolve();
-              });
-              // Sessions were already told to reconnect by hub.shutdown(); these are the leftovers.
-              ws.close(1001, 'SERVER_SHUTDOWN');
-            }),
-        ),
-      );
+      // Sessions were already told to reconnect, and closed, by hub.shutdown(); these are the leftovers.
+      await Promise.all([...connections.keys()].map((ws) => closeWithin(ws)));
       shared.coalescer.flush();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
 }
 
-function isWsPath(url: string | undefined): boolean {
-  if (url === undefined) return false;
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  return path === WS_PATH || path === WS_PATH + '/';
+/** Starts the closing handshake (1012 SERVER_SHUTDOWN); terminates the socket if it is not done within CLOSE_WAIT_MS. */
+function closeWithin(ws: WebSocket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (ws.readyState === ws.CLOSED) return resolve();
+    const timer = setTimeout(() => ws.terminate(), CLOSE_WAIT_MS);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.close(SHUTDOWN_CLOSE_CODE, 'SERVER_SHUTDOWN');
+  });
 }

@@ -2,7 +2,7 @@
 // once) and the same Buffer is written to every recipient's TCP socket. Recipients come from a
 // grant → sockets index (one lookup per ancestor of the scope), like Tether's hub.
 // BENCH_CORK=1: each socket is corked for the rest of the event-loop turn, so every frame written
-// to it in one turn leaves in one syscall (ARCHITECTURE.md's measured ceiling).
+// to it in one turn leaves in one syscall (the write-coalescing ceiling, see docs/performance.md).
 import { WebSocketServer, Sender } from 'ws';
 import {
   API_KEY,

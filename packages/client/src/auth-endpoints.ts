@@ -4,7 +4,7 @@ import type { Platform } from './platform.js';
 import type { TokenAnswer } from './token-slot.js';
 import type { LoginUser } from './token-types.js';
 
-/** The gateway's `/auth/*` endpoints (CONTRACT.md "HTTP"), typed. Errors: ApiError, NetworkError. */
+/** The gateway's `/auth/*` endpoints (docs/PROTOCOL.md "HTTP"), typed. Errors: ApiError, NetworkError. */
 export class AuthEndpoints {
   constructor(
     private readonly baseUrl: string,

@@ -10,7 +10,7 @@ import type { TransportDeps, TransportHandle } from './types.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 /**
- * Socket.IO transport on `/socket.io` (websocket and polling; CONTRACT.md "Socket.IO").
+ * Socket.IO transport on `/socket.io` (websocket and polling; docs/PROTOCOL.md "Socket.IO").
  *
  * Handshakes are checked in `io.use` middleware rather than engine.io's `allowRequest`: only a
  * namespace middleware can refuse with a `connect_error` carrying our `{code, message, timestamp}`,

@@ -22,7 +22,7 @@ export interface HandshakeView {
 export const ACCESS_TOKEN_COOKIE = 'access_token';
 
 /**
- * Socket.IO token sources, first found wins (CONTRACT.md): `auth.token` → `Authorization: Bearer`
+ * Socket.IO token sources, first found wins (docs/PROTOCOL.md "Socket.IO"): `auth.token` → `Authorization: Bearer`
  * → `access_token` cookie (allowed browser origin only) → `?token=` (only when enabled).
  */
 export function extractSocketIoToken(auth: unknown, view: HandshakeView): FoundToken | undefined {

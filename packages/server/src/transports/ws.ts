@@ -23,7 +23,7 @@ const LATE_RECONNECT_MS = 1000;
 const SHUTDOWN_CLOSE_CODE = ERRORS.SERVER_SHUTDOWN.closeCode;
 
 /**
- * Plain WebSocket transport on `/ws` (CONTRACT.md "Plain WebSocket"). Handles `upgrade` for its
+ * Plain WebSocket transport on `/ws` (docs/PROTOCOL.md "Plain WebSocket"). Handles `upgrade` for its
  * own path only, so Socket.IO and anything else on the same `http.Server` keep theirs.
  *
  * Frames up to `config.maxFrameBytes` are handled; larger ones, up to a hard ceiling of four

@@ -1,4 +1,5 @@
 import { loggedOf, parseLogMessage, type LogMessage, type RedisEventLog } from '../history/redis-log.js';
+import { mergeReads } from '../history/merge.js';
 import type { LocalHub } from '../hub/hub.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -66,21 +67,15 @@ export class EventReceiver {
           ...(await this.log.read(stream, cursor, this.catchUpMax)),
         })),
       );
-      const byId = new Map<string, LogMessage>();
-      const copies: LogMessage[] = [];
-      let complete = true;
-      for (const read of reads) {
-        if (!read.complete) complete = false;
-        for (const entry of read.entries) {
-          const cur: [string, string, number] = [read.stream, read.head.epoch, entry.offset];
-          const known = byId.get(entry.envelope.id);
-          // Sharded: every stream's copy on its own, in stream order; else one message per event.
-          if (this.sharded) copies.push({ env: entry.envelope, at: entry.at, seq: entry.seq, cur: [cur] });
-          else if (known !== undefined) known.cur.push(cur);
-          else byId.set(entry.envelope.id, { env: entry.envelope, at: entry.at, seq: entry.seq, cur: [cur] });
-        }
-      }
-      const missed = this.sharded ? copies : [...byId.values()].sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const complete = reads.every((read) => read.complete);
+      // Sharded: every stream's copy on its own, in stream order; else one message per event, merged.
+      const events = this.sharded ? reads.flatMap((read) => mergeReads([read])) : mergeReads(reads);
+      const missed: LogMessage[] = events.map((event) => ({
+        env: event.envelope,
+        at: event.at,
+        seq: event.seq,
+        cur: [...event.cursors].map(([stream, c]): [string, string, number] => [stream, c.epoch, c.offset]),
+      }));
       for (const message of missed) this.accept(message);
       const fields = { component: 'cluster', streams: streams.length, caughtUp: missed.length, complete };
       if (complete) this.logger.info(fields, 'caught up with events published while cut off from redis');

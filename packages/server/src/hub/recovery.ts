@@ -1,4 +1,5 @@
 import { grantCovers, scopeAncestry } from '@tether/protocol';
+import { mergeReads, type MergedEvent } from '../history/merge.js';
 import { decodePosition, scopeStream, streamKey } from '../history/streams.js';
 import type { Cursor, EventLog, StreamEntry } from '../history/types.js';
 import type { Logger } from '../util/logger.js';
@@ -45,14 +46,6 @@ export function entitled(session: HubSession, envelope: PublishEnvelope): boolea
   return false;
 }
 
-/** One event of a replay, with its cursor in every stream it was read from. */
-interface ReplayItem {
-  envelope: PublishEnvelope;
-  at: number;
-  seq: number;
-  cursors: Map<string, Cursor>;
-}
-
 /**
  * Starts a session against the log. The session is already indexed: from here on its live events
  * are held in `replayBuffer` while the log is read, so every event is either in the replay or in
@@ -71,7 +64,7 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
   const { log, logger } = deps;
   session.replayBuffer = [];
   const streams = [...session.cursors.names()];
-  let replay: ReplayItem[] = [];
+  let replay: MergedEvent[] = [];
   let recovered = false;
   let read = 0;
   try {
@@ -208,7 +201,7 @@ async function readStreams(
   log: EventLog,
   from: Presented,
   maxEvents: number,
-): Promise<{ items: ReplayItem[] | undefined; read: number }> {
+): Promise<{ items: MergedEvent[] | undefined; read: number }> {
   const wanted: { stream: string; cursor: Cursor; covers?: string[] }[] = [
     ...[...from.current].map(([stream, cursor]) => ({ stream, cursor })),
     ...[...from.sources].map(([stream, { cursor, covers }]) => ({ stream, cursor, covers })),
@@ -216,33 +209,22 @@ async function readStreams(
   const reads = await Promise.all(
     wanted.map(async (w) => ({ ...w, ...(await log.read(w.stream, w.cursor, maxEvents)) })),
   );
-  let read = 0;
-  const byId = new Map<string, ReplayItem>();
-  let complete = true;
-  for (const { stream, entries, complete: whole, head, covers } of reads) {
-    read += entries.length;
-    if (!whole) complete = false;
-    for (const entry of entries) {
-      if (covers !== undefined) {
-        // From an ancestor's stream: only what lies below the scopes read now; its cursor is not kept.
-        if (!entry.envelope.to.scopes.some((scope) => covers.some((c) => grantCovers(c, scope)))) continue;
-        addEntry(byId, undefined, entry, head.epoch);
-      } else {
-        // The head's epoch: a stream that did not exist when the position was taken has one now.
-        addEntry(byId, stream, entry, head.epoch);
-      }
-    }
-  }
-  if (!complete || byId.size > maxEvents) return { items: undefined, read };
-  const items = [...byId.values()].sort((a, b) => a.at - b.at || a.seq - b.seq);
-  return { items, read };
-}
-
-function addEntry(byId: Map<string, ReplayItem>, stream: string | undefined, entry: StreamEntry, epoch: string): void {
-  let item = byId.get(entry.envelope.id);
-  if (item === undefined) {
-    item = { envelope: entry.envelope, at: entry.at, seq: entry.seq, cursors: new Map() };
-    byId.set(entry.envelope.id, item);
-  }
-  if (stream !== undefined) item.cursors.set(stream, { epoch, offset: entry.offset });
+  const read = reads.reduce((sum, r) => sum + r.entries.length, 0);
+  if (reads.some((r) => !r.complete)) return { items: undefined, read };
+  const items = mergeReads(
+    reads.map(({ stream, entries, head, covers }) =>
+      covers === undefined
+        ? { stream, entries, head }
+        : {
+            // From an ancestor's stream: only what lies below the scopes read now; its cursor is not kept.
+            stream,
+            entries,
+            head,
+            cursors: false,
+            keep: (entry: StreamEntry) =>
+              entry.envelope.to.scopes.some((scope) => covers.some((c) => grantCovers(c, scope))),
+          },
+    ),
+  );
+  return { items: items.length > maxEvents ? undefined : items, read };
 }

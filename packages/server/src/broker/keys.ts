@@ -1,6 +1,5 @@
-import { scopeAncestry } from '@tether/protocol';
 import { redisTag } from '../history/redis-log.js';
-import { channelStream, scopeStream, userStream } from '../history/streams.js';
+import { channelStream, scopeStream, streamsOf, streamsRead, userStream } from '../history/streams.js';
 import type { PublishEnvelope } from '../hub/types.js';
 
 /**
@@ -53,18 +52,11 @@ export class ClusterKeys {
 
   /** The interest channels a publish is sent to (each at most once). */
   publishChannels(envelope: PublishEnvelope): string[] {
-    const out = new Set<string>();
-    for (const user of envelope.to.users) out.add(this.user(user));
-    for (const scope of envelope.to.scopes) for (const grant of scopeAncestry(scope)) out.add(this.scope(grant));
-    for (const name of envelope.to.channels) out.add(this.channel(name));
-    return [...out];
+    return streamsOf(envelope).map((stream) => this.ofStream(stream));
   }
 
   /** The interest channels one connection needs: its user, the scopes it reads, its joined channels. */
   sessionChannels(userId: string, scopes: readonly string[], channels: Iterable<string>): string[] {
-    const out = [this.user(userId)];
-    for (const grant of scopes) out.push(this.scope(grant));
-    for (const name of channels) out.push(this.channel(name));
-    return out;
+    return streamsRead(userId, scopes, channels).map((stream) => this.ofStream(stream));
   }
 }

@@ -1,7 +1,7 @@
 import type { RedisEventLog } from '../history/redis-log.js';
 import { streamsRead } from '../history/streams.js';
 import type { Cursor } from '../history/types.js';
-import type { PresenceEntry, Session, StreamFollower } from '../hub/types.js';
+import type { Session, StreamFollower } from '../hub/types.js';
 import type { InterestSet } from './interest.js';
 import type { ClusterPresence } from './presence.js';
 import type { ClusterBus } from './redis-bus.js';
@@ -66,13 +66,14 @@ export class ClusterFollower implements StreamFollower {
   /** (Re)computes a session's interest: new channels are acquired before old ones are released. */
   follow(session: Session): void {
     if (session.closed) return;
-    const channels = this.bus.keys.sessionChannels(session.userId, session.scopeReads, session.channels);
+    const streams = streamsRead(session.userId, session.scopeReads, session.channels);
+    const channels = streams.map((stream) => this.bus.keys.ofStream(stream));
     const before = this.held.get(session.id) ?? [];
     this.held.set(session.id, channels);
     void this.interest.acquire(channels);
-    this.cursors.watch(streamsRead(session.userId, session.scopeReads, session.channels));
+    this.cursors.watch(streams);
     this.interest.release(before);
-    this.presence.add(this.entryOf(session));
+    this.presence.add(session.presence(this.bus.nodeId));
   }
 
   unfollow(session: Session): void {
@@ -81,19 +82,5 @@ export class ClusterFollower implements StreamFollower {
     this.held.delete(session.id);
     this.interest.release(channels);
     this.presence.remove(session.userId, session.id);
-  }
-
-  private entryOf(session: Session): PresenceEntry {
-    return {
-      sessionId: session.id,
-      userId: session.userId,
-      transport: session.transport,
-      connectedAt: session.connectedAt,
-      expiresAt: session.principal.expiresAt,
-      ip: session.info.ip,
-      userAgent: session.info.userAgent,
-      isGuest: session.isGuest,
-      node: this.bus.nodeId,
-    };
   }
 }

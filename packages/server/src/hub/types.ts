@@ -89,6 +89,8 @@ export interface Session {
   /** The scopes it receives: its grants, or the narrowed set inside them, without covered ones. */
   readonly scopeReads: readonly string[];
   readonly closed: boolean;
+  /** Its presence entry, as listed for `node`. */
+  presence(node: string): PresenceEntry;
 }
 
 export interface PresenceEntry {

@@ -107,6 +107,8 @@ export async function createStoreLog<DB>(
   let timer: TimerHandle | undefined;
 
   const writeRows = sqliteWriter(handle) ?? ((rows: BatchRows) => kyselyWrite(db, dialect, rows));
+  // Every append batch checks its ids (retries): on SQLite one prepared lookup per id, no compile.
+  const sqliteHas = sqliteIdLookup(handle);
   // Recovery reads a few streams per reconnect: on SQLite a statement prepared once, as for appends.
   const readRows =
     sqliteReader(handle) ??
@@ -165,8 +167,9 @@ export async function createStoreLog<DB>(
 
   /** Which of these ids the store already holds (one query per batch; generated ids never match). */
   async function storedIds(ids: string[]): Promise<Set<string>> {
-    const out = new Set<string>();
     const unique = [...new Set(ids)];
+    if (sqliteHas !== undefined) return new Set(unique.filter((id) => sqliteHas(id)));
+    const out = new Set<string>();
     for (let i = 0; i < unique.length; i += LOAD_CHUNK) {
       const rows = await db
         .selectFrom('tether_log_events')
@@ -427,6 +430,14 @@ function sqliteWriter(handle: object): ((rows: BatchRows) => void) | undefined {
     for (const e of rows.entries) insertEntry.run(e.stream, e.off, e.seq);
     for (const s of rows.streams) upsertStream.run(s.name, s.epoch, s.head);
   });
+}
+
+/** Whether an event id is in the log, over the raw SQLite handle (undefined when not embedded SQLite). */
+function sqliteIdLookup(handle: object): ((id: string) => boolean) | undefined {
+  const raw = sqliteHandle(handle);
+  if (raw === undefined) return undefined;
+  const select = raw.prepare('SELECT 1 FROM tether_log_events WHERE id = ? LIMIT 1').pluck();
+  return (id) => select.get(id) !== undefined;
 }
 
 type EntryRow = { off: number; body: string; at: number; seq: number };

@@ -39,7 +39,7 @@ const wsFrame = (WebSocket as unknown as { Sender?: { frame?: FrameFn } }).Sende
  */
 export function encodeSioEvent(encoder: SioEncoder, event: OutboundEvent, position?: string): SioEncoded {
   const cached = (event.encoded.sio ??= encodeShared(encoder, event)) as Shared; // only this module writes it
-  if (position === undefined) return cached.bare;
+  if (position === undefined) return framed(cached);
   if (cached.open === undefined) return encodePackets(encoder, event, position);
   // Positions are URL-safe characters only: nothing to escape.
   return {
@@ -54,6 +54,8 @@ interface Shared {
   /** The bare packet without its closing `]`, when it is one text packet; else undefined. */
   open: string | undefined;
   idJson: string;
+  /** Whether `bare` got its WebSocket frame (built once, and only when a recipient has no position). */
+  framed: boolean;
 }
 
 function encodeShared(encoder: SioEncoder, event: OutboundEvent): Shared {
@@ -61,9 +63,17 @@ function encodeShared(encoder: SioEncoder, event: OutboundEvent): Shared {
   const only = bare.packets[0];
   const open =
     bare.packets.length === 1 && typeof only === 'string' && only.endsWith(']') ? only.slice(0, -1) : undefined;
-  if (wsFrame !== undefined && bare.packets.length === 1 && typeof only === 'string') {
+  return { bare, open, idJson: JSON.stringify(event.id), framed: false };
+}
+
+/** The bare packet with its finished WebSocket frame when it is one text packet, so recipients write the same bytes. */
+function framed(shared: Shared): SioEncoded {
+  if (shared.framed) return shared.bare;
+  shared.framed = true;
+  const only = shared.bare.packets[0];
+  if (wsFrame !== undefined && shared.bare.packets.length === 1 && typeof only === 'string') {
     // "4" is engine.io's "message" packet type.
-    bare.options.wsPreEncodedFrame = wsFrame(Buffer.from('4' + only), {
+    shared.bare.options.wsPreEncodedFrame = wsFrame(Buffer.from('4' + only), {
       readOnly: false,
       mask: false,
       rsv1: false,
@@ -71,7 +81,7 @@ function encodeShared(encoder: SioEncoder, event: OutboundEvent): Shared {
       fin: true,
     });
   }
-  return { bare, open, idJson: JSON.stringify(event.id) };
+  return shared.bare;
 }
 
 function encodePackets(encoder: SioEncoder, event: OutboundEvent, position: string | undefined): SioEncoded {

@@ -4,7 +4,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from './helpers/chromium.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type * as Tether from '@tether/client';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
@@ -16,16 +17,6 @@ import { startGateway, type TestGateway } from './helpers/gateway.js';
  */
 const ROOT = join(import.meta.dirname, '..');
 const BUNDLE = join(ROOT, 'packages/client/dist/browser/tether-client.js');
-// As apps/helpdesk/test/browser.test.ts launches it.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tether</title>
 <script type="module">import * as tether from '/tether-client.js'; window.tether = tether;</script>`;
 
@@ -140,7 +131,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
   gw = await startGateway({ ALLOWED_ORIGINS: origin });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {

@@ -18,7 +18,12 @@ export class Publisher {
 
   /** One publish of event `bench` to `scope`; resolves when the server answered. */
   publish(scope, t = nowMicros()) {
-    const body = JSON.stringify({ event: 'bench', data: { t, seq: ++this.seq, pad: PAD }, to: { scopes: [scope] } });
+    return this.post({ event: 'bench', data: { t, seq: ++this.seq, pad: PAD }, to: { scopes: [scope] } });
+  }
+
+  /** POSTs one publish request body; resolves when the server answered (failures are counted). */
+  post(request) {
+    const body = JSON.stringify(request);
     return new Promise((resolve) => {
       const req = http.request(
         {

@@ -16,11 +16,11 @@
 // run. Other load on the machine still inflates it (shared caches and cores), by as much as A and B
 // differ on a busy machine; each run's recoveries over the plain connects measured next to them
 // (`perPlainConnect`) cancels most of that and is reported beside the raw ratio.
-import http from 'node:http';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { merge, summarize } from './histogram.mjs';
 import { ServerProcess, forkTracked } from './processes.mjs';
+import { Publisher } from './publisher.mjs';
 
 const WORKER = fileURLToPath(new URL('./recovery-worker.mjs', import.meta.url));
 
@@ -94,48 +94,20 @@ function startWorkers(count) {
 
 /** POSTs every body to /v1/publish, `window` in flight; returns `{ count, failures, lastError, seconds }`. */
 async function publishAll(port, apiKey, bodies, window = 16) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: window });
-  const out = { count: bodies.length, failures: 0, lastError: null };
-  const post = (body) =>
-    new Promise((resolve) => {
-      const text = JSON.stringify(body);
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/v1/publish',
-          agent,
-          headers: {
-            authorization: `Bearer ${apiKey}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(text),
-          },
-        },
-        (res) => {
-          if (res.statusCode !== 202 && res.statusCode !== 200) {
-            out.failures += 1;
-            out.lastError = `HTTP ${res.statusCode}`;
-          }
-          res.resume();
-          res.on('end', resolve);
-        },
-      );
-      req.on('error', (err) => {
-        out.failures += 1;
-        out.lastError = err.message;
-        resolve();
-      });
-      req.end(text);
-    });
+  const publisher = new Publisher(port, apiKey, window);
   const started = Date.now();
   let next = 0;
   const loop = async () => {
-    while (next < bodies.length) await post(bodies[next++]);
+    while (next < bodies.length) await publisher.post(bodies[next++]);
   };
   await Promise.all(Array.from({ length: Math.min(window, bodies.length) }, loop));
-  agent.destroy();
-  return { ...out, seconds: (Date.now() - started) / 1000 };
+  publisher.close();
+  return {
+    count: bodies.length,
+    failures: publisher.failures,
+    lastError: publisher.lastError,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 /** Worker results of one visit round, added up. */

@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../../../test/helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../scripts/build-web.mjs';
 import type { TicketDetailDto } from '../src/server/domain/dto.js';
@@ -15,15 +16,6 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const SCREENSHOTS = join(ROOT, 'docs', 'screenshots');
 const WARD = 'ke/muranga/kiharu/mbiri';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const sel = {
   connected: '[data-testid="connection"][data-state="connected"]',
@@ -87,7 +79,7 @@ describe('helpdesk in a real browser', () => {
     await buildWeb();
     hd = await startTestHelpdesk('sqlite', { JWT_EXPIRATION_SECONDS: '20', TOKEN_EXPIRY_WARNING_SECONDS: '8' });
     proxy = await UnpluggableProxy.start(new URL(hd.url).port === '' ? 80 : Number(new URL(hd.url).port));
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     adminA = (await newPage(hd.url)).page;
     const b = await newPage(proxy.url); // the device that will lose its network
     adminB = b.page;

@@ -17,6 +17,8 @@ export interface Conn {
   ticks<T = { n: number }>(): Array<T & { position: string | undefined }>;
   waitTicks(count: number, ms?: number): Promise<void>;
   refusal(): Promise<string>;
+  /** The code of the first `auth_error` the server sent on an accepted connection (it closes next). */
+  authError(): Promise<string>;
   /** Narrows live (`narrow` event / frame) and returns the answer. */
   narrow(scopes: string[] | null): Promise<NarrowAck>;
   close(): void;
@@ -44,6 +46,7 @@ export function connect(url: string, kind: Kind, token: string, resume: Resume =
       ticks,
       waitTicks: wait(ticks, (poke) => c.subscribe(poke)),
       refusal: async () => (await c.refusal()).data.code,
+      authError: async () => ((await c.next((e) => e.event === 'auth_error')).args[0] as { code: string }).code,
       narrow: (scopes) => c.socket.timeout(10_000).emitWithAck('narrow', { scopes }) as Promise<NarrowAck>,
       close: () => c.close(),
       leave: async () => {
@@ -68,6 +71,7 @@ export function connect(url: string, kind: Kind, token: string, resume: Resume =
     ticks,
     waitTicks: wait(ticks, (poke) => c.subscribe(poke)),
     refusal: async () => String((await c.first('auth_error')).code),
+    authError: async () => String((await c.first('auth_error')).code),
     narrow: async (scopes) => {
       const id = String(++rid);
       c.send({ type: 'narrow', scopes, rid: id });

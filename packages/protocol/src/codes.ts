@@ -30,6 +30,7 @@ export const ErrorCode = {
   PUBLISH_FAILED: 'PUBLISH_FAILED',
   SEND_FAILED: 'SEND_FAILED',
   REPLAY_OVERFLOW: 'REPLAY_OVERFLOW',
+  STREAM_RESET: 'STREAM_RESET',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -232,6 +233,13 @@ export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
     closeCode: CloseCode.TRY_AGAIN_LATER,
     retryable: true,
     clientAction: 'reconnect at once, presenting the last position received',
+  },
+  STREAM_RESET: {
+    message: 'The event log lost part of a stream this connection reads (a failover or restart); reconnect to resume',
+    httpStatus: 503,
+    closeCode: CloseCode.TRY_AGAIN_LATER,
+    retryable: true,
+    clientAction: 'reconnect at once, presenting the last position received; expect recovered: false',
   },
   SEND_FAILED: {
     message: 'The application could not process the send',

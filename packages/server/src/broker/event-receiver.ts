@@ -21,7 +21,9 @@ const RECENT_LIMIT = 1024;
  *   cursor it saw in each stream its connections read; when Redis is back it reads those streams
  *   from there and delivers what it missed (each connection's cursors drop what it already has),
  *   holding live messages meanwhile, so live connections on this node lose nothing to a network
- *   blip between the node and Redis.
+ *   blip between the node and Redis. A stream it cannot read back completely (trimmed past, or a
+ *   new epoch after a Redis failover) closes its connections with STREAM_RESET: they resume and
+ *   are told `recovered: false`, instead of continuing past a gap.
  */
 export class EventReceiver {
   private held: string[] | undefined;
@@ -59,8 +61,8 @@ export class EventReceiver {
   async catchUp(): Promise<void> {
     if (this.held !== undefined) return;
     this.held = [];
+    const streams = this.cursors.toCatchUp();
     try {
-      const streams = this.cursors.toCatchUp();
       const reads = await Promise.all(
         streams.map(async ([stream, cursor]) => ({
           stream,
@@ -77,15 +79,25 @@ export class EventReceiver {
         cur: [...event.cursors].map(([stream, c]): [string, string, number] => [stream, c.epoch, c.offset]),
       }));
       for (const message of missed) this.accept(message);
-      const fields = { component: 'cluster', streams: streams.length, caughtUp: missed.length, complete };
+      // What could not be proven complete (trimmed past, another epoch after a failover, more than
+      // the bound) would be a silent gap for the live connections reading it: they resume instead.
+      const short = reads.filter((read) => !read.complete).map((read) => read.stream);
+      const reset = short.length === 0 ? 0 : this.local.resetStreams(short);
+      const fields = { component: 'cluster', streams: streams.length, caughtUp: missed.length, complete, reset };
       if (complete) this.logger.info(fields, 'caught up with events published while cut off from redis');
       else
         this.logger.warn(
           fields,
-          'could not catch up with every event published while cut off from redis; clients recover on reconnect',
+          'could not catch up with every event published while cut off from redis; their connections resume',
         );
     } catch (err) {
-      this.logger.warn({ component: 'cluster', err: (err as Error).message }, 'catch-up after the redis outage failed');
+      // Nothing proves what this node's connections missed: each resumes from its own position,
+      // which recovers them whole once the log can be read (or says it cannot).
+      const reset = this.local.resetStreams(streams.map(([stream]) => stream));
+      this.logger.warn(
+        { component: 'cluster', err: (err as Error).message, reset },
+        'catch-up after the redis outage failed; its connections resume',
+      );
     } finally {
       const held = this.held;
       this.held = undefined;

@@ -496,6 +496,38 @@ describe('the event log in Redis', () => {
     expect((await log.read('u:u1', old, 10)).complete).toBe(false);
   });
 
+  // What a promoted replica (or a master restarted from an older snapshot) sees: the stream's hash,
+  // written by another Redis process, possibly short of appends that process acknowledged.
+  it.each(['append', 'heads'] as const)(
+    'a stream last written by another Redis process gets a new epoch at its head (found by %s)',
+    async (first) => {
+      const log = await subject.open();
+      const before = cursorOf(await log.append(publish({ users: ['u1'] })), 'u:u1');
+      cursorOf(await log.append(publish({ users: ['u1'] })), 'u:u1');
+      await subject.redis().hset(`${redisTag(subject.prefix(), 'u:u1')}:m`, 'run', 'a-failed-master');
+      let epoch: string;
+      if (first === 'heads') {
+        const head = (await log.heads(['u:u1'])).get('u:u1')!;
+        expect(head.offset).toBe(2);
+        epoch = head.epoch;
+        expect((await log.heads(['u:u1'])).get('u:u1')).toEqual(head);
+        expect(cursorOf(await log.append(publish({ users: ['u1'] })), 'u:u1')).toEqual({ epoch, offset: 3 });
+      } else {
+        const next = cursorOf(await log.append(publish({ users: ['u1'] })), 'u:u1');
+        expect(next.offset).toBe(3);
+        epoch = next.epoch;
+      }
+      expect(epoch).not.toBe(before.epoch);
+      // Nobody continues the old epoch, from before or after the old head.
+      for (const offset of [1, 2, 3]) {
+        expect((await log.read('u:u1', { epoch: before.epoch, offset }, 10)).complete).toBe(false);
+      }
+      const after = cursorOf(await log.append(publish({ users: ['u1'] })), 'u:u1');
+      expect(after).toEqual({ epoch, offset: 4 });
+      expect(await log.read('u:u1', { epoch, offset: 3 }, 10)).toMatchObject({ complete: true, head: after });
+    },
+  );
+
   it('an unreachable Redis makes append fail with PUBLISH_FAILED', async () => {
     const dead = new Redis('redis://127.0.0.1:1', {
       lazyConnect: true,

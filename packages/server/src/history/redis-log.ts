@@ -18,14 +18,19 @@ import {
  * recovers on whichever node it reconnects to, including after its node died.
  *
  * Keys, per stream `<name>`: `{<prefix>:<name>}:x` (entries, ids `0-<offset>`, fields `e` envelope
- * JSON, `t` append time, `q` append order) and `{<prefix>:<name>}:m` (hash: `epoch`, `head`). The
+ * JSON, `t` append time, `q` append order) and `{<prefix>:<name>}:m` (hash: `epoch`, `head`, `run`). The
  * hash tag keeps a stream's two keys in one slot. Per log: `<prefix>:log:meta` (hash: `seq`, `at`)
  * and `<prefix>:log:id:<event id>` (a publish already appended, for retries).
  *
  * One script per publish appends to every stream of the event and PUBLISHes one message with all
  * of its cursors to each interest channel: Redis runs scripts one at a time, so every node receives
  * events in the same order whoever published them, with the cursors every recipient stores.
- * A stream's epoch is made when its hash is (first append, or after Redis lost its data).
+ * A stream's epoch is made when its hash is (first append, or after Redis lost its data), and made
+ * anew, at the same head, when the Redis process serving the stream is not the one that wrote it
+ * last (`run`: its run id): a failover to a replica that had not received every acknowledged
+ * append, or a restart from a snapshot older than the last appends, would otherwise give old
+ * offsets to new events. Readers of the old epoch are told they cannot continue (`recovered:
+ * false`) instead of skipping them; appends and head reads both check, whichever comes first.
  *
  * Retention per stream: `MAXLEN ~ HISTORY_MAX_EVENTS` on each append; by age, each append drops the
  * stream's oldest entries older than HISTORY_MAX_AGE_SECONDS (a few per append), and a stream nobody
@@ -77,13 +82,37 @@ const AGE_TRIM_PER_APPEND = 8;
  * creating the stream's epoch if the hash is missing, and applies retention. Returns epoch, offset.
  */
 const APPEND_TO_STREAM = `
-local function append_to(x, m, name, body, now, seq, maxEvents, maxAge)
-  local ep = redis.call('HGET', m, 'epoch')
+local function this_run()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+end
+local function new_epoch(name, salt)
+  local ep = string.sub(redis.sha1hex(name .. ':' .. salt), 1, 8)
+  if ep == '00000000' then ep = 'f0000000' end
+  return ep
+end
+-- The stream's epoch and head, after making sure this Redis process is the one that wrote them:
+-- replication is asynchronous and persistence periodic, so a promoted replica or a restarted
+-- master may lack entries it (or its predecessor) acknowledged, with the same epoch and a lower
+-- head. Offsets would then be handed out twice and a reader past the old head would skip the new
+-- entries. Another run id starts a new epoch at the current head instead: no cursor of the old
+-- epoch continues, so every reader is told what cannot be proven.
+local function checked(m, name, run, salt)
+  local meta = redis.call('HMGET', m, 'epoch', 'head', 'run')
+  local ep, head = meta[1], tonumber(meta[2] or '0')
+  if ep and meta[3] == run then return ep, head end
+  if ep then
+    ep = new_epoch(name, 'run:' .. run .. ':' .. ep .. ':' .. salt)
+    redis.call('HSET', m, 'epoch', ep, 'run', run)
+    return ep, head
+  end
+  return nil, 0
+end
+local function append_to(x, m, name, body, now, seq, maxEvents, maxAge, run)
+  local ep = checked(m, name, run, now)
   if not ep then
-    ep = string.sub(redis.sha1hex(name .. ':' .. now .. ':' .. seq .. ':' .. body), 1, 8)
-    if ep == '00000000' then ep = 'f0000000' end
+    ep = new_epoch(name, now .. ':' .. seq .. ':' .. body)
     redis.call('DEL', x)
-    redis.call('HSET', m, 'epoch', ep, 'head', 0)
+    redis.call('HSET', m, 'epoch', ep, 'head', 0, 'run', run)
   end
   local off = redis.call('HINCRBY', m, 'head', 1)
   if maxEvents > 0 then
@@ -123,9 +152,10 @@ if now < last then now = last end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'at', now)
 local maxEvents, maxAge, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local run = this_run()
 local cur = {}
 for i = 1, n do
-  local ep, off = append_to(KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[5 + i], ARGV[1], now, seq, maxEvents, maxAge)
+  local ep, off = append_to(KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[5 + i], ARGV[1], now, seq, maxEvents, maxAge, run)
   cur[i] = {ARGV[5 + i], ep, off}
 end
 local msg = message(ARGV[1], now, seq, cur)
@@ -144,12 +174,26 @@ if done then return done end
 local now = tonumber(ARGV[6])
 local last = tonumber(redis.call('HGET', KEYS[2], 'at') or '0')
 if now < last then now = last end
-local ep, off = append_to(KEYS[1], KEYS[2], ARGV[5], ARGV[1], now, 0, tonumber(ARGV[2]), tonumber(ARGV[3]))
+local ep, off = append_to(KEYS[1], KEYS[2], ARGV[5], ARGV[1], now, 0, tonumber(ARGV[2]), tonumber(ARGV[3]), this_run())
 redis.call('HSET', KEYS[2], 'at', now)
 local msg = message(ARGV[1], now, 0, {{ARGV[5], ep, off}})
 redis.call('SET', KEYS[3], msg, 'EX', tonumber(ARGV[4]))
 if ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[7], msg) end
 return msg
+`;
+
+// The heads of streams, each checked as an append checks it (a reader must not continue an epoch
+// the appender would abandon). KEYS: meta keys (one slot on a Redis Cluster). ARGV: stream names.
+const HEADS_SCRIPT = `${APPEND_TO_STREAM}
+local run = this_run()
+local t = redis.call('TIME')
+local out = {}
+for i = 1, #KEYS do
+  local ep, head = checked(KEYS[i], ARGV[i], run, t[1] .. t[2])
+  out[2 * i - 1] = ep or ''
+  out[2 * i] = head
+end
+return out
 `;
 
 /**
@@ -237,17 +281,25 @@ export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions)
   }
 
   async function heads(streams: readonly string[]): Promise<Map<string, Cursor>> {
-    // One command per stream, sent together (a cluster pipeline could not span slots).
-    let replies: (string | null)[][];
+    // Standalone: one script for all. Redis Cluster: one per stream, sent together (a script
+    // cannot span slots; auto-pipelining batches them per shard).
+    if (streams.length === 0) return new Map();
+    const groups = options.sharded === true ? streams.map((name) => [name]) : [streams];
+    let replies: (string | number)[][];
     try {
-      replies = await Promise.all(streams.map((name) => redis.hmget(metaKey(name), 'epoch', 'head')));
+      replies = (await Promise.all(
+        groups.map((names) => redis.eval(HEADS_SCRIPT, names.length, ...names.map(metaKey), ...names)),
+      )) as (string | number)[][];
     } catch (err) {
       throw new TetherError('INTERNAL', 'The event log (Redis) is unavailable', { cause: err });
     }
     const out = new Map<string, Cursor>();
-    streams.forEach((name, i) => {
-      const [epoch, head] = replies[i] ?? [];
-      out.set(name, epoch == null ? { epoch: NO_EPOCH, offset: 0 } : { epoch, offset: Number(head ?? 0) });
+    groups.forEach((names, g) => {
+      const reply = replies[g] ?? [];
+      names.forEach((name, i) => {
+        const epoch = String(reply[2 * i] ?? '');
+        out.set(name, epoch === '' ? { epoch: NO_EPOCH, offset: 0 } : { epoch, offset: Number(reply[2 * i + 1]) });
+      });
     });
     return out;
   }

@@ -17,6 +17,12 @@ interface Entry {
 export class SessionCursors {
   private readonly entries = new Map<string, Entry>();
   private encoded: string | undefined;
+  /**
+   * Set when an event moved a known cursor into another epoch: the stream's history was lost and
+   * started again (see `EventLog`), so events between the two may be gone. The connection must be
+   * told (`STREAM_RESET`), not moved on silently.
+   */
+  historyLost = false;
 
   /** The streams read now. */
   names(): IterableIterator<string> {
@@ -85,7 +91,7 @@ export class SessionCursors {
     const visit = (entry: Entry, cursor: Cursor): void => {
       overlap = true;
       if (entry.known && entry.epoch === cursor.epoch && cursor.offset <= entry.offset) return;
-      // Another epoch means the stream's history was lost and started again: continue in the new one.
+      if (entry.known && entry.epoch !== cursor.epoch && entry.epoch !== NO_EPOCH) this.historyLost = true;
       this.set(entry, cursor);
       fresh = true;
     };

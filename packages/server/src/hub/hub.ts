@@ -75,6 +75,12 @@ export interface LocalHub extends Hub {
    * with that stream's cursor) to the local connections reading that stream; returns how many.
    */
   deliverCopy(envelope: PublishEnvelope, stream: string, cursor: Cursor, publishedAt?: number): number;
+  /**
+   * Closes, with STREAM_RESET, every local connection reading one of `streams`: events of theirs
+   * may have been lost (a catch-up could not prove the node missed nothing). Each resumes from its
+   * last position and is told what cannot be recovered. Returns how many were closed.
+   */
+  resetStreams(streams: readonly string[]): number;
   /** The lifecycle scheduler's size and timer state (one armed timer for all sessions). */
   schedulerStats(): SchedulerStats;
 }
@@ -181,6 +187,7 @@ export function createHub(deps: HubDeps): LocalHub {
           now: () => clock.now(),
           write,
           live: (session) => lifecycle.arm(session),
+          reset: streamReset,
         };
 
   function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo, resume?: ResumeRequest): Session {
@@ -331,6 +338,10 @@ export function createHub(deps: HubDeps): LocalHub {
       return false;
     }
     if (event.cursors !== undefined && !session.cursors.advance(event.cursors)) return false;
+    if (session.cursors.historyLost) {
+      streamReset(session);
+      return false;
+    }
     try {
       session.sink.sendEvent(event, event.cursors === undefined ? undefined : session.cursors.position());
       return true;
@@ -365,6 +376,30 @@ export function createHub(deps: HubDeps): LocalHub {
     logger.warn({ event: 'replay_overflow', sessionId: session.id, held: MAX_REPLAY_BUFFER }, 'replay buffer full');
     session.replayBuffer = [];
     end(session, 'REPLAY_OVERFLOW', 'replay_overflow', true);
+  }
+
+  /**
+   * A stream of this connection's lost part of its history (a new epoch arrived live, or a catch-up
+   * came up short): what it missed cannot be sent, so it is closed and its resume says
+   * `recovered: false` rather than continuing past a gap nobody would see.
+   */
+  function streamReset(session: HubSession): void {
+    logger.warn({ event: 'stream_reset', sessionId: session.id }, 'stream history lost: connection must resume');
+    end(session, 'STREAM_RESET', 'stream_reset', true);
+  }
+
+  function resetStreams(streams: readonly string[]): number {
+    const lost = new Set(streams);
+    let closed = 0;
+    for (const session of [...indexes.byId.values()]) {
+      for (const name of session.cursors.names()) {
+        if (!lost.has(name)) continue;
+        streamReset(session);
+        closed++;
+        break;
+      }
+    }
+    return closed;
   }
 
   async function publish(request: PublishRequest): Promise<PublishResult> {
@@ -457,6 +492,7 @@ export function createHub(deps: HubDeps): LocalHub {
     publish,
     deliverLocal,
     deliverCopy,
+    resetStreams,
     disconnectUser: (userId, code = 'AUTH_REVOKED') => revoke(indexes.byUser.get(userId), code, { userId }),
     revokeFamily: (familyId) => revoke(indexes.byFamily.get(familyId), 'AUTH_REVOKED', { familyId }),
     updateGrants,

@@ -16,6 +16,8 @@ export interface RecoveryDeps {
   write(session: HubSession, message: SystemMessage): void;
   /** Called once the session is live (the hub arms its token lifecycle then). */
   live(session: HubSession): void;
+  /** Closes a session one of whose streams lost history while it was held (STREAM_RESET). */
+  reset(session: HubSession): void;
 }
 
 /** An event for delivery: one per publish, shared by every recipient (transports cache encodings on it). */
@@ -116,6 +118,10 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
       continue;
     }
     if (event.cursors !== undefined && !session.cursors.advance(event.cursors)) continue;
+    if (session.cursors.historyLost) {
+      deps.reset(session);
+      return;
+    }
     // Per-stream copies of one event (Redis Cluster) may both be held: the first is sent.
     sent.add(event.id);
     send(session, event);

@@ -115,7 +115,8 @@ export type CloseReason =
   | 'shutdown'
   | 'transport_error'
   | 'replaced'
-  | 'replay_overflow';
+  | 'replay_overflow'
+  | 'stream_reset';
 
 /** Lifecycle notifications (logs, metrics, admin dashboard). All optional. */
 export interface HubObserver {

@@ -17,7 +17,6 @@ import { ApiKeys } from './http/api-key.js';
 import { createHttpApp } from './http/app.js';
 import { registerSystemRoutes } from './http/system-routes.js';
 import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
-import type { ClusterHub } from './broker/cluster-hub.js';
 import { registerDeviceRoutes } from './http/device-routes.js';
 import { createStoreLog } from './history/store-log.js';
 import type { EventLog } from './history/types.js';
@@ -159,24 +158,23 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       clock,
       logger: logger.child({ component: 'history' }),
     }));
-  const localHub = createHub({
+  const hub = createHub({
     config,
     authenticator,
     clock,
     logger: logger.child({ component: 'hub' }),
     observer,
-    // Cluster mode: told what each connection reads, so the node subscribes to those streams.
-    ...(cluster === undefined ? {} : { follower: cluster.follower }),
+    // Cluster mode: told what each connection reads, so the node subscribes to those streams; and
+    // the other nodes, through which publishes, admissions and disconnects go.
+    ...(cluster === undefined ? {} : { follower: cluster.follower, broker: cluster.broker }),
     nodeId,
     // Cluster mode: the shared Redis Streams log, so a client recovers on whichever node it reaches.
     log,
   });
-  const clusterHub: ClusterHub | undefined =
-    cluster === undefined ? undefined : await cluster.attach(localHub, observer);
-  const hub = clusterHub ?? localHub;
+  await cluster?.attach(hub);
   /** Connections of a user on every node (this node's in single-node mode). */
   const presenceAll = (userId: string): Promise<PresenceEntry[]> =>
-    clusterHub?.presenceAll(userId) ?? Promise.resolve(hub.presence(userId));
+    cluster?.presenceAll(userId) ?? Promise.resolve(hub.presence(userId));
 
   const tokens =
     signer === undefined
@@ -322,7 +320,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       await hub.shutdown(config.shutdownGraceMs);
       await Promise.all(transports.map((t) => t.close()));
       await push?.stop();
-      await clusterHub?.close();
+      await cluster?.close();
       tokens?.stopMaintenance();
       // server.close() waits for every socket, upgraded ones included: those left after a short bound are destroyed.
       const destroyedSockets = await app.drain.closeWithin(() => app.close());

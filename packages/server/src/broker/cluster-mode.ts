@@ -2,12 +2,12 @@ import type { RevocationState } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import { createRedisLog, type RedisEventLog } from '../history/redis-log.js';
 import type { LocalHub } from '../hub/hub.js';
-import type { HubObserver, StreamFollower } from '../hub/types.js';
+import type { HubBroker, PresenceEntry, StreamFollower } from '../hub/types.js';
 import { createRedisIdempotencyStore } from '../sends/redis-idempotency.js';
 import type { IdempotencyStore } from '../sends/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { createClusterHub, type ClusterHub } from './cluster-hub.js';
+import { createClusterBroker } from './cluster-broker.js';
 import { clusterRevocations } from './control.js';
 import { InterestSet } from './interest.js';
 import { ClusterPresence } from './presence.js';
@@ -36,10 +36,16 @@ export interface ClusterMode {
   readonly idempotency: IdempotencyStore;
   /** Give this to the token service: each update is applied here and sent to every node. */
   readonly revocations: RevocationState;
-  /** Give this to the local hub (`follower`): it keeps the node's subscriptions and presence in line. */
+  /** Give this to the hub (`follower`): it keeps the node's subscriptions and presence in line. */
   readonly follower: StreamFollower;
-  /** Wraps the node's local hub and starts receiving events and control messages. */
-  attach(local: LocalHub, observer?: HubObserver): Promise<ClusterHub>;
+  /** Give this to the hub (`broker`): publishes, admissions and disconnects go through every node. */
+  readonly broker: HubBroker;
+  /** Starts handing other nodes' events and control messages to the hub made with `broker`. */
+  attach(hub: LocalHub): Promise<void>;
+  /** Connections of the user on every live node (this node only while Redis is down). */
+  presenceAll(userId: string): Promise<PresenceEntry[]>;
+  /** Removes this node's presence and disconnects from Redis (after the hub's shutdown). */
+  close(): Promise<void>;
   /** Called each time Redis returns after an outage (the gateway reloads revocations from the store). */
   onReconnect(handler: () => void): void;
 }
@@ -50,7 +56,8 @@ export interface ClusterMode {
  *
  * @example
  *   const cluster = await startClusterMode({ config, redis: { url }, logger, clock, nodeId, revocations, history });
- *   const hub = await cluster.attach(createHub({ …, follower: cluster.follower }));
+ *   const hub = createHub({ …, follower: cluster.follower, broker: cluster.broker });
+ *   await cluster.attach(hub);
  */
 export async function startClusterMode(options: ClusterModeOptions): Promise<ClusterMode> {
   const { config, logger, clock, nodeId } = options;
@@ -65,29 +72,27 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Clu
   const interest = new InterestSet(bus.sub, clusterLogger);
   const presence = new ClusterPresence(bus, clock, clusterLogger);
   const cursors = new StreamCursors(log, (stream) => interest.wants(bus.keys.ofStream(stream)));
+  const broker = createClusterBroker({
+    bus,
+    log,
+    interest,
+    presence,
+    cursors,
+    revocations: options.revocations,
+    config,
+    clock,
+    logger: clusterLogger,
+  });
   return {
     bus,
     log,
     idempotency: createRedisIdempotencyStore(bus.cmd, (scope, key) => bus.keys.idempotency(scope, key)),
     revocations: clusterRevocations(options.revocations, nodeId, (message) => void bus.sendControl(message)),
     follower: new ClusterFollower(bus, interest, presence, cursors),
-    async attach(local, observer) {
-      const hub = createClusterHub({
-        local,
-        bus,
-        log,
-        interest,
-        presence,
-        cursors,
-        revocations: options.revocations,
-        config,
-        clock,
-        logger: clusterLogger,
-        observer,
-      });
-      await hub.start();
-      return hub;
-    },
+    broker,
+    attach: (hub) => broker.attach(hub),
+    presenceAll: (userId) => broker.presenceAll(userId),
+    close: () => broker.close(),
     onReconnect: (handler) => bus.onReconnect(handler),
   };
 }

@@ -1,5 +1,5 @@
-import type { ErrorCode } from '@tether/protocol';
 import type { RevocationState } from '../auth/types.js';
+import type { HubAction } from '../hub/types.js';
 
 /**
  * Cluster-wide commands, sent on `<prefix>:ctl` to every node. Revocation-state updates go to all
@@ -7,9 +7,8 @@ import type { RevocationState } from '../auth/types.js';
  * nodes holding the user's connections and ignored elsewhere (a lookup in an empty index).
  */
 export type ControlMessage =
-  | { t: 'disconnect'; from: string; userId: string; code: ErrorCode }
-  | { t: 'family'; from: string; familyId: string }
-  | { t: 'grants'; from: string; userId: string; scopes?: string[]; channels?: string[] }
+  /** A hub action (disconnect, family, grants) another node applied: `LocalHub.apply` repeats it. */
+  | (HubAction & { from: string })
   /** `before: null` stands for Infinity (a disabled user), which JSON cannot carry. */
   | { t: 'revoke-user'; from: string; userId: string; before: number | null }
   | { t: 'restore-user'; from: string; userId: string; after: number }

@@ -30,6 +30,8 @@ import type {
   ConnectionInfo,
   ConnectionSink,
   Hub,
+  HubAction,
+  HubBroker,
   HubObserver,
   OutboundEvent,
   PublishEnvelope,
@@ -60,6 +62,11 @@ export interface HubDeps {
   log?: EventLog;
   /** Told what each connection reads, whenever that changes (cluster mode: the node's subscriptions). */
   follower?: StreamFollower;
+  /**
+   * The other nodes (cluster mode): publishes go through it to every node, admissions count every
+   * node's connections, and disconnects and grant changes reach every node. Absent: this node alone.
+   */
+  broker?: HubBroker;
 }
 
 /** The hub as this node sees it: the `Hub` interface plus what a cluster broker and metrics need. */
@@ -81,6 +88,8 @@ export interface LocalHub extends Hub {
    * last position and is told what cannot be recovered. Returns how many were closed.
    */
   resetStreams(streams: readonly string[]): number;
+  /** Applies another node's disconnect, family revocation or grant change here only; returns how many connections. */
+  apply(action: HubAction): number;
   /** The lifecycle scheduler's size and timer state (one armed timer for all sessions). */
   schedulerStats(): SchedulerStats;
 }
@@ -94,7 +103,7 @@ export interface LocalHub extends Hub {
  *   await hub.publish({ event: 'ticket_created', data: { ticketId: 't1' }, to: { scopes: ['ke/muranga'] } });
  */
 export function createHub(deps: HubDeps): LocalHub {
-  const { config, clock, logger } = deps;
+  const { config, clock, logger, broker } = deps;
   const nodeId = deps.nodeId ?? generateId().slice(0, 8);
   const random = deps.random ?? Math.random;
   const observer = guardObserver(deps.observer, logger);
@@ -170,7 +179,8 @@ export function createHub(deps: HubDeps): LocalHub {
     }
   }
 
-  function admit(principal: Principal): void {
+  /** This node's half of admission (the broker adds the cluster's). */
+  function admitHere(principal: Principal): void {
     if (shutdown !== undefined) throw new TetherError('SERVER_SHUTDOWN');
     if (principal.expiresAt <= clock.now()) throw new TetherError('AUTH_EXPIRED', AUTH_MESSAGES.expired);
     if (indexes.byUser.count(principal.userId) >= config.maxConnectionsPerUser)
@@ -191,7 +201,7 @@ export function createHub(deps: HubDeps): LocalHub {
         };
 
   function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo, resume?: ResumeRequest): Session {
-    admit(principal);
+    admitHere(principal);
     const now = clock.now();
     const bucket = new TokenBucket(config.reauthRatePerMinute, reauthPerSecond, clock);
     const session = new HubSession(
@@ -405,9 +415,13 @@ export function createHub(deps: HubDeps): LocalHub {
   async function publish(request: PublishRequest): Promise<PublishResult> {
     const publishedAt = performance.now();
     const envelope = validatePublish(request);
-    // Logged before delivered: a client that misses it live finds it in the log.
-    const logged = deps.log === undefined ? undefined : await deps.log.append(envelope);
-    const delivered = deliverLocal(envelope, publishedAt, logged?.cursors);
+    let delivered: number;
+    if (broker !== undefined) delivered = await broker.publish(envelope);
+    else {
+      // Logged before delivered: a client that misses it live finds it in the log.
+      const logged = deps.log === undefined ? undefined : await deps.log.append(envelope);
+      delivered = deliverLocal(envelope, publishedAt, logged?.cursors);
+    }
     const result: PublishResult = { id: envelope.id, delivered };
     logger.debug({ event: 'publish', eventId: envelope.id, name: envelope.event, delivered }, 'event published');
     observer.onPublish(result, envelope.event);
@@ -480,9 +494,31 @@ export function createHub(deps: HubDeps): LocalHub {
     });
   }
 
+  /** Applies an action to this node's connections (from this node's API, or from another node's). */
+  function apply(action: HubAction): number {
+    switch (action.t) {
+      case 'disconnect':
+        return revoke(indexes.byUser.get(action.userId), action.code, { userId: action.userId });
+      case 'family':
+        return revoke(indexes.byFamily.get(action.familyId), 'AUTH_REVOKED', { familyId: action.familyId });
+      case 'grants':
+        return updateGrants(action.userId, action);
+    }
+  }
+
+  /** Here first, then on every other node. */
+  function everywhere(action: HubAction): number {
+    const count = apply(action);
+    broker?.broadcast(action);
+    return count;
+  }
+
   return {
     nodeId,
-    admit,
+    admit: (principal) => {
+      admitHere(principal);
+      return broker?.admit(principal);
+    },
     register,
     reauth: (session, token) => lifecycle.reauth(internal(session), token),
     subscribe,
@@ -493,9 +529,11 @@ export function createHub(deps: HubDeps): LocalHub {
     deliverLocal,
     deliverCopy,
     resetStreams,
-    disconnectUser: (userId, code = 'AUTH_REVOKED') => revoke(indexes.byUser.get(userId), code, { userId }),
-    revokeFamily: (familyId) => revoke(indexes.byFamily.get(familyId), 'AUTH_REVOKED', { familyId }),
-    updateGrants,
+    apply,
+    disconnectUser: (userId, code = 'AUTH_REVOKED') => everywhere({ t: 'disconnect', userId, code }),
+    revokeFamily: (familyId) => everywhere({ t: 'family', familyId }),
+    updateGrants: (userId, { scopes, channels }) => everywhere({ t: 'grants', userId, scopes, channels }),
+    ...(broker === undefined ? {} : { channelReady: (channel: string) => broker.channelReady(channel) }),
     presence: (userId) => [...(indexes.byUser.get(userId) ?? [])].map((session) => session.presence(nodeId)),
     listSessions: () => [...indexes.byId.values()].map((session) => session.presence(nodeId)),
     stats: () => indexes.stats(),

@@ -12,6 +12,7 @@ import { createHub } from './hub.js';
 import type {
   ConnectionInfo,
   ConnectionSink,
+  HubBroker,
   HubObserver,
   OutboundEvent,
   SystemMessage,
@@ -166,6 +167,7 @@ export interface TestHubOptions {
   env?: Partial<Record<SettingName, string>>;
   observer?: HubObserver;
   random?: () => number;
+  broker?: HubBroker;
 }
 
 /**
@@ -186,6 +188,7 @@ export function createTestHub(options: TestHubOptions = {}) {
     observer: options.observer,
     nodeId: 'test-node',
     random: options.random,
+    broker: options.broker,
   });
   const info: ConnectionInfo = { ip: '127.0.0.1', userAgent: 'vitest', tokenSource: 'auth' };
 

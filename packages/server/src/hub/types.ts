@@ -141,6 +141,36 @@ export interface StreamFollower {
   unfollow(session: Session): void;
 }
 
+/** A change to live connections that every node must make for the user or family (cluster mode). */
+export type HubAction =
+  | { t: 'disconnect'; userId: string; code: ErrorCode }
+  | { t: 'family'; familyId: string }
+  | { t: 'grants'; userId: string; scopes?: string[]; channels?: string[] };
+
+/**
+ * The other nodes, as a hub sees them (cluster mode: `broker/cluster-broker.ts`); absent on a single
+ * node. The hub applies every change locally first, then hands it to the broker; the broker hands
+ * what other nodes did back through `LocalHub.apply`, `deliverLocal` and `deliverCopy`.
+ */
+export interface HubBroker {
+  /**
+   * The cluster-wide half of admission, after the local checks: the per-user cap counts connections
+   * on every live node, and the user's and grants' streams are subscribed before the handshake
+   * completes, so no event published after `session_created` is missed.
+   */
+  admit(principal: Principal): Promise<void>;
+  /**
+   * Appends a validated event to the shared log and fans it out to every node, this one included
+   * (each writes it to its own connections). Resolves with how many of this node's connections it
+   * was written to. Throws TetherError(PUBLISH_FAILED) when it could not be appended.
+   */
+  publish(envelope: PublishEnvelope): Promise<number>;
+  /** Has every other node apply `action` to its connections. */
+  broadcast(action: HubAction): void;
+  /** Resolves once events published to `channel` from now on reach this node. */
+  channelReady(channel: string): Promise<void>;
+}
+
 /** The transport-independent core. Implementation: `hub/hub.ts`. */
 export interface Hub {
   readonly nodeId: string;

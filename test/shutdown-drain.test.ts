@@ -47,7 +47,7 @@ describe('shutdown drain', () => {
   // meets none, so a starved attempt is run again. Each attempt holds the full bound; a drain that
   // hangs or runs long fails every one.
   it(
-    'ends within the grace period plus one second despite clients that never read, and answers every /ws upgrade arriving during the drain with server_shutdown and close 1012 at once',
+    'with 500 clients of which 100 never read, ends within the grace period plus one second, and answers every one of 101 upgrades arriving during the drain with server_shutdown and close 1012 at once',
     { retry: 2 },
     async () => {
       const held: RawWs[] = [];
@@ -59,16 +59,17 @@ describe('shutdown drain', () => {
       const probes: Array<WsClient | SioClient> = [];
       let fleet: ClientFleet | undefined;
       try {
-        // 300 live connections: 120 /ws and 120 Socket.IO clients that read (in a worker thread, so
-        // their work does not delay the gateway's timers); 40 /ws and 20 Socket.IO (engine.io
-        // websocket) clients that stop reading once their session is created.
+        // 500 live connections: 200 /ws and 200 Socket.IO clients that read (in a worker thread, so
+        // their work does not delay the gateway's timers); 70 /ws and 30 Socket.IO (engine.io
+        // websocket) clients that stop reading once their session is created (no TCP reads at all).
+        // Then 101 connect during the drain: 30 held upgrades, 45 during the grace period, 26 after it.
         fleet = await ClientFleet.start(
           gw.url,
-          range(120).map((i) => gw.sign({ sub: `ws-${i}` }, 60)),
-          range(120).map((i) => gw.sign({ sub: `sio-${i}` }, 60)),
+          range(200).map((i) => gw.sign({ sub: `ws-${i}` }, 60)),
+          range(200).map((i) => gw.sign({ sub: `sio-${i}` }, 60)),
         );
-        const stalledWs = range(40).map((i) => new RawWs(gw.port, { headers: bearer(gw, `stalled-${i}`) }));
-        const stalledSio = range(20).map(
+        const stalledWs = range(70).map((i) => new RawWs(gw.port, { headers: bearer(gw, `stalled-${i}`) }));
+        const stalledSio = range(30).map(
           (i) =>
             new RawWs(gw.port, {
               path: '/socket.io/?EIO=4&transport=websocket',
@@ -86,7 +87,7 @@ describe('shutdown drain', () => {
         ]);
         for (const client of [...stalledWs, ...stalledSio]) client.stopReading();
         // Half-sent upgrades, completed once the HTTP server has stopped listening.
-        held.push(...range(20).map((i) => new RawWs(gw.port, { hold: true, headers: bearer(gw, `held-${i}`) })));
+        held.push(...range(30).map((i) => new RawWs(gw.port, { hold: true, headers: bearer(gw, `held-${i}`) })));
         raw.push(...held);
         await Promise.all(held.map((c) => c.ready()));
 
@@ -95,7 +96,7 @@ describe('shutdown drain', () => {
 
         // Upgrades while the hub's grace period runs…
         await fleet.next('server_shutdown');
-        const duringGrace = range(20).map((i) => new RawWs(gw.port, { headers: bearer(gw, `grace-${i}`) }));
+        const duringGrace = range(30).map((i) => new RawWs(gw.port, { headers: bearer(gw, `grace-${i}`) }));
         const wsDuringGrace = range(10).map((i) => new WsClient(gw.url, { headers: bearer(gw, `grace-ws-${i}`) }));
         const sioDuringGrace = range(5).map(
           (i) => new SioClient(gw.url, { auth: { token: gw.sign({ sub: `g-${i}` }) } }),
@@ -123,8 +124,8 @@ describe('shutdown drain', () => {
         ]);
 
         // The readers were all told, then closed with SERVER_SHUTDOWN.
-        expect(summary.ws).toEqual({ sessions: 120, shutdownNotices: 120, closeCodes: { 1012: 120 } });
-        expect(summary.sio).toMatchObject({ sessions: 120, shutdownNotices: 120 });
+        expect(summary.ws).toEqual({ sessions: 200, shutdownNotices: 200, closeCodes: { 1012: 200 } });
+        expect(summary.sio).toMatchObject({ sessions: 200, shutdownNotices: 200 });
         // Every late /ws upgrade is answered at once — never silence: the handshake completes, then
         // server_shutdown and close 1012. Only one started once the grace period was over may instead
         // find the node no longer listening (refused by the kernel) when the process is slow to get there.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TetherError } from '@tether/protocol';
-import { configFrom } from '../packages/server/src/config/index.js';
+import { ConfigError, configFrom } from '../packages/server/src/config/index.js';
 import { openStore, runMigrations, type OpenStore } from '../packages/server/src/store/index.js';
 import type { Clock } from '../packages/server/src/util/clock.js';
 import { createLogger } from '../packages/server/src/util/logger.js';
@@ -14,38 +14,117 @@ const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.
 
 /** A back end under test: how to open a fresh, empty store and how to clean up after. */
 interface Backend {
-  name: 'sqlite' | 'postgres';
+  name: string;
+  kind: 'sqlite' | 'postgres';
   setup(): Promise<{ databaseUrl?: string; dataDir: string; teardown(): Promise<void> }>;
 }
 
 const sqlite: Backend = {
   name: 'sqlite',
+  kind: 'sqlite',
   async setup() {
     const dataDir = mkdtempSync(join(tmpdir(), 'tether-store-'));
     return { dataDir, teardown: async () => rmSync(dataDir, { recursive: true, force: true }) };
   },
 };
 
+/** A fresh PostgreSQL database; `drop` removes it. */
+async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `tether_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: ADMIN_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+/** Runs `queries` on `url` with a client of its own; returns the last result's rows. */
+async function onDatabase(url: string, ...queries: string[]): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    let rows: unknown[] = [];
+    for (const query of queries) rows = (await client.query(query)).rows;
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** An app's own tables, named like Tether's, in `public`: Tether must neither need nor touch them. */
+const APP_TABLES = [
+  'CREATE TABLE users (id serial PRIMARY KEY, username text NOT NULL UNIQUE, karma int NOT NULL DEFAULT 0)',
+  'CREATE TABLE sessions (sid text PRIMARY KEY, user_id int REFERENCES users(id), data jsonb)',
+  'CREATE TABLE audit_log (id bigserial PRIMARY KEY, action text NOT NULL, at timestamptz NOT NULL DEFAULT now())',
+  "INSERT INTO users (username, karma) VALUES ('ada', 3), ('linus', 5)",
+  `INSERT INTO sessions VALUES ('s1', 1, '{"cart": [1, 2]}')`,
+  "INSERT INTO audit_log (action, at) VALUES ('app_started', '2026-01-01T00:00:00Z')",
+];
+
+/** Everything about the app's tables that Tether could change: columns and rows. */
+const APP_SNAPSHOT = `SELECT json_build_object(
+  'columns', (SELECT json_agg(table_name || '.' || column_name || ':' || data_type ORDER BY table_name, ordinal_position)
+              FROM information_schema.columns WHERE table_schema = 'public'),
+  'users', (SELECT json_agg(u ORDER BY id) FROM users u),
+  'sessions', (SELECT json_agg(s ORDER BY sid) FROM sessions s),
+  'audit_log', (SELECT json_agg(a ORDER BY id) FROM audit_log a)) AS snapshot`;
+
 const postgres: Backend = {
   name: 'postgres',
+  kind: 'postgres',
   async setup() {
-    const name = `tether_test_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${name}`;
+    const database = await createDatabase();
     const dataDir = mkdtempSync(join(tmpdir(), 'tether-store-'));
     return {
-      databaseUrl: url.toString(),
+      databaseUrl: database.url,
       dataDir,
       async teardown() {
-        const client = new pg.Client({ connectionString: ADMIN_URL });
-        await client.connect();
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await client.end();
+        await database.drop();
         rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+const besideAnApp: Backend = {
+  name: "postgres beside an app's users, sessions and audit_log",
+  kind: 'postgres',
+  async setup() {
+    const database = await createDatabase();
+    await onDatabase(database.url, ...APP_TABLES);
+    const before = await onDatabase(database.url, APP_SNAPSHOT);
+    const dataDir = mkdtempSync(join(tmpdir(), 'tether-store-'));
+    return {
+      databaseUrl: database.url,
+      dataDir,
+      async teardown() {
+        try {
+          // After the whole suite: the app's tables are exactly as the app left them.
+          expect(await onDatabase(database.url, APP_SNAPSHOT)).toEqual(before);
+          const tables = (await onDatabase(
+            database.url,
+            "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema IN ('public', 'tether') ORDER BY 1",
+          )) as { t: string }[];
+          expect(tables.filter(({ t }) => t.startsWith('public.')).map(({ t }) => t)).toEqual([
+            'public.audit_log',
+            'public.sessions',
+            'public.users',
+          ]);
+          expect(tables.map(({ t }) => t)).toContain('tether.users');
+        } finally {
+          await database.drop();
+          rmSync(dataDir, { recursive: true, force: true });
+        }
       },
     };
   },
@@ -71,7 +150,7 @@ const newUser = (email: string) => ({
   passwordHash: 'scrypt$x',
 });
 
-describe.each([sqlite, postgres])('store on $name', (backend) => {
+describe.each([sqlite, postgres, besideAnApp])('store on $name', (backend) => {
   let store: OpenStore;
   let teardown: () => Promise<void>;
   const clock = manualClock();
@@ -81,7 +160,7 @@ describe.each([sqlite, postgres])('store on $name', (backend) => {
     teardown = env.teardown;
     const config = configFrom({ DATA_DIR: env.dataDir, ...(env.databaseUrl ? { DATABASE_URL: env.databaseUrl } : {}) });
     store = await openStore(config, createLogger('silent'), clock);
-    expect(store.kind).toBe(backend.name);
+    expect(store.kind).toBe(backend.kind);
   });
   afterAll(async () => {
     await store?.close();
@@ -369,5 +448,62 @@ describe.each([sqlite, postgres])('store on $name', (backend) => {
     };
     expect(await runMigrations(store.db, store.kind, migrations, 'app_test_migrations')).toEqual(['0001-notes']);
     expect(await runMigrations(store.db, store.kind, migrations, 'app_test_migrations')).toEqual([]);
+  });
+});
+
+describe("Tether in an app's PostgreSQL database", () => {
+  const open = async (url: string, env: Record<string, string> = {}) =>
+    openStore(configFrom({ DATABASE_URL: url, ...env }), createLogger('silent'));
+
+  it('a migration that fails says which statement and why, in one line', async () => {
+    const database = await createDatabase();
+    try {
+      await onDatabase(database.url, ...APP_TABLES);
+      // Tether's tables put into public, where the app's users table already is.
+      const err = await open(database.url, { DATABASE_SCHEMA: 'public' }).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(TetherError);
+      const message = (err as Error).message;
+      expect(message).toMatch(
+        /^Migration 0001-auth-tables failed: relation "users" already exists \(in: create table "users"/,
+      );
+      expect(message).not.toContain('\n');
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it("a database holding an earlier version's tables in public stops start-up with the setting to use", async () => {
+    const database = await createDatabase();
+    try {
+      const legacy = await open(database.url, { DATABASE_SCHEMA: 'public' });
+      await legacy.users.create(newUser('kept@example.org'));
+      await legacy.close();
+      const err = await open(database.url).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(
+        /^Invalid configuration: DATABASE_SCHEMA is "tether", but .* set DATABASE_SCHEMA=public/,
+      );
+      const kept = await open(database.url, { DATABASE_SCHEMA: 'public' });
+      expect(await kept.users.findByEmail('kept@example.org')).toBeDefined();
+      await kept.close();
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('two stores in two schemas of one database keep their own users', async () => {
+    const database = await createDatabase();
+    try {
+      const [a, b] = await Promise.all([
+        open(database.url, { DATABASE_SCHEMA: 'tenant_a' }),
+        open(database.url, { DATABASE_SCHEMA: 'tenant_b' }),
+      ]);
+      await a.users.create(newUser('only-a@example.org'));
+      expect(await b.users.findByEmail('only-a@example.org')).toBeUndefined();
+      expect(await a.users.findByEmail('only-a@example.org')).toBeDefined();
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await database.drop();
+    }
   });
 });

@@ -30,9 +30,10 @@ serve.action(async (flags: Record<string, string | boolean | undefined>) => {
     const value = flags[key];
     if (typeof value === 'string') env[name] = value;
   }
-  let config;
+  let gateway;
   try {
-    config = loadConfig(env);
+    // Some settings can only be judged against what they point at (DATABASE_SCHEMA against the database).
+    gateway = await createGateway(loadConfig(env));
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -40,7 +41,6 @@ serve.action(async (flags: Record<string, string | boolean | undefined>) => {
     }
     throw err;
   }
-  const gateway = await createGateway(config);
   if (flags.demo === true) {
     const { seedDemoUsers } = await import('./cli/seed.js');
     await seedDemoUsers(gateway.store);

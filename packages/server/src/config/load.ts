@@ -13,6 +13,8 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl: string | undefined;
+  /** PostgreSQL: the schema Tether's tables live in (its connections' search_path). */
+  databaseSchema: string;
   redisUrl: string | undefined;
   /** Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`); never set together with `redisUrl`. */
   redisClusterNodes: RedisNodeAddress[] | undefined;
@@ -136,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     host: s.HOST,
     dataDir: s.DATA_DIR,
     databaseUrl: s.DATABASE_URL,
+    databaseSchema: s.DATABASE_SCHEMA,
     redisUrl: s.REDIS_URL,
     redisClusterNodes: s.REDIS_CLUSTER_NODES,
     redisPrefix: s.REDIS_PREFIX,

@@ -113,6 +113,14 @@ export const SETTINGS = {
     schema: url(['postgres:', 'postgresql:']),
     help: 'use PostgreSQL instead of the embedded store',
   },
+  DATABASE_SCHEMA: {
+    flag: 'database-schema',
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a PostgreSQL schema name: lowercase letters, digits and _, at most 63'),
+    default: 'tether',
+    help: "PostgreSQL schema holding Tether's tables (created if missing), so it can share an app's database",
+  },
   REDIS_URL: {
     flag: 'redis-url',
     schema: url(['redis:', 'rediss:']),

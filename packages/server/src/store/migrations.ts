@@ -1,5 +1,6 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { TetherError } from '@tether/protocol';
+import { lastFailedStatement } from './connect.js';
 import type { StoreDialect } from './schema.js';
 
 /**
@@ -41,7 +42,14 @@ export async function runMigrations<DB>(
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new TetherError('INTERNAL', `Migration ${failed} failed`, { cause: error });
+    // One line that says which statement and why (e.g. a table of that name already exists).
+    const reason = error instanceof Error ? error.message : String(error);
+    const statement = lastFailedStatement(db);
+    throw new TetherError(
+      'INTERNAL',
+      `Migration ${failed} failed: ${reason}${statement === undefined ? '' : ` (in: ${statement})`}`,
+      { cause: error },
+    );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

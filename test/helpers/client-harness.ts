@@ -12,6 +12,7 @@ import {
   TokenManager,
   createPlatform,
   tokenExpiry,
+  type SocketIoExtraOptions,
   type StateChange,
   type TransportKind,
   type WebSocketConstructor,
@@ -112,7 +113,7 @@ export async function loggedInClient(
   transport: TransportKind,
   user: { email: string; password: string },
   urls: { httpUrl: string; realtimeUrl: string },
-  options: { maxRefreshAttempts?: number; narrow?: string[] } = {},
+  options: { maxRefreshAttempts?: number; narrow?: string[]; socketIo?: SocketIoExtraOptions } = {},
 ): Promise<ClientUnderTest> {
   const platform = createPlatform({ WebSocket: WebSocket as unknown as WebSocketConstructor });
   const tokens = new TokenManager({
@@ -129,6 +130,7 @@ export async function loggedInClient(
     backoff: { minMs: 200, maxMs: 1_000 },
     suspendAfterAttempts: 1_000,
     ...(options.narrow === undefined ? {} : { narrow: options.narrow }),
+    ...(options.socketIo === undefined ? {} : { socketIo: options.socketIo }),
   });
   const changes: StateChange[] = [];
   client.onState((c) => changes.push(c));

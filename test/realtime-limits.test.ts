@@ -82,9 +82,7 @@ describe('/ws frame validation', () => {
       'null',
       '{"channel":"x"}',
       '{"type":"teleport"}',
-      '{"type":"reauth"}',
-      '{"type":"subscribe"}',
-      '{"type":"subscribe","channel":17}',
+      '{"type":"subscribe","channel":"x","rid":17}',
     ];
     for (const frame of bad) client.send(frame);
     client.ws.send(Buffer.from([1, 2, 3]), { binary: true });
@@ -93,6 +91,11 @@ describe('/ws frame validation', () => {
     expect(errors).toHaveLength(bad.length + 1);
     for (const e of errors)
       expect(e).toMatchObject({ code: 'FRAME_INVALID', message: expect.any(String), timestamp: expect.any(Number) });
+    // A bad token or channel is not a bad frame: it gets the answer of its own request.
+    client.send('{"type":"reauth"}');
+    expect(await client.first('reauth_error')).toMatchObject({ code: 'AUTH_REQUIRED' });
+    client.send('{"type":"subscribe","channel":17,"rid":"c17"}');
+    expect(await client.first('subscribe_error')).toMatchObject({ code: 'VALIDATION_FAILED', rid: 'c17' });
 
     client.send({ type: 'subscribe', channel: 'ok:1' });
     expect(await client.first('subscribed')).toMatchObject({ channel: 'ok:1' });

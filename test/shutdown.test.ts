@@ -1,3 +1,4 @@
+import { ERRORS } from '@tether/protocol';
 import { describe, expect, it } from 'vitest';
 import { startGateway } from './helpers/gateway.js';
 import { SioClient, WsClient } from './helpers/realtime.js';
@@ -22,5 +23,30 @@ describe('graceful shutdown', () => {
     await sio.disconnected();
     const closed = await ws.closed();
     expect([1001, 1012]).toContain(closed.code);
+  });
+
+  it('answers /readyz with 503 and the registry body during the drain, so a load balancer stops sending traffic', async () => {
+    const gw = await startGateway({ SHUTDOWN_GRACE_MS: '1000' });
+    // A client that does not leave keeps the node in its grace period.
+    const ws = new WsClient(gw.url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'stays' }, 60)}` } });
+    try {
+      await ws.first('session_created');
+      expect((await gw.http('GET', '/readyz')).status).toBe(200);
+
+      const closing = gw.close();
+      await ws.first('server_shutdown');
+      const ready = await gw.http('GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body).toEqual({
+        code: 'SERVER_SHUTDOWN',
+        message: ERRORS.SERVER_SHUTDOWN.message,
+        timestamp: expect.any(Number),
+      });
+      expect(ready.headers.get('connection')).toBe('close');
+      await closing;
+    } finally {
+      ws.ws.terminate();
+      await gw.close();
+    }
   });
 });

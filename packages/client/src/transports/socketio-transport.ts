@@ -55,7 +55,8 @@ class SocketIoTransport implements Transport {
       forceNew: true,
       autoConnect: false,
       // A function, read at handshake time: never a token captured earlier.
-      auth: (cb) => cb({ token, ...resume }),
+      // `meta`: each event's `{id, position}` as a second argument (dedupe, recovery).
+      auth: (cb) => cb({ token, meta: true, ...resume }),
     });
     this.socket = socket;
     socket.on('connect', () => h.open());
@@ -73,10 +74,10 @@ class SocketIoTransport implements Transport {
       if (RESERVED_EVENT_NAMES.has(event)) return;
       const first = args[0];
       const data = first !== null && typeof first === 'object' ? (first as Record<string, unknown>) : { value: first };
-      // The second argument is the delivery meta `{id, position}` (gateways with an event log).
+      // The second argument is the delivery meta `{id, position}` the handshake asked for; data is the app's own.
       const meta = args[1] !== null && typeof args[1] === 'object' ? (args[1] as Record<string, unknown>) : {};
       const position = typeof meta['position'] === 'string' ? meta['position'] : undefined;
-      h.event(event, data, typeof data['id'] === 'string' ? data['id'] : undefined, position);
+      h.event(event, data, typeof meta['id'] === 'string' ? meta['id'] : undefined, position);
     });
     socket.connect();
   }

@@ -187,7 +187,7 @@ class WsTransport implements Transport {
         this.settleReauth({ ok: false, code: frame.code, message: frame.message });
         break;
       case 'event':
-        h.event(frame.event, { ...frame.data, id: frame.id }, frame.id, frame.position);
+        h.event(frame.event, frame.data, frame.id, frame.position);
         break;
       case 'send_ack': {
         const { type: _type, rid, ...ack } = frame;

@@ -28,6 +28,18 @@ describe('validatePublish', () => {
     expect(envelope.data).toEqual({ a: 1 });
   });
 
+  it('refuses data nested past the depth limit, at any depth, without overflowing the stack', () => {
+    const nest = (levels: number): Record<string, unknown> => {
+      let value: Record<string, unknown> = {};
+      for (let i = 1; i < levels; i++) value = { a: value };
+      return value;
+    };
+    expect(validatePublish({ event: 'e', data: nest(64), to: { users: ['u'] } }).data).toBeDefined();
+    expect(failure({ event: 'e', data: nest(65), to: { users: ['u'] } })).toMatch(/^data nests deeper than 64/);
+    expect(failure({ event: 'e', data: nest(100_000), to: { users: ['u'] } })).toMatch(/^data nests/);
+    expect(() => validatePublish({ event: 'e', data: nest(8), to: { users: ['u'] } }, 4)).toThrow(/deeper than 4/);
+  });
+
   it('names the field that is wrong', () => {
     expect(failure({ to: { users: ['u'] } })).toMatch(/^event/);
     expect(failure({ event: '', to: { users: ['u'] } })).toMatch(/^event/);

@@ -6,6 +6,7 @@ import {
   scopeAncestry,
   type PublishRequest,
 } from '@tether/protocol';
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from '../util/json-depth.js';
 import { isValidChannelName } from './channels.js';
 import type { SessionIndexes } from './indexes.js';
 import type { HubSession } from './session.js';
@@ -25,10 +26,14 @@ export function generateId(): string {
  * Checks a publish request and returns it as an envelope with an id (the given one, or a new one).
  * Throws `TetherError('VALIDATION_FAILED', <which field and why>)`.
  *
- * `data` is sent as given; its `id` field, if any, is overridden on the wire by the publish id
- * (the contract: the first Socket.IO argument is data's fields plus `id`).
+ * `maxDepth` bounds how deep `data` nests (`MAX_JSON_DEPTH`): HTTP bodies are checked as they are
+ * parsed, but an in-process publish, a NOTIFY payload or an outbox row reaches the event log only
+ * through here, and a too-deep object would overflow the stack in its JSON encoding.
+ *
+ * `data` reaches every client exactly as given (its own `id` field included); the event id travels
+ * beside it (the `/ws` frame's `id`, the second Socket.IO argument a client asks for).
  */
-export function validatePublish(request: PublishRequest): PublishEnvelope {
+export function validatePublish(request: PublishRequest, maxDepth = DEFAULT_MAX_JSON_DEPTH): PublishEnvelope {
   if (!isPlainObject(request)) fail('body must be an object');
   const { event, data, to, id } = request;
   if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_NAME_LENGTH) {
@@ -36,6 +41,7 @@ export function validatePublish(request: PublishRequest): PublishEnvelope {
   }
   if (RESERVED_EVENT_NAMES.has(event)) fail(`event "${event}" is a reserved name`);
   if (data !== undefined && !isPlainObject(data)) fail('data must be a JSON object');
+  if (data !== undefined && exceedsJsonDepth(data, maxDepth)) fail(`data nests deeper than ${maxDepth} levels`);
   if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_PUBLISH_ID_LENGTH)) {
     fail(`id must be a non-empty string of at most ${MAX_PUBLISH_ID_LENGTH} characters`);
   }

@@ -32,6 +32,18 @@ describe('token extraction', () => {
     expect(extractSocketIoToken(undefined, { ...all, headers: {} })).toEqual({ token: 'Q', source: 'query' });
   });
 
+  it('Socket.IO: an auth.token that is there but not a string is malformed (AUTH_INVALID), not missing', () => {
+    for (const token of [42, { a: 1 }, ['t'], true]) {
+      expect(() => extractSocketIoToken({ token }, view({ headers: { authorization: 'Bearer H' } }))).toThrow(
+        expect.objectContaining({ code: 'AUTH_INVALID', message: 'Invalid authentication token format' }),
+      );
+    }
+    expect(extractSocketIoToken({ token: null }, view({ headers: { authorization: 'Bearer H' } }))).toEqual({
+      token: 'H',
+      source: 'header',
+    });
+  });
+
   it('never takes a cookie without an allowed Origin, nor a query token unless enabled', () => {
     expect(extractSocketIoToken({}, view({ headers: { cookie: 'access_token=C' } }))).toBeUndefined();
     expect(extractWsToken(view({ headers: { cookie: 'access_token=C' } }))).toBeUndefined();

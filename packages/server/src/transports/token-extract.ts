@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { WS_BEARER_PROTOCOL_PREFIX } from '@tether/protocol';
+import { presentedToken } from '../auth/jwt-format.js';
 import type { TokenSource } from '../hub/types.js';
 import type { OriginVerdict } from './origin.js';
 
@@ -23,7 +24,9 @@ export const ACCESS_TOKEN_COOKIE = 'access_token';
 
 /**
  * Socket.IO token sources, first found wins (docs/PROTOCOL.md "Socket.IO"): `auth.token` → `Authorization: Bearer`
- * → `access_token` cookie (allowed browser origin only) → `?token=` (only when enabled).
+ * → `access_token` cookie (allowed browser origin only) → `?token=` (only when enabled). Only presence
+ * is decided here; the token's shape is checked when it is verified (`assertJwtShape`), as on every
+ * path. Throws AUTH_INVALID for an `auth.token` that is not a string.
  */
 export function extractSocketIoToken(auth: unknown, view: HandshakeView): FoundToken | undefined {
   const fromAuth = authObjectToken(auth);
@@ -76,10 +79,10 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
+/** Throws AUTH_INVALID when `auth.token` is there but not a string: a malformed token, not a missing one. */
 function authObjectToken(auth: unknown): string | undefined {
   if (typeof auth !== 'object' || auth === null) return undefined;
-  const token = (auth as Record<string, unknown>).token;
-  return nonEmpty(token);
+  return presentedToken((auth as Record<string, unknown>).token);
 }
 
 function fromHeader(view: HandshakeView): FoundToken | undefined {

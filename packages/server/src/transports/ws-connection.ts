@@ -1,12 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  ERRORS,
-  TetherError,
-  type ClientFrame,
-  type ErrorCode,
-  type ResumeRequest,
-  type ServerFrame,
-} from '@tether/protocol';
+import { ERRORS, TetherError, type ErrorCode, type ResumeRequest, type ServerFrame } from '@tether/protocol';
 import type { RawData, WebSocket } from 'ws';
 import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage } from '../hub/types.js';
 import type { TimerHandle } from '../util/clock.js';
@@ -17,7 +10,16 @@ import { resumeFromQuery } from './resume.js';
 import { extractWsToken, type FoundToken } from './token-extract.js';
 import type { TransportDeps } from './types.js';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
-import { encodedEvent, encodeFrame, parseClientFrame, systemFrame } from './ws-frames.js';
+import {
+  channelName,
+  echoedChannel,
+  encodedEvent,
+  encodeFrame,
+  parseClientFrame,
+  systemFrame,
+  tokenOf,
+  type InboundFrame,
+} from './ws-frames.js';
 
 /** What every `/ws` connection of one server shares. */
 export interface WsShared {
@@ -67,8 +69,11 @@ export class WsConnection implements ConnectionSink {
     this.userAgent = req.headers['user-agent'];
   }
 
-  /** Runs the handshake checks on the upgrade request; the request is not kept afterwards. */
-  start(req: IncomingMessage): void {
+  /**
+   * Runs the handshake checks on the upgrade request; the request is not kept afterwards. `overRate`:
+   * the connect rate, taken before the upgrade, refused this connection.
+   */
+  start(req: IncomingMessage, overRate?: TetherError): void {
     const { ws, shared } = this;
     ws.on('message', this.onMessage);
     ws.on('pong', () => shared.heartbeat.alive(ws));
@@ -82,7 +87,8 @@ export class WsConnection implements ConnectionSink {
 
     let origin;
     try {
-      origin = shared.gate.admit(req, this.ip);
+      if (overRate !== undefined) throw overRate;
+      origin = shared.gate.checkOrigin(req);
     } catch (err) {
       this.refuse(shared.gate.refused(err, this.ip));
       return;
@@ -170,7 +176,7 @@ export class WsConnection implements ConnectionSink {
   }
 
   /** The frame, or undefined after answering a malformed one with its coded error. */
-  private parse(text: string): ClientFrame | undefined {
+  private parse(text: string): InboundFrame | undefined {
     try {
       return parseClientFrame(text);
     } catch (err) {
@@ -182,23 +188,25 @@ export class WsConnection implements ConnectionSink {
   private onFirstFrame(text: string): void {
     const frame = this.parse(text);
     if (frame === undefined) return;
+    const { gate } = this.shared;
     if (frame.type !== 'authenticate') {
       this.refuse(
-        this.shared.gate.refused(
+        gate.refused(
           new TetherError('AUTH_REQUIRED', 'Authenticate first: send {"type":"authenticate","token":"…"}'),
           this.ip,
         ),
       );
       return;
     }
-    const resume =
-      frame.position === undefined && frame.channels === undefined && frame.narrow === undefined
-        ? resumeFromQuery(this.url)
-        : frame;
-    void this.authenticate(
-      { token: frame.token, source: 'frame' },
-      { position: resume?.position, channels: resume?.channels, narrow: resume?.narrow },
-    );
+    let token;
+    try {
+      token = tokenOf(frame.token);
+    } catch (err) {
+      // A missing or malformed token is refused like any other bad token here: auth_error, then close.
+      this.refuse(gate.refused(err, this.ip));
+      return;
+    }
+    void this.authenticate({ token, source: 'frame' }, frame.resume ?? resumeFromQuery(this.url));
   }
 
   private onFrame(text: string): void {
@@ -226,7 +234,8 @@ export class WsConnection implements ConnectionSink {
       }
       case 'subscribe':
       case 'unsubscribe': {
-        const { channel, rid } = frame;
+        const { rid } = frame;
+        const channel = channelName(frame.channel);
         let ack;
         try {
           ack = frame.type === 'subscribe' ? hub.subscribe(session, channel) : hub.unsubscribe(session, channel);
@@ -238,21 +247,26 @@ export class WsConnection implements ConnectionSink {
         const answer = (): void => {
           if (ack.ok)
             this.send({ type: frame.type === 'subscribe' ? 'subscribed' : 'unsubscribed', channel, ...ridPart });
-          else this.send({ type: 'subscribe_error', channel, code: ack.code, message: ack.message, ...ridPart });
+          else
+            this.send({
+              type: 'subscribe_error',
+              channel: echoedChannel(frame.channel),
+              code: ack.code,
+              message: ack.message,
+              ...ridPart,
+            });
         };
-        // Cluster mode: acknowledged once events published from now on reach this node.
+        // Cluster mode: acknowledged once events published from now on reach this node (or that wait
+        // gave up, as it does after a bounded time: the channel is joined either way).
         const ready = ack.ok && frame.type === 'subscribe' ? hub.channelReady?.(channel) : undefined;
         if (ready === undefined) answer();
-        else void ready.then(answer);
+        else void ready.then(answer, answer);
         return;
       }
     }
   }
 
-  private async clientSend(
-    session: Session,
-    frame: { event: string; data?: unknown; key: string; rid: string },
-  ): Promise<void> {
+  private async clientSend(session: Session, frame: Extract<InboundFrame, { type: 'send' }>): Promise<void> {
     const sends = this.shared.deps.sends;
     const ack =
       sends === undefined
@@ -261,9 +275,10 @@ export class WsConnection implements ConnectionSink {
     this.send({ type: 'send_ack', rid: frame.rid, ...ack });
   }
 
-  private async reauth(session: Session, token: string): Promise<void> {
+  /** Every reauth frame gets reauth_ok or reauth_error, and a refused one leaves the connection open. */
+  private async reauth(session: Session, token: unknown): Promise<void> {
     try {
-      const ack = await this.shared.deps.hub.reauth(session, token);
+      const ack = await this.shared.deps.hub.reauth(session, tokenOf(token));
       this.send(
         ack.ok
           ? { type: 'reauth_ok', expiresAt: ack.expiresAt }

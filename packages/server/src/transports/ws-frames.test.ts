@@ -1,6 +1,6 @@
 import { TetherError } from '@tether/protocol';
 import { describe, expect, it } from 'vitest';
-import { encodedEvent, parseClientFrame } from './ws-frames.js';
+import { channelName, echoedChannel, encodedEvent, parseClientFrame, tokenOf } from './ws-frames.js';
 
 function codeOf(fn: () => unknown): { code: string; message: string } {
   try {
@@ -13,8 +13,12 @@ function codeOf(fn: () => unknown): { code: string; message: string } {
 }
 
 describe('/ws frame parsing', () => {
-  it('parses the four client frames', () => {
-    expect(parseClientFrame('{"type":"authenticate","token":"t"}')).toEqual({ type: 'authenticate', token: 't' });
+  it('parses the client frames', () => {
+    expect(parseClientFrame('{"type":"authenticate","token":"t"}')).toEqual({
+      type: 'authenticate',
+      token: 't',
+      resume: undefined,
+    });
     expect(parseClientFrame('{"type":"reauth","token":"t"}')).toEqual({ type: 'reauth', token: 't' });
     expect(parseClientFrame('{"type":"subscribe","channel":"project:1","rid":"r1"}')).toEqual({
       type: 'subscribe',
@@ -36,9 +40,9 @@ describe('/ws frame parsing', () => {
       '{"t":1}',
       '{"type":7}',
       '{"type":"nope"}',
-      '{"type":"reauth"}',
-      '{"type":"subscribe","channel":""}',
       '{"type":"subscribe","channel":"c","rid":5}',
+      '{"type":"narrow","scopes":[],"rid":{}}',
+      '{"type":"send","event":"e","key":"k"}',
     ]) {
       const err = codeOf(() => parseClientFrame(bad));
       expect(err.code, bad).toBe('FRAME_INVALID');
@@ -67,6 +71,29 @@ describe('/ws frame parsing', () => {
       rid: '1',
     });
     expect(parseClientFrame('{"type":"narrow","scopes":null}')).toEqual({ type: 'narrow', scopes: null });
-    expect(codeOf(() => parseClientFrame('{"type":"narrow","scopes":"ke"}')).code).toBe('FRAME_INVALID');
+  });
+
+  it("passes tokens, channels and scopes on as sent: their rules (and answers) are the verifier's and the hub's", () => {
+    expect(parseClientFrame('{"type":"reauth"}')).toEqual({ type: 'reauth', token: undefined });
+    expect(parseClientFrame('{"type":"authenticate","token":7}')).toMatchObject({ token: 7 });
+    expect(parseClientFrame('{"type":"subscribe","channel":""}')).toEqual({ type: 'subscribe', channel: '' });
+    expect(parseClientFrame('{"type":"narrow","scopes":"ke"}')).toEqual({ type: 'narrow', scopes: 'ke' });
+  });
+
+  it('reads a token: AUTH_REQUIRED when none, AUTH_INVALID ("format") when not a string, else as sent', () => {
+    expect(codeOf(() => tokenOf(undefined)).code).toBe('AUTH_REQUIRED');
+    expect(codeOf(() => tokenOf('')).code).toBe('AUTH_REQUIRED');
+    expect(codeOf(() => tokenOf(null)).code).toBe('AUTH_REQUIRED');
+    expect(codeOf(() => tokenOf(42))).toEqual({ code: 'AUTH_INVALID', message: 'Invalid authentication token format' });
+    expect(codeOf(() => tokenOf({ a: 1 })).code).toBe('AUTH_INVALID');
+    // Length and characters are checked once, by the verifier (assertJwtShape), on every path.
+    expect(tokenOf('x'.repeat(20_000))).toHaveLength(20_000);
+  });
+
+  it('hands the hub a string channel, "" for anything else, and echoes at most a valid name\'s length', () => {
+    expect(channelName('project:1')).toBe('project:1');
+    expect(channelName(7)).toBe('');
+    expect(echoedChannel('c'.repeat(5000))).toHaveLength(200);
+    expect(echoedChannel({})).toBe('');
   });
 });

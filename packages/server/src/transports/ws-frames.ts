@@ -1,18 +1,31 @@
-import { TetherError, type ClientFrame, type ServerFrame } from '@tether/protocol';
+import { TetherError, type ResumeRequest, type ServerFrame } from '@tether/protocol';
+import { presentedToken } from '../auth/jwt-format.js';
+import { MAX_CHANNEL_NAME_LENGTH } from '../hub/channels.js';
 import type { OutboundEvent, SystemMessage } from '../hub/types.js';
 import { readResume } from './resume.js';
 
-/** Longest token accepted in a frame; real JWTs are far shorter, this only bounds garbage. */
-const MAX_TOKEN_CHARS = 16 * 1024;
-const MAX_CHANNEL_CHARS = 256;
 const MAX_RID_CHARS = 128;
 
 /**
- * Parses a `/ws` text frame into a `ClientFrame`. Every way a frame can be wrong ends in
- * `TetherError('FRAME_INVALID', <what is wrong>)`, which the connection answers with an `error`
- * frame while staying open. Handwritten rather than zod: five frame types, and this runs per frame.
+ * A `/ws` client frame as read off the wire (the well-formed shapes are `ClientFrame` in
+ * `@tether/protocol`). A field some other part judges is passed on as sent — a token to the
+ * verifier (`tokenOf`), a channel name and narrowing scopes to the hub, a send's event, key and
+ * data to the send dispatcher — so that each value has one rule and one coded answer, the same on
+ * both transports. Only what no one else can answer for is checked here: JSON, `type`, `rid`.
  */
-export function parseClientFrame(text: string): ClientFrame {
+export type InboundFrame =
+  | { type: 'authenticate'; token: unknown; resume: ResumeRequest | undefined }
+  | { type: 'reauth'; token: unknown }
+  | { type: 'subscribe' | 'unsubscribe'; channel: unknown; rid?: string }
+  | { type: 'narrow'; scopes: unknown; rid?: string }
+  | { type: 'send'; event: unknown; data: unknown; key: unknown; rid: string };
+
+/**
+ * Parses a `/ws` text frame. A frame that is not JSON, has no known `type` or a bad `rid` ends in
+ * `TetherError('FRAME_INVALID', <what is wrong>)`, which the connection answers with an `error`
+ * frame while staying open. Handwritten rather than zod: six frame types, and this runs per frame.
+ */
+export function parseClientFrame(text: string): InboundFrame {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -24,58 +37,63 @@ export function parseClientFrame(text: string): ClientFrame {
   const type = frame.type;
   if (typeof type !== 'string') throw invalid('Frame needs a string "type"');
   switch (type) {
-    case 'authenticate': {
-      const resume = readResume(frame.position, frame.channels, frame.narrow);
-      return { type, token: readToken(frame), ...resume };
-    }
+    case 'authenticate':
+      return { type, token: frame.token, resume: readResume(frame.position, frame.channels, frame.narrow) };
     case 'reauth':
-      return { type, token: readToken(frame) };
+      return { type, token: frame.token };
     case 'send': {
       const rid = frame.rid;
       if (typeof rid !== 'string' || rid.length === 0 || rid.length > MAX_RID_CHARS)
         throw invalid(`"rid" must be a non-empty string of at most ${MAX_RID_CHARS} characters`);
-      // event/key are checked by the send dispatcher, which answers with a send_ack.
-      return { type, event: frame.event as string, data: frame.data, key: frame.key as string, rid };
+      return { type, event: frame.event, data: frame.data, key: frame.key, rid };
     }
     case 'subscribe':
-    case 'unsubscribe': {
-      const channel = readChannel(frame);
-      const rid = frame.rid;
-      if (rid === undefined) return { type, channel };
-      if (typeof rid !== 'string' || rid.length > MAX_RID_CHARS)
-        throw invalid(`"rid" must be a string of at most ${MAX_RID_CHARS} characters`);
-      return { type, channel, rid };
-    }
+    case 'unsubscribe':
     case 'narrow': {
-      // The scopes are the hub's to check (it answers VALIDATION_FAILED); only the shape is read here.
-      const rid = frame.rid;
-      if (rid !== undefined && (typeof rid !== 'string' || rid.length > MAX_RID_CHARS))
-        throw invalid(`"rid" must be a string of at most ${MAX_RID_CHARS} characters`);
-      if (frame.scopes !== null && !Array.isArray(frame.scopes)) throw invalid('"scopes" must be an array or null');
-      return rid === undefined
-        ? { type, scopes: frame.scopes as string[] | null }
-        : { type, scopes: frame.scopes as string[] | null, rid };
+      const rid = optionalRid(frame.rid);
+      const ridPart = rid === undefined ? {} : { rid };
+      return type === 'narrow'
+        ? { type, scopes: frame.scopes, ...ridPart }
+        : { type, channel: frame.channel, ...ridPart };
     }
     default:
       throw invalid(`Unknown frame type "${type.slice(0, 40)}"`);
   }
 }
 
-/** `{token}` of an authenticate/reauth frame or Socket.IO `reauth` payload. Throws FRAME_INVALID. */
-export function readToken(payload: unknown): string {
-  const token = field(payload, 'token');
-  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS)
-    throw invalid('"token" must be a non-empty string');
-  return token;
+/**
+ * The token of an authenticate or reauth request (`/ws` frame or Socket.IO payload), as the
+ * verifier takes it. Throws AUTH_REQUIRED when none is there, AUTH_INVALID ("format") when it is
+ * not a string; its length and characters are `assertJwtShape`'s, checked when it is verified.
+ */
+export function tokenOf(token: unknown): string {
+  const found = presentedToken(token);
+  if (found === undefined) throw new TetherError('AUTH_REQUIRED');
+  return found;
 }
 
-/** `{channel}` of a subscribe/unsubscribe frame or Socket.IO payload. Throws FRAME_INVALID. */
-export function readChannel(payload: unknown): string {
-  const channel = field(payload, 'channel');
-  if (typeof channel !== 'string' || channel.length === 0 || channel.length > MAX_CHANNEL_CHARS) {
-    throw invalid(`"channel" must be a non-empty string of at most ${MAX_CHANNEL_CHARS} characters`);
-  }
-  return channel;
+/** `payload.token` of a Socket.IO reauth, whatever the payload is. */
+export function payloadToken(payload: unknown): unknown {
+  return field(payload, 'token');
+}
+
+/**
+ * A subscribe/unsubscribe channel as the hub takes it. Whether it is a valid name is the hub's one
+ * rule (VALIDATION_FAILED, on both transports): a value that is not a string is passed on as "",
+ * which that rule refuses like any other invalid name.
+ */
+export function channelName(channel: unknown): string {
+  return typeof channel === 'string' ? channel : '';
+}
+
+/** The `channel` echoed in a `subscribe_error`: what was asked, cut to a valid name's length. */
+export function echoedChannel(channel: unknown): string {
+  return channelName(channel).slice(0, MAX_CHANNEL_NAME_LENGTH);
+}
+
+/** `payload.channel` of a Socket.IO subscribe/unsubscribe, whatever the payload is. */
+export function payloadChannel(payload: unknown): unknown {
+  return field(payload, 'channel');
 }
 
 /** Serializes a server frame (one place, so every frame goes out the same way). */
@@ -116,6 +134,12 @@ export function encodedEvent(event: OutboundEvent, position: string | undefined)
 
 function field(payload: unknown, name: string): unknown {
   return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>)[name] : undefined;
+}
+
+function optionalRid(rid: unknown): string | undefined {
+  if (rid !== undefined && (typeof rid !== 'string' || rid.length > MAX_RID_CHARS))
+    throw invalid(`"rid" must be a string of at most ${MAX_RID_CHARS} characters`);
+  return rid;
 }
 
 function invalid(message: string): TetherError {

@@ -1,9 +1,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ERRORS, WS_AUTH_TIMEOUT_MS } from '@tether/protocol';
+import { ERRORS, WS_AUTH_TIMEOUT_MS, type TetherError } from '@tether/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ServerDrain } from '../util/server-drain.js';
-import { HandshakeGate } from './handshake.js';
+import { asTetherError, clientIp, HandshakeGate } from './handshake.js';
 import { HeartbeatSweeper } from './heartbeat.js';
 import { bearerSubprotocol } from './token-extract.js';
 import type { TransportDeps, TransportHandle } from './types.js';
@@ -68,10 +68,32 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
       answerShutdown(req, socket, head);
       return;
     }
+    // The connect rate is taken before the upgrade completes (in cluster mode it asks Redis), so no
+    // frame is read from a connection over it; the refusal is still the coded auth_error after the
+    // upgrade. Until `ws` takes the socket over, a reset must not be an unhandled 'error'.
+    const ignore = (): void => undefined;
+    socket.on('error', ignore);
+    void shared.gate.takeConnect(clientIp(req, deps.config.trustProxy)).then(
+      () => upgrade(req, socket, head, ignore, undefined),
+      (err: unknown) => upgrade(req, socket, head, ignore, asTetherError(err)),
+    );
+  };
+  const upgrade = (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    ignore: () => void,
+    overRate: TetherError | undefined,
+  ): void => {
+    socket.off('error', ignore);
+    if (closing || drain.draining) {
+      answerShutdown(req, socket, head);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection = new WsConnection(shared, ws, socket, req);
       track(ws, connection);
-      connection.start(req);
+      connection.start(req, overRate);
     });
   };
   // Outside onUpgrade on purpose: a close listener created in there would keep the upgrade

@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
+import { LocalFailureBackoff, type BackoffPolicy, type FailureBackoff } from './failure-backoff.js';
 
 /**
  * Token bucket: `capacity` tokens, refilled at `perSecond`. Lazily refilled on each take, so an
@@ -18,19 +19,26 @@ export class TokenBucket {
     this.updatedAt = clock.now();
   }
 
-  /** Takes one token; returns 0 when allowed, else the ms until one is available. */
+  /** Takes `cost` tokens; returns 0 when allowed, else the ms until they are available (nothing is taken then). */
   take(cost = 1): number {
+    const wait = this.peek(cost);
+    if (wait === 0) this.tokens -= cost;
+    return wait;
+  }
+
+  /** The ms until `cost` tokens are available (0: now), taking none. */
+  peek(cost = 1): number {
+    this.refill();
+    return this.tokens >= cost ? 0 : Math.ceil(((cost - this.tokens) * 1000) / this.perSecond);
+  }
+
+  private refill(): void {
     const now = this.clock.now();
     const elapsed = now - this.updatedAt;
     if (elapsed > 0) {
       this.tokens = Math.min(this.capacity, this.tokens + (elapsed * this.perSecond) / 1000);
       this.updatedAt = now;
     }
-    if (this.tokens >= cost) {
-      this.tokens -= cost;
-      return 0;
-    }
-    return Math.ceil(((cost - this.tokens) * 1000) / this.perSecond);
   }
 
   /** Whether the bucket is full (an idle key that can be forgotten). */
@@ -38,6 +46,67 @@ export class TokenBucket {
     const elapsed = this.clock.now() - this.updatedAt;
     return this.tokens + (elapsed * this.perSecond) / 1000 >= this.capacity;
   }
+}
+
+/** A bucket's shape: `capacity` tokens (the burst), refilled at `perSecond`. */
+export interface BucketOptions {
+  capacity: number;
+  perSecond: number;
+}
+
+/**
+ * The port every keyed limit (per IP, account, refresh family) goes through. Asynchronous because in
+ * cluster mode the buckets live in Redis, so all nodes spend one budget (`broker/redis-rate-limit.ts`);
+ * on one node it is `LocalRateLimiter`.
+ *
+ * @example
+ *   const wait = await perIp.take(ip);
+ *   if (wait > 0) throw new TetherError('RATE_LIMITED', undefined, { retryAfterMs: wait });
+ */
+export interface RateLimiter {
+  /** Takes `cost` tokens from `key`'s bucket: 0 when allowed, else the ms until they are there (none taken). */
+  take(key: string, cost?: number): Promise<number>;
+  /** The ms until `key` could take `cost` tokens (0: now), taking none. */
+  peek(key: string, cost?: number): Promise<number>;
+}
+
+/**
+ * Builds the limiters of one gateway. `name` keeps limiters apart (in Redis, a key namespace), so
+ * two limiters with the same key (an IP for logins and for connects) never share a bucket.
+ */
+export interface LimiterFactory {
+  bucket(name: string, options: BucketOptions): RateLimiter;
+  backoff(name: string, policy: BackoffPolicy): FailureBackoff;
+}
+
+/** `RateLimiter` on this node's memory (single node, and cluster mode's fallback while Redis is away). */
+export class LocalRateLimiter implements RateLimiter {
+  private readonly buckets: KeyedRateLimiter;
+
+  constructor(options: BucketOptions, clock: Clock = systemClock) {
+    this.buckets = new KeyedRateLimiter(options, clock);
+  }
+
+  take(key: string, cost = 1): Promise<number> {
+    return Promise.resolve(this.buckets.take(key, cost));
+  }
+
+  peek(key: string, cost = 1): Promise<number> {
+    return Promise.resolve(this.buckets.peek(key, cost));
+  }
+}
+
+/** Limiters in this process's memory. */
+export function localLimiters(clock: Clock = systemClock): LimiterFactory {
+  return {
+    bucket: (_name, options) => new LocalRateLimiter(options, clock),
+    backoff: (_name, policy) => new LocalFailureBackoff(policy, clock),
+  };
+}
+
+/** `perMinute` attempts per minute, with a burst of the same size. */
+export function perMinuteBucket(perMinute: number): BucketOptions {
+  return { capacity: perMinute, perSecond: perMinute / 60 };
 }
 
 /**
@@ -68,9 +137,12 @@ export class KeyedRateLimiter {
     return bucket.take(cost);
   }
 
-  /** Forgets a key (e.g. after a successful login, the account's failures no longer count). */
-  reset(key: string): void {
-    this.buckets.delete(key);
+  /** The ms until `key` could take `cost` tokens (0: now), taking none; an unknown key has a full bucket. */
+  peek(key: string, cost = 1): number {
+    const bucket = this.buckets.get(key);
+    if (bucket !== undefined) return bucket.peek(cost);
+    const missing = cost - this.options.capacity;
+    return missing <= 0 ? 0 : Math.ceil((missing * 1000) / this.options.perSecond);
   }
 
   get size(): number {
@@ -81,9 +153,4 @@ export class KeyedRateLimiter {
     this.takesSinceSweep = 0;
     for (const [key, bucket] of this.buckets) if (bucket.isFull()) this.buckets.delete(key);
   }
-}
-
-/** A limiter allowing `perMinute` attempts per minute with a burst of the same size. */
-export function perMinute(perMinuteCount: number, clock: Clock = systemClock): KeyedRateLimiter {
-  return new KeyedRateLimiter({ capacity: perMinuteCount, perSecond: perMinuteCount / 60 }, clock);
 }

@@ -1,4 +1,5 @@
 import { AUTH_MESSAGES, TetherError, normalizeScope } from '@tether/protocol';
+import { withReason, type RefusalReason } from './refusal-reason.js';
 import type { Principal } from './types.js';
 
 /** How far in the future `nbf` may be: clocks of other issuers drift. `exp` gets no tolerance. */
@@ -18,11 +19,19 @@ export const NBF_TOLERANCE_MS = 5_000;
  */
 export function principalFromClaims(claims: Record<string, unknown>, ownKey: boolean, now: number): Principal {
   const { sub, exp, nbf, iat } = claims;
-  if (typeof sub !== 'string' || sub.length === 0) throw invalid();
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalid();
-  if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) throw invalid();
-  if (now >= exp * 1000) throw new TetherError('AUTH_EXPIRED', AUTH_MESSAGES.expired);
-  if (typeof nbf === 'number' && now < nbf * 1000 - NBF_TOLERANCE_MS) throw invalid();
+  if (typeof sub !== 'string' || sub.length === 0) throw invalid({ check: 'claim', claim: 'sub', problem: 'invalid' });
+  if (typeof exp !== 'number' || !Number.isFinite(exp))
+    throw invalid({ check: 'claim', claim: 'exp', problem: 'invalid' });
+  if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf)))
+    throw invalid({ check: 'claim', claim: 'nbf', problem: 'invalid' });
+  if (now >= exp * 1000)
+    throw withReason(new TetherError('AUTH_EXPIRED', AUTH_MESSAGES.expired), {
+      check: 'exp',
+      expiredAt: exp * 1000,
+      now,
+    });
+  if (typeof nbf === 'number' && now < nbf * 1000 - NBF_TOLERANCE_MS)
+    throw invalid({ check: 'nbf', notBefore: nbf * 1000, now, toleranceMs: NBF_TOLERANCE_MS });
 
   return {
     userId: sub,
@@ -70,6 +79,6 @@ function issuedAtOf(iat: unknown, iatMs: unknown): number {
   return iat * 1000;
 }
 
-function invalid(): TetherError {
-  return new TetherError('AUTH_INVALID', AUTH_MESSAGES.invalid);
+function invalid(reason: RefusalReason): TetherError {
+  return withReason(new TetherError('AUTH_INVALID', AUTH_MESSAGES.invalid), reason);
 }

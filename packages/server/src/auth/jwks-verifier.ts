@@ -6,6 +6,7 @@ import { TokenBucket } from '../util/rate-limit.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { decodeHeader, invalidToken } from './jwt-format.js';
 import { keyAlgorithms } from './keys.js';
+import { shown } from './refusal-reason.js';
 
 export interface JwksVerifierOptions {
   /** `JWT_JWKS_URL`. */
@@ -63,17 +64,20 @@ export function createJwksVerifier(options: JwksVerifierOptions): (token: string
       verifiers.has(cacheKey) ||
       getJwks.cache.get(cacheKey) !== undefined ||
       getJwks.staleCache.get(cacheKey) !== undefined;
-    if (!known && unknownKidBudget.take() > 0) throw invalidToken();
+    // Refused without a fetch: for the operator, still an unknown kid.
+    if (!known && unknownKidBudget.take() > 0)
+      throw invalidToken({ check: 'kid', got: shown(kid), problem: 'unknown' });
     let jwk: object;
     try {
       jwk = await withTimeout(getJwks.getJwk({ domain, alg, kid }), options.fetchTimeoutMs ?? 5_000, clock);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if (code === 'JWK_NOT_FOUND' || code === 'NO_JWKS') throw invalidToken();
+      if (code === 'JWK_NOT_FOUND' || code === 'NO_JWKS')
+        throw invalidToken({ check: 'kid', got: shown(kid), problem: 'unknown' });
       throw new TetherError('INTERNAL', 'Token verification keys are unavailable; try again later', { cause: error });
     }
     const pem = publicPemFor(jwk, alg);
-    if (pem === undefined) throw invalidToken();
+    if (pem === undefined) throw invalidToken({ check: 'kid', got: shown(kid), problem: 'unusable_key' });
     const entry: KidVerifier = {
       verify: createFastVerifier({ ...options.verifierOptions, key: pem, algorithms: [alg as Algorithm] }),
       freshUntil: clock.now() + ttlMs,
@@ -86,8 +90,11 @@ export function createJwksVerifier(options: JwksVerifierOptions): (token: string
 
   return async (token) => {
     const { alg, kid } = decodeHeader(token);
-    if (typeof alg !== 'string' || !options.algorithms.includes(alg as Algorithm)) throw invalidToken();
-    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) throw invalidToken();
+    if (typeof alg !== 'string' || !options.algorithms.includes(alg as Algorithm))
+      throw invalidToken({ check: 'alg', got: shown(alg), allowed: options.algorithms });
+    if (typeof kid !== 'string' || kid.length === 0)
+      throw invalidToken({ check: 'kid', got: shown(kid), problem: 'missing' });
+    if (kid.length > 256) throw invalidToken({ check: 'kid', got: shown(kid), problem: 'too_long' });
     const cacheKey = getJwks.generateCacheKey(alg, kid, domain);
     let entry = verifiers.get(cacheKey);
     if (entry === undefined || clock.now() >= entry.freshUntil) entry = await fetchVerifier(alg, kid, cacheKey);

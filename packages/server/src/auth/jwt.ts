@@ -5,8 +5,15 @@ import type { Config } from '../config/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { principalFromClaims } from './claims.js';
 import { createJwksVerifier } from './jwks-verifier.js';
-import { assertJwtShape, decodeHeader, invalidToken, malformedToken } from './jwt-format.js';
+import {
+  assertJwtShape,
+  decodeHeader,
+  decodePayloadForDiagnostics,
+  invalidToken,
+  malformedToken,
+} from './jwt-format.js';
 import type { KeyMaterial } from './keys.js';
+import { reasonForVerifierError } from './refusal-reason.js';
 import type { AccessClaims, Principal, TokenSigner, TokenVerifier } from './types.js';
 
 /**
@@ -48,10 +55,11 @@ export function createSigner(keys: KeyMaterial, config: Config, clock: Clock = s
   };
 }
 
-/** One key path: its fast-jwt verifier, and whether it is Tether's own signing key. */
+/** One key path: its fast-jwt verifier, whether it is Tether's own signing key, and its algorithms. */
 interface Route {
   readonly verify: (token: string) => unknown;
   readonly own: boolean;
+  readonly algorithms: readonly string[];
 }
 
 /**
@@ -79,6 +87,7 @@ export function createVerifier(keys: KeyMaterial, config: Config, clock: Clock =
 
   const own: Route | undefined = keys.signing && {
     own: true,
+    algorithms: keys.signing.verifyAlgorithms,
     verify: createFastVerifier({
       ...common,
       key: keys.signing.kind === 'secret' ? keys.signing.secret : keys.signing.publicKeyPem,
@@ -90,6 +99,7 @@ export function createVerifier(keys: KeyMaterial, config: Config, clock: Clock =
   if (keys.external?.kind === 'public-key') {
     external = {
       own: false,
+      algorithms: keys.external.algorithms,
       verify: createFastVerifier({
         ...common,
         key: keys.external.publicKeyPem,
@@ -99,6 +109,7 @@ export function createVerifier(keys: KeyMaterial, config: Config, clock: Clock =
   } else if (keys.external?.kind === 'jwks') {
     external = {
       own: false,
+      algorithms: keys.external.algorithms,
       verify: createJwksVerifier({
         url: keys.external.url,
         algorithms: keys.external.algorithms,
@@ -118,7 +129,7 @@ export function createVerifier(keys: KeyMaterial, config: Config, clock: Clock =
       try {
         payload = await chosen.verify(token);
       } catch (error) {
-        throw toTetherError(error);
+        throw toTetherError(error, token, chosen, config);
       }
       return principalFromClaims(payload as Record<string, unknown>, chosen.own, clock.now());
     },
@@ -141,9 +152,17 @@ function router(keys: KeyMaterial, own: Route | undefined, external: Route | und
 /** fast-jwt codes meaning "this is not a JWT at all" rather than "a JWT we refuse". */
 const NOT_A_JWT = new Set(['FAST_JWT_MALFORMED', 'FAST_JWT_INVALID_TYPE', 'FAST_JWT_INVALID_PAYLOAD']);
 
-function toTetherError(error: unknown): TetherError {
+/** A fast-jwt error as the contract's AUTH_INVALID, carrying the check that failed (for the log only). */
+function toTetherError(error: unknown, token: string, route: Route, config: Config): TetherError {
   if (error instanceof TetherError) return error;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && NOT_A_JWT.has(code)) return malformedToken();
-  return invalidToken(error);
+  const reason = reasonForVerifierError(error, {
+    header: decodeHeader(token),
+    payload: decodePayloadForDiagnostics(token),
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    algorithms: route.algorithms,
+  });
+  return invalidToken(reason, error);
 }

@@ -9,6 +9,7 @@ import {
   sealGracePair,
 } from './refresh-crypto.js';
 import type { RefreshMeta, RefreshResult, RequestMeta, TokenContext } from './token-types.js';
+import type { SignedToken } from './types.js';
 
 /** What a rotation seals for concurrent callers inside the grace window. */
 interface GracePair {
@@ -23,11 +24,14 @@ interface GracePair {
  *   tab A ── T0 ──▶ rotate(T0 → T1) wins ─────────────────▶ {A1, T1}
  *   tab B ── T0 ──▶ rotate loses / finds T0 used ─▶ used < grace ago: open sealed pair ─▶ {A1, T1}
  *   later ── T0 ──▶ used > grace ago ─▶ reuse: revoke family (T1 refused too) ─▶ REFRESH_REUSED
+ *
+ * A guest session's family runs the same flow; only the access token differs: the family's guest
+ * id with guest claims (never a user's), where a user's family gets the user's current grants.
  */
 export function createRefreshFlow(
   ctx: TokenContext,
 ): (refreshToken: string, meta: RefreshMeta) => Promise<RefreshResult> {
-  const { config, store, clock, logger, audit, revokeFamily, signAccess } = ctx;
+  const { config, store, clock, logger, audit, revokeFamily, signAccess, signGuest } = ctx;
 
   const refuseRefresh = async (
     reason: string,
@@ -96,6 +100,21 @@ export function createRefreshFlow(
     throw new TetherError('REFRESH_REUSED');
   };
 
+  /** The user's current grants, unless the user was disabled or kicked since the family began. */
+  const signForUser = async (
+    record: RefreshTokenRecord,
+    family: RefreshFamilyRecord,
+    meta: RequestMeta,
+  ): Promise<SignedToken> => {
+    const user = await store.users.findById(record.userId);
+    const revokedBefore = user?.tokensRevokedBefore ?? null;
+    if (user === undefined || !user.active || (revokedBefore !== null && family.createdAt < revokedBefore)) {
+      await revokeFamily(family, 'user_inactive');
+      return refuseRefresh('user_inactive', 'REFRESH_INVALID', meta, record);
+    }
+    return signAccess(user, family.id);
+  };
+
   const rotateFrom = async (
     record: RefreshTokenRecord,
     token: string,
@@ -105,6 +124,10 @@ export function createRefreshFlow(
     const now = clock.now();
     const family = await store.refresh.getFamily(record.familyId);
     if (family === undefined) return refuseRefresh('unknown_family', 'REFRESH_INVALID', meta, record);
+    // A gateway that stopped serving logins (or guests) stops renewing those sessions too.
+    if (!family.guest && !config.loginEnabled) throw new TetherError('LOGIN_DISABLED');
+    if (family.guest && !config.guestsEnabled)
+      throw new TetherError('NOT_FOUND', 'Guest access is disabled on this gateway');
     if (family.revokedAt !== null) {
       return refuseRefresh(
         `revoked:${family.revokeReason ?? 'unknown'}`,
@@ -118,16 +141,10 @@ export function createRefreshFlow(
     if (record.usedAt !== null)
       return (await answerFromGrace(record, token, meta)) ?? detectReuse(record, family, meta);
 
-    const user = await store.users.findById(record.userId);
-    const revokedBefore = user?.tokensRevokedBefore ?? null;
-    if (user === undefined || !user.active || (revokedBefore !== null && family.createdAt < revokedBefore)) {
-      await revokeFamily(family, 'user_inactive');
-      return refuseRefresh('user_inactive', 'REFRESH_INVALID', meta, record);
-    }
+    const access = family.guest ? signGuest(family) : await signForUser(record, family, meta);
 
     const nextToken = newRefreshToken();
     const nextId = randomUUID();
-    const access = signAccess(user, family.id);
     const sealed = sealGracePair(token, record.id, {
       access_token: access.token,
       refresh_token: nextToken,
@@ -139,7 +156,7 @@ export function createRefreshFlow(
       {
         id: nextId,
         familyId: family.id,
-        userId: user.id,
+        userId: family.userId,
         tokenHash: hashRefreshToken(nextToken),
         createdAt: now,
         expiresAt: family.expiresAt,
@@ -152,14 +169,17 @@ export function createRefreshFlow(
       if (current === undefined) return refuseRefresh('rotation_conflict', 'REFRESH_INVALID', meta, record);
       return rotateFrom(current, token, meta, true);
     }
-    await audit('refresh', { userId: user.id, familyId: family.id, ip: meta.ip });
-    logger.info({ event: 'refresh', userId: user.id, familyId: family.id, ip: meta.ip }, 'refresh token rotated');
+    await audit('refresh', { userId: family.userId, familyId: family.id, ip: meta.ip });
+    logger.info(
+      { event: 'refresh', userId: family.userId, familyId: family.id, guest: family.guest || undefined, ip: meta.ip },
+      'refresh token rotated',
+    );
     return {
       access_token: access.token,
       refresh_token: nextToken,
       token_type: 'bearer',
       expires_in: access.expiresIn,
-      userId: user.id,
+      userId: family.userId,
       familyId: family.id,
       refreshExpiresAt: family.expiresAt,
     };
@@ -170,7 +190,7 @@ export function createRefreshFlow(
       return refuseRefresh('malformed', 'REFRESH_INVALID', meta);
     const record = await store.refresh.findByHash(hashRefreshToken(refreshToken));
     if (record === undefined) return refuseRefresh('unknown', 'REFRESH_INVALID', meta);
-    meta.checkFamily?.(record.familyId);
+    await meta.checkFamily?.(record.familyId);
     return rotateFrom(record, refreshToken, meta, false);
   };
 }

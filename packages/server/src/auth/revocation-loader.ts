@@ -18,8 +18,8 @@ export async function loadRevocations(
     else if (user.tokensRevokedBefore !== null) revocations.revokeUser(user.id, user.tokensRevokedBefore);
   }
   for (const subject of await store.subjects.list()) revocations.revokeUser(subject.userId, subject.revokedBefore);
-  // An access token outlives its family's revocation by at most one access lifetime.
-  const ttlMs = config.accessTtlSeconds * 1000;
+  // An access token outlives its family's revocation by at most one access (or guest) token lifetime.
+  const ttlMs = Math.max(config.accessTtlSeconds, config.guestTokenTtlSeconds) * 1000;
   for (const family of await store.refresh.listRevokedFamiliesSince(clock.now() - ttlMs)) {
     revocations.revokeFamily(family.id, (family.revokedAt ?? clock.now()) + ttlMs);
   }

@@ -1,5 +1,6 @@
 import type { Clock } from '../util/clock.js';
-import type { Principal, RevocationState } from './types.js';
+import { shown } from './refusal-reason.js';
+import type { Principal, RevocationReason, RevocationState } from './types.js';
 
 /** Expired family entries are swept at most this often (and lazily on lookup). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -29,6 +30,20 @@ export function createRevocationState(clock: Clock): RevocationState {
     for (const [familyId, until] of familiesRevokedUntil) if (until <= now) familiesRevokedUntil.delete(familyId);
   }
 
+  function revocationOf(principal: Principal): RevocationReason | undefined {
+    const before = usersRevokedBefore.get(principal.userId);
+    if (before === Number.POSITIVE_INFINITY) return { check: 'subject_disabled', sub: shown(principal.userId) ?? '' };
+    if (before !== undefined && principal.issuedAt <= before)
+      return { check: 'revoked', by: 'user', revokedBefore: before, issuedAt: principal.issuedAt };
+    const familyId = principal.sessionFamilyId;
+    if (familyId === undefined) return undefined;
+    const until = familiesRevokedUntil.get(familyId);
+    if (until === undefined) return undefined;
+    if (clock.now() < until) return { check: 'revoked', by: 'family' };
+    familiesRevokedUntil.delete(familyId);
+    return undefined;
+  }
+
   return {
     revokeUser(userId, beforeMs) {
       const current = usersRevokedBefore.get(userId);
@@ -48,16 +63,7 @@ export function createRevocationState(clock: Clock): RevocationState {
       if (current === undefined || untilMs > current) familiesRevokedUntil.set(familyId, untilMs);
     },
 
-    isRevoked(principal: Principal) {
-      const before = usersRevokedBefore.get(principal.userId);
-      if (before !== undefined && principal.issuedAt <= before) return true;
-      const familyId = principal.sessionFamilyId;
-      if (familyId === undefined) return false;
-      const until = familiesRevokedUntil.get(familyId);
-      if (until === undefined) return false;
-      if (clock.now() < until) return true;
-      familiesRevokedUntil.delete(familyId);
-      return false;
-    },
+    isRevoked: (principal) => revocationOf(principal) !== undefined,
+    revocationOf,
   };
 }

@@ -44,6 +44,10 @@ export interface TokenService extends UserAdmin {
   ): Promise<string | undefined>;
   /** Refuses every token of the user issued before now and revokes all their families. */
   revokeUser(userId: string, reason: string): Promise<void>;
+  /**
+   * A new guest with a server-made id. With guest sessions on (`GUEST_SESSION_TTL_SECONDS` > 0) it also
+   * gets a refresh token whose family belongs to the guest id: `refresh` then renews the SAME guest.
+   */
   guest(meta: RequestMeta): Promise<GuestResult>;
   /** Deletes families and tokens that ended more than a day ago. Returns rows removed. */
   purgeExpired(): Promise<number>;
@@ -58,6 +62,7 @@ const MAINTENANCE_INTERVAL_MS = 3600_000;
 export function createTokenService(deps: TokenServiceDeps): TokenService {
   const { config, store, signer, clock, logger } = deps;
   const accessTtlMs = config.accessTtlSeconds * 1000;
+  const guestTtlMs = config.guestTokenTtlSeconds * 1000;
   let maintenance: ReturnType<Clock['setTimeout']> | undefined;
 
   const audit: TokenContext['audit'] = (type, fields) =>
@@ -83,21 +88,61 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     return signer.sign(claims, config.accessTtlSeconds);
   };
 
+  /** Claims as `/auth/guest` first issued them: the server's guest id, no scopes, the guest channels. */
+  const signGuest = (family: RefreshFamilyRecord) => {
+    const claims: AccessClaims = {
+      sub: family.userId,
+      sid: family.id,
+      guest: true,
+      scopes: [],
+      channels: config.guestChannels,
+    };
+    // No guest token outlives its session: at the family's end the guest id is over.
+    const leftSeconds = Math.ceil((family.expiresAt - clock.now()) / 1000);
+    return signer.sign(claims, Math.max(1, Math.min(config.guestTokenTtlSeconds, leftSeconds)));
+  };
+
+  /** A new family for `subject` with its first refresh token (login, or a guest session). */
+  const startFamily = async (subject: string, guest: boolean, ttlSeconds: number, meta: RequestMeta) => {
+    const now = clock.now();
+    const family = await store.refresh.createFamily({
+      id: randomUUID(),
+      userId: subject,
+      guest,
+      createdAt: now,
+      expiresAt: now + ttlSeconds * 1000,
+      userAgent: meta.userAgent?.slice(0, 512) ?? null,
+      ip: meta.ip ?? null,
+    });
+    const refreshToken = newRefreshToken();
+    await store.refresh.insertToken({
+      id: randomUUID(),
+      familyId: family.id,
+      userId: subject,
+      tokenHash: hashRefreshToken(refreshToken),
+      createdAt: now,
+      expiresAt: family.expiresAt,
+    });
+    return { family, refreshToken };
+  };
+
   /** Revokes a family everywhere: store, this node's access-token check, live connections. */
   const revokeFamily = async (family: RefreshFamilyRecord, reason: string): Promise<boolean> => {
     const now = clock.now();
     const changed = await store.refresh.revokeFamily(family.id, reason, now);
-    // Its access tokens live at most one access lifetime past now.
-    deps.revocations.revokeFamily(family.id, now + accessTtlMs);
+    // Its access tokens live at most one access (or guest) token lifetime past now.
+    deps.revocations.revokeFamily(family.id, now + (family.guest ? guestTtlMs : accessTtlMs));
     if (changed) deps.onFamilyRevoked(family.id, reason);
     return changed;
   };
 
-  const refresh = createRefreshFlow({ config, store, clock, logger, audit, revokeFamily, signAccess });
+  const refresh = createRefreshFlow({ config, store, clock, logger, audit, revokeFamily, signAccess, signGuest });
 
   const revokeUser = async (userId: string, reason: string): Promise<void> => {
     const now = clock.now();
     const user = await store.users.update(userId, { tokensRevokedBefore: now });
+    // A guest (or an app backend's subject) has no user row: its instant is kept beside, so a restart keeps it.
+    if (user === undefined) await store.subjects.revoke(userId, now);
     const families = await store.refresh.revokeUserFamilies(userId, reason, now);
     // A disabled user's tokens are refused whenever they were issued; a kicked user may sign in again.
     deps.revocations.revokeUser(userId, user !== undefined && !user.active ? Number.POSITIVE_INFINITY : now);
@@ -134,24 +179,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       if (needsRehash(user.passwordHash))
         await store.users.update(user.id, { passwordHash: await hashPassword(password) });
 
-      const now = clock.now();
-      const family = await store.refresh.createFamily({
-        id: randomUUID(),
-        userId: user.id,
-        createdAt: now,
-        expiresAt: now + config.refreshTtlSeconds * 1000,
-        userAgent: meta.userAgent?.slice(0, 512) ?? null,
-        ip: meta.ip ?? null,
-      });
-      const refreshToken = newRefreshToken();
-      await store.refresh.insertToken({
-        id: randomUUID(),
-        familyId: family.id,
-        userId: user.id,
-        tokenHash: hashRefreshToken(refreshToken),
-        createdAt: now,
-        expiresAt: family.expiresAt,
-      });
+      const { family, refreshToken } = await startFamily(user.id, false, config.refreshTtlSeconds, meta);
       const access = signAccess(user, family.id);
       await audit('login_ok', { userId: user.id, familyId: family.id, ip: meta.ip });
       logger.info({ event: 'login_ok', userId: user.id, familyId: family.id, ip: meta.ip }, 'login');
@@ -174,10 +202,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         const record = await store.refresh.findByHash(hashRefreshToken(refreshToken));
         if (record !== undefined) family = await store.refresh.getFamily(record.familyId);
       }
-      if (family === undefined && principal?.sessionFamilyId !== undefined && !principal.isGuest) {
+      if (family === undefined && principal?.sessionFamilyId !== undefined) {
         const candidate = await store.refresh.getFamily(principal.sessionFamilyId);
-        // Only the family's own user may end it (an external issuer could mint any `sid`).
-        if (candidate?.userId === principal.userId) family = candidate;
+        // Only the family's own user or guest may end it (an external issuer could mint any `sid`).
+        if (candidate?.userId === principal.userId && candidate.guest === principal.isGuest) family = candidate;
       }
       if (family === undefined) return undefined;
       const changed = await revokeFamily(family, 'logout');
@@ -189,12 +217,31 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     },
 
     async guest(meta) {
+      // The id is made here and only here: no request field can choose it.
       const guestId = `guest:${randomUUID()}`;
-      const claims: AccessClaims = { sub: guestId, guest: true, scopes: [], channels: config.guestChannels };
-      const access = signer.sign(claims, config.guestTokenTtlSeconds);
-      await audit('guest_issued', { userId: guestId, ip: meta.ip });
-      logger.debug({ event: 'guest_issued', userId: guestId, ip: meta.ip }, 'guest token issued');
-      return { access_token: access.token, token_type: 'bearer', expires_in: access.expiresIn, guest_id: guestId };
+      if (config.guestSessionTtlSeconds === 0) {
+        const claims: AccessClaims = { sub: guestId, guest: true, scopes: [], channels: config.guestChannels };
+        const access = signer.sign(claims, config.guestTokenTtlSeconds);
+        await audit('guest_issued', { userId: guestId, ip: meta.ip });
+        logger.debug({ event: 'guest_issued', userId: guestId, ip: meta.ip }, 'guest token issued');
+        return { access_token: access.token, token_type: 'bearer', expires_in: access.expiresIn, guest_id: guestId };
+      }
+      const { family, refreshToken } = await startFamily(guestId, true, config.guestSessionTtlSeconds, meta);
+      const access = signGuest(family);
+      await audit('guest_issued', { userId: guestId, familyId: family.id, ip: meta.ip });
+      logger.debug(
+        { event: 'guest_issued', userId: guestId, familyId: family.id, ip: meta.ip },
+        'guest session started',
+      );
+      return {
+        access_token: access.token,
+        refresh_token: refreshToken,
+        token_type: 'bearer',
+        expires_in: access.expiresIn,
+        guest_id: guestId,
+        familyId: family.id,
+        refreshExpiresAt: family.expiresAt,
+      };
     },
 
     purgeExpired,

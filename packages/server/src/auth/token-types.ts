@@ -12,8 +12,8 @@ export interface RequestMeta {
 }
 
 export interface RefreshMeta extends RequestMeta {
-  /** Called with the family id once the token is recognised; throw to refuse (per-family rate limit). */
-  checkFamily?(familyId: string): void;
+  /** Called with the family id once the token is recognised; throw or reject to refuse (per-family rate limit). */
+  checkFamily?(familyId: string): void | Promise<void>;
 }
 
 export interface TokenPair {
@@ -39,10 +39,15 @@ export interface RefreshResult extends TokenPair {
 
 export interface GuestResult {
   access_token: string;
+  /** The guest session's first refresh token; absent when guest sessions are off (`GUEST_SESSION_TTL_SECONDS=0`). */
+  refresh_token?: string;
   token_type: 'bearer';
   expires_in: number;
   /** The guest's user id (`guest:<uuid>`), as `session_created.userId` will show it. */
   guest_id: string;
+  /** The guest session's family and its end (ms), when there is one: the refresh cookie's lifetime. */
+  familyId?: string;
+  refreshExpiresAt?: number;
 }
 
 /** What the token service's parts share (built once in `createTokenService`). */
@@ -60,4 +65,6 @@ export interface TokenContext {
   revokeFamily(family: RefreshFamilyRecord, reason: string): Promise<boolean>;
   /** An access token for one of the user's sessions. */
   signAccess(user: UserRecord, familyId: string): SignedToken;
+  /** An access token for a guest session: the family's guest id, guest claims, never past the family's end. */
+  signGuest(family: RefreshFamilyRecord): SignedToken;
 }

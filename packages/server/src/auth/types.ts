@@ -1,3 +1,5 @@
+import type { RefusalReason } from './refusal-reason.js';
+
 /**
  * Shared auth types. Implementations: `jwt.ts` (signing/verification), `authenticator.ts`
  * (verification + revocation), `token-service.ts` (login/refresh/logout/guest).
@@ -69,7 +71,12 @@ export interface RevocationState {
   /** Access tokens carrying `sid = familyId` are refused until they expire. */
   revokeFamily(familyId: string, untilMs: number): void;
   isRevoked(principal: Principal): boolean;
+  /** Why `principal` is refused (disabled subject, user or family revocation), or undefined when it is not. */
+  revocationOf(principal: Principal): RevocationReason | undefined;
 }
+
+/** The refusal reasons revocation state gives. */
+export type RevocationReason = Extract<RefusalReason, { check: 'revoked' | 'subject_disabled' }>;
 
 /** Verification plus revocation: what connect, reauth and every resume path call. */
 export interface Authenticator {

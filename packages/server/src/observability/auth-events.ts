@@ -1,3 +1,4 @@
+import type { RefusalReason } from '../auth/refusal-reason.js';
 import type { AuditEventType, AuditRepository } from '../store/types.js';
 import type { HubObserver } from '../hub/types.js';
 
@@ -22,6 +23,12 @@ export interface AuthEvent {
   transport?: string;
   code?: string;
   reason?: string;
+  /**
+   * `handshake_failed`, `reauth_failed`: the check that refused the token (`{check:'iss', expected,
+   * got}`, `{check:'exp', expiredAt, now}`…), the same object the log line's `reason` holds. For
+   * operators only: clients never see it.
+   */
+  failure?: RefusalReason;
   at: number;
 }
 
@@ -80,14 +87,16 @@ export class AuthEventFeed {
           transport: info.transport,
           code,
           reason: info.phase,
+          ...(info.reason === undefined ? {} : { failure: info.reason }),
           at: now(),
         }),
-      onReauth: (s, ok, code) =>
+      onReauth: (s, ok, code, reason) =>
         this.emit({
           type: ok ? 'reauth_ok' : 'reauth_failed',
           userId: s.userId,
           sessionId: s.id,
           ...(code === undefined ? {} : { code }),
+          ...(reason === undefined ? {} : { failure: reason }),
           at: now(),
         }),
       onExpiryWarning: (s) => this.emit({ type: 'expiry_warning', userId: s.userId, sessionId: s.id, at: now() }),

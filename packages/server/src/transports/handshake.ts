@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { TetherError, type ErrorCode } from '@tether/protocol';
+import { reasonOf } from '../auth/refusal-reason.js';
 import type { Principal } from '../auth/types.js';
 import type { CloseReason, Session, TransportKind } from '../hub/types.js';
-import { KeyedRateLimiter } from '../util/rate-limit.js';
+import { LocalRateLimiter, type RateLimiter } from '../util/rate-limit.js';
 import { checkOrigin, type OriginVerdict } from './origin.js';
 import type { FoundToken } from './token-extract.js';
 import type { TransportDeps } from './types.js';
@@ -10,23 +11,33 @@ import type { TransportDeps } from './types.js';
 /**
  * The checks every handshake goes through, whatever the transport: per-IP connect rate, Origin
  * policy, token verification. Failures are `TetherError`s the transport turns into its coded
- * refusal; each one is logged once (code only, never the token) and reported to the observer.
+ * refusal; each one is logged once at info (code and the failed check's `RefusalReason`, never the
+ * token) and reported to the observer with the same reason. One line per refused attempt, bounded
+ * by the per-IP connect rate taken before it, so a flood of bad tokens is capped like any flood.
  */
 export class HandshakeGate {
-  private readonly limiter: KeyedRateLimiter;
+  private readonly limiter: RateLimiter;
 
   constructor(
     private readonly deps: TransportDeps,
     private readonly transport: TransportKind,
   ) {
     const rate = deps.config.connectRatePerIp;
-    this.limiter = deps.connectLimiter ?? new KeyedRateLimiter({ capacity: rate, perSecond: rate }, deps.clock);
+    this.limiter = deps.connectLimiter ?? new LocalRateLimiter({ capacity: rate, perSecond: rate }, deps.clock);
   }
 
-  /** Rate and Origin checks, before any token is looked at. Throws RATE_LIMITED / ORIGIN_FORBIDDEN. */
-  admit(req: IncomingMessage, ip: string): OriginVerdict {
-    const wait = this.limiter.take(ip);
+  /**
+   * Takes one of `ip`'s connect tokens (`CONNECT_RATE_PER_IP`, shared by both transports): the only
+   * place the connect limiter is called. Rejects with RATE_LIMITED and the wait. Asynchronous (the
+   * cluster's limiter asks Redis), so each transport takes it before it reads anything from the client.
+   */
+  async takeConnect(ip: string): Promise<void> {
+    const wait = await this.limiter.take(ip);
     if (wait > 0) throw new TetherError('RATE_LIMITED', undefined, { retryAfterMs: wait });
+  }
+
+  /** The Origin policy alone. Throws ORIGIN_FORBIDDEN. */
+  checkOrigin(req: IncomingMessage): OriginVerdict {
     return checkOrigin(req.headers, this.deps.config.allowedOrigins);
   }
 
@@ -55,8 +66,10 @@ export class HandshakeGate {
     const error = asTetherError(err);
     if (error.code === 'INTERNAL')
       this.deps.logger.error({ transport: this.transport, ip, err }, 'handshake failed unexpectedly');
-    this.deps.logger.info({ transport: this.transport, ip, code: error.code }, 'handshake refused');
-    this.deps.observer?.onAuthFailed?.(error.code, { transport: this.transport, ip, phase: 'handshake' });
+    // The check that failed, for the operator (never the token); the client gets only code and message.
+    const reason = reasonOf(error);
+    this.deps.logger.info({ transport: this.transport, ip, code: error.code, reason }, 'handshake refused');
+    this.deps.observer?.onAuthFailed?.(error.code, { transport: this.transport, ip, phase: 'handshake', reason });
     return error;
   }
 

@@ -119,5 +119,7 @@ export interface AuthEventDto {
   transport?: string;
   code?: string;
   reason?: string;
+  /** Why a token was refused: the check that failed, with expected/got where there is one. */
+  failure?: { check: string } & Record<string, unknown>;
   at: number;
 }

@@ -158,6 +158,12 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
                 <span className="time">{formatTime(e.at)}</span> <strong>{e.type}</strong> {label(e.userId)}
                 {e.transport !== undefined && <span className="muted"> · {e.transport}</span>}
                 {e.code !== undefined && <span className="muted"> · {e.code}</span>}
+                {e.failure !== undefined && (
+                  <span className="muted" data-testid="auth-event-failure">
+                    {' '}
+                    · {describeFailure(e.failure)}
+                  </span>
+                )}
               </li>
             ))}
           </ol>
@@ -165,4 +171,14 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
       </div>
     </div>
   );
+}
+
+/** One line for a refused token's failed check: "iss: expected tether, got go-api". */
+function describeFailure(failure: NonNullable<AuthEventDto['failure']>): string {
+  const { check, expected, got, ...rest } = failure;
+  const parts: string[] = [];
+  if (expected !== undefined) parts.push(`expected ${JSON.stringify(expected)}`);
+  if (got !== undefined) parts.push(`got ${JSON.stringify(got)}`);
+  for (const [key, value] of Object.entries(rest)) parts.push(`${key} ${JSON.stringify(value)}`);
+  return parts.length === 0 ? check : `${check}: ${parts.join(', ')}`;
 }

@@ -22,8 +22,9 @@ export class AuthEndpoints {
     return this.tokenPost(this.refreshPath, this.mode === 'cookie' ? {} : { refresh_token: refreshToken });
   }
 
+  /** Cookie mode asks for the refresh cookie; body mode must not get it (it could replace another session's). */
   guest(): Promise<TokenAnswer> {
-    return this.tokenPost('/auth/guest', undefined);
+    return this.tokenPost('/auth/guest', this.mode === 'cookie' ? { cookie: true } : undefined);
   }
 
   async logout(accessToken: string, refreshToken: string | null): Promise<void> {

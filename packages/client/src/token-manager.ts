@@ -67,7 +67,11 @@ export class TokenManager {
     return this.slot.expiresAt;
   }
 
-  /** Whether a guest token (no refresh possible; a new guest is made instead) is held. */
+  /**
+   * Whether a guest's tokens are held. A guest session (the gateway's guest refresh token) is renewed
+   * in place like a user's and keeps its guest id; a guest without one, or whose session ended, is
+   * replaced by a new guest when its token runs out.
+   */
   get isGuest(): boolean {
     return this.slot.guest;
   }
@@ -114,12 +118,12 @@ export class TokenManager {
     return answer.user;
   }
 
-  /** `POST /auth/guest`: an anonymous session (the guest id is the token's `sub`). */
+  /** `POST /auth/guest`: an anonymous session (the guest id, chosen by the gateway, is the token's `sub`). */
   async loginAsGuest(): Promise<string> {
     const answer = await this.endpoints.guest();
     await this.loaded;
     this.supersede();
-    await this.slot.replace({ access_token: answer.access_token }, true, false);
+    await this.slot.replace(answer, true, this.mode === 'cookie');
     this.announce();
     return answer.access_token;
   }
@@ -167,7 +171,8 @@ export class TokenManager {
     await this.loaded;
     const access = this.slot.access;
     const refresh = this.slot.refresh;
-    if (access !== null && !this.slot.guest) {
+    // A guest without a guest session has nothing on the server to end.
+    if (access !== null && (!this.slot.guest || this.slot.renewable)) {
       try {
         await this.endpoints.logout(access, refresh);
       } catch {
@@ -198,7 +203,8 @@ export class TokenManager {
   private async runRefresh(epoch: number): Promise<string> {
     await this.loaded;
     if (this.options.getToken) return this.runCallback(epoch, this.options.getToken);
-    if (this.slot.guest) return this.runGuest(epoch);
+    const guest = this.slot.guest;
+    if (guest && !this.slot.renewable) return this.runGuest(epoch);
     if (this.mode === 'body' && this.slot.refresh === null) {
       await this.signOut('REFRESH_INVALID', 'no refresh token');
       throw new TetherError('REFRESH_INVALID', 'No refresh token');
@@ -208,7 +214,7 @@ export class TokenManager {
       try {
         const answer = await this.endpoints.refresh(this.slot.refresh);
         if (epoch !== this.epoch) return this.superseded();
-        await this.slot.replace(answer, false, this.mode === 'cookie');
+        await this.slot.replace(answer, guest, this.mode === 'cookie');
         if (epoch !== this.epoch) return this.superseded();
         this.announce();
         return answer.access_token;
@@ -216,6 +222,9 @@ export class TokenManager {
         if (epoch !== this.epoch) return this.superseded();
         if (!isTransient(error) || !(error instanceof TetherError)) {
           const code = error instanceof TetherError ? error.code : 'REFRESH_INVALID';
+          // A guest session that ended (its lifetime, or the server forgot it) is no theft: a new
+          // guest replaces it, as a guest without a session is. Reuse stays terminal, as for users.
+          if (guest && (code === 'REFRESH_EXPIRED' || code === 'REFRESH_INVALID')) return this.runGuest(epoch);
           await this.signOut(code, error instanceof Error ? error.message : undefined);
           throw error;
         }
@@ -244,11 +253,11 @@ export class TokenManager {
     return token;
   }
 
-  /** A guest cannot refresh; a new guest session replaces the old one. */
+  /** A guest without a usable guest session: a new guest (a new id) replaces it. */
   private async runGuest(epoch: number): Promise<string> {
     const answer = await this.endpoints.guest();
     if (epoch !== this.epoch) return this.superseded();
-    await this.slot.replace({ access_token: answer.access_token }, true, false);
+    await this.slot.replace(answer, true, this.mode === 'cookie');
     this.announce();
     return answer.access_token;
   }

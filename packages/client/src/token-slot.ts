@@ -17,7 +17,7 @@ export class TokenSlot {
   access: string | null = null;
   refresh: string | null = null;
   guest = false;
-  /** Cookie mode: a login happened, so the httpOnly cookie is presumably there. */
+  /** Cookie mode: a login (or a guest session) happened, so the httpOnly cookie is presumably there. */
   cookieSession = false;
   expiresAt: number | undefined;
   private issuedAt = 0;
@@ -53,16 +53,23 @@ export class TokenSlot {
    * server already rotated away (which would count as reuse and revoke the family).
    */
   async replace(answer: TokenAnswer, guest: boolean, cookieMode: boolean): Promise<void> {
+    // A guest has a refresh token only when the gateway gave it a guest session; a user keeps its last one.
     const refresh = cookieMode ? null : (answer.refresh_token ?? (guest ? null : this.refresh));
+    const cookieSession = cookieMode && (!guest || answer.refresh_token !== undefined);
     if (refresh !== null) await this.storage.set(this.key('refresh_token'), refresh);
     else await this.storage.remove(this.key('refresh_token'));
-    const flags = [guest ? 'guest' : '', cookieMode && !guest ? 'cookie' : ''].filter(Boolean).join(',');
+    const flags = [guest ? 'guest' : '', cookieSession ? 'cookie' : ''].filter(Boolean).join(',');
     await this.storage.set(this.key('flags'), flags);
     await this.storage.set(this.key('access_token'), answer.access_token);
     this.refresh = refresh;
     this.guest = guest;
-    this.cookieSession = cookieMode && !guest;
+    this.cookieSession = cookieSession;
     this.setAccess(answer.access_token);
+  }
+
+  /** Whether the session can be refreshed (a refresh token, or the cookie): for a guest, whether it has a guest session. */
+  get renewable(): boolean {
+    return this.refresh !== null || this.cookieSession;
   }
 
   async clear(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { allowGuestFamilies } from './guest-families-migration.js';
 import type { DialectMigration } from './migrations.js';
 import type { StoreDialect } from './schema.js';
 
@@ -81,4 +82,5 @@ async function createSubjectRevocations(db: Kysely<unknown>): Promise<void> {
 export const CORE_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0001-auth-tables': { up: createAuthTables },
   '0002-subject-revocations': { up: createSubjectRevocations },
+  '0003-guest-refresh-families': { up: allowGuestFamilies },
 };

@@ -5,12 +5,14 @@ import type { RefreshFamilyRecord, RefreshRepository, RefreshTokenRecord } from 
 
 export function createRefreshRepository(db: Kysely<Database>): RefreshRepository {
   return {
-    async createFamily(family): Promise<RefreshFamilyRecord> {
+    async createFamily(input): Promise<RefreshFamilyRecord> {
+      const { guest = false, ...family } = input;
       await db
         .insertInto('refresh_families')
         .values({
           id: family.id,
-          user_id: family.userId,
+          user_id: guest ? null : family.userId,
+          guest_id: guest ? family.userId : null,
           created_at: family.createdAt,
           expires_at: family.expiresAt,
           revoked_at: null,
@@ -19,7 +21,7 @@ export function createRefreshRepository(db: Kysely<Database>): RefreshRepository
           ip: family.ip,
         })
         .execute();
-      return { ...family, revokedAt: null, revokeReason: null };
+      return { ...family, guest, revokedAt: null, revokeReason: null };
     },
 
     async getFamily(id: string): Promise<RefreshFamilyRecord | undefined> {
@@ -108,7 +110,7 @@ export function createRefreshRepository(db: Kysely<Database>): RefreshRepository
       const rows = await db
         .updateTable('refresh_families')
         .set({ revoked_at: at, revoke_reason: reason })
-        .where('user_id', '=', userId)
+        .where((eb) => eb.or([eb('user_id', '=', userId), eb('guest_id', '=', userId)]))
         .where('revoked_at', 'is', null)
         .where('expires_at', '>', at)
         .returning('id')

@@ -24,7 +24,9 @@ export function toUser(row: Selectable<UsersTable>): UserRecord {
 export function toFamily(row: Selectable<RefreshFamiliesTable>): RefreshFamilyRecord {
   return {
     id: row.id,
-    userId: row.user_id,
+    // The migration's check guarantees exactly one owner.
+    userId: row.user_id ?? row.guest_id ?? '',
+    guest: row.guest_id !== null,
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),

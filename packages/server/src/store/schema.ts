@@ -24,9 +24,11 @@ export interface UsersTable {
   updated_at: number;
 }
 
+/** A family's owner is a user (`user_id`, a foreign key) or a guest (`guest_id`); exactly one is set. */
 export interface RefreshFamiliesTable {
   id: string;
-  user_id: string;
+  user_id: string | null;
+  guest_id: string | null;
   created_at: number;
   expires_at: number;
   revoked_at: number | null;

@@ -40,7 +40,10 @@ export interface UserRepository {
 
 export interface RefreshFamilyRecord {
   id: string;
+  /** The owner: a user id, or a guest id (`guest:<uuid>`) when `guest` is true. */
   userId: string;
+  /** A guest session: its access tokens carry guest claims, and the owner is no row of `users`. */
+  guest: boolean;
   createdAt: number;
   /** The family's absolute end (login time + refresh lifetime); rotation never extends it past this. */
   expiresAt: number;
@@ -69,8 +72,11 @@ export interface RefreshTokenRecord {
   graceCiphertext: string | null;
 }
 
+export type NewRefreshFamily = Omit<RefreshFamilyRecord, 'revokedAt' | 'revokeReason' | 'guest'> & { guest?: boolean };
+
 export interface RefreshRepository {
-  createFamily(family: Omit<RefreshFamilyRecord, 'revokedAt' | 'revokeReason'>): Promise<RefreshFamilyRecord>;
+  /** `guest` defaults to false (a user's family). */
+  createFamily(family: NewRefreshFamily): Promise<RefreshFamilyRecord>;
   getFamily(id: string): Promise<RefreshFamilyRecord | undefined>;
   insertToken(token: Omit<RefreshTokenRecord, 'usedAt' | 'replacedById' | 'graceCiphertext'>): Promise<void>;
   findByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
@@ -92,7 +98,7 @@ export interface RefreshRepository {
   ): Promise<boolean>;
   /** Revokes one family; returns false if it was already revoked. */
   revokeFamily(id: string, reason: string, at: number): Promise<boolean>;
-  /** Revokes every live family of a user; returns their ids. */
+  /** Revokes every live family of a user, or of a guest (by its guest id); returns their ids. */
   revokeUserFamilies(userId: string, reason: string, at: number): Promise<string[]>;
   /** Families revoked at or after `sinceMs` (to rebuild the in-memory revocation state at start). */
   listRevokedFamiliesSince(sinceMs: number): Promise<Pick<RefreshFamilyRecord, 'id' | 'revokedAt'>[]>;

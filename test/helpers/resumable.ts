@@ -36,7 +36,7 @@ export function connect(url: string, kind: Kind, token: string, resume: Resume =
       );
 
   if (kind === 'socket.io') {
-    const c = new SioClient(url, { auth: { token, ...resume } });
+    const c = new SioClient(url, { auth: { token, meta: true, ...resume } });
     const ticks = <T>() =>
       c.received
         .filter((e) => e.event === 'tick')

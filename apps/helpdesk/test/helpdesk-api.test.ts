@@ -7,21 +7,24 @@ import { startTestHelpdesk, type TestHelpdesk } from './helpers.js';
 
 type Body = Record<string, unknown>;
 
-/** A socket.io client that records every application event it receives, in order. */
+/**
+ * A socket.io client that records every application event it receives, in order. It asks for the
+ * event metadata (`auth.meta`), so each event also carries its publish id.
+ */
 interface Client {
   socket: Socket;
-  events: { event: string; data: Body }[];
+  events: { event: string; data: Body; meta: { id: string } }[];
   /** Resolves with the first event (already received or future) matching. */
   next(event: string, match?: (data: Body) => boolean): Promise<Body>;
   count(event: string, match?: (data: Body) => boolean): number;
 }
 
 function connect(url: string, token: string): Promise<Client> {
-  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnection: false });
+  const socket = io(url, { auth: { token, meta: true }, transports: ['websocket'], reconnection: false });
   const events: Client['events'] = [];
   const waiters: { event: string; match: (d: Body) => boolean; resolve: (d: Body) => void }[] = [];
-  socket.onAny((event: string, data: Body) => {
-    events.push({ event, data });
+  socket.onAny((event: string, data: Body, meta: { id: string }) => {
+    events.push({ event, data, meta });
     for (const w of [...waiters]) {
       if (w.event === event && w.match(data)) {
         waiters.splice(waiters.indexOf(w), 1);
@@ -145,7 +148,9 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     const retry = await send();
     expect(retry.body).toEqual(first.body);
     const live = await guest.next('message_received', (d) => (d['message'] as MessageDto).id === id);
-    expect(live['id']).toBe(id);
+    // The message id is the publish id, so a retried reply is one event.
+    expect(guest.events.find((e) => e.data === live)?.meta.id).toBe(id);
+    expect(live['id']).toBeUndefined();
     expect((live['message'] as MessageDto).authorKind).toBe('staff');
     // A later message is a marker: once it has arrived, a duplicate of the first would have too.
     await hd.http('POST', `/api/guest/tickets/${ticket.id}/messages`, {
@@ -210,6 +215,22 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     expect((await revoked)['code']).toBe('AUTH_REVOKED');
     await admin.next('auth_event', (d) => d['type'] === 'revoked' && d['userId'] === nakuruId);
     expect((await hd.http('GET', '/api/tickets', { token: tokens['eo.nakuru@helpdesk.demo'] })).status).toBe(401);
+  });
+
+  it("a refused token reaches the admin's auth-event feed with the check that failed, never the token", async () => {
+    const forged = `${tokens['admin@helpdesk.demo']!.slice(0, -4)}AAAA`;
+    const refused = io(hd.url, { auth: { token: forged }, transports: ['websocket'], reconnection: false });
+    const error = await new Promise<Error & { data?: { code?: string } }>((resolve) =>
+      refused.once('connect_error', resolve),
+    );
+    refused.close();
+    expect(error.data?.code).toBe('AUTH_INVALID');
+    const event = await admin.next(
+      'auth_event',
+      (d) => (d['failure'] as { check?: string } | undefined)?.check === 'signature',
+    );
+    expect(event['code']).toBe('AUTH_INVALID');
+    expect(JSON.stringify(event)).not.toContain(forged.split('.')[2]!);
   });
 
   it('refuses bad input with the registry codes', async () => {

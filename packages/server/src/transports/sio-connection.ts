@@ -1,6 +1,7 @@
 import type {
   ErrorBody,
   ErrorCode,
+  NarrowAck,
   ReauthAck,
   ResumeRequest,
   SendAck,
@@ -12,22 +13,26 @@ import type { Server, Socket } from 'socket.io';
 import type { Principal } from '../auth/types.js';
 import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage, TokenSource } from '../hub/types.js';
 import { asTetherError, closeReasonForCode, type HandshakeGate } from './handshake.js';
+import type { EngineAdmission } from './engine-admission.js';
 import { InboundGuard } from './inbound-guard.js';
 import { encodeSioEvent } from './sio-encoding.js';
 import type { TransportDeps } from './types.js';
-import { readChannel, readToken } from './ws-frames.js';
+import { channelName, payloadChannel, payloadToken, tokenOf } from './ws-frames.js';
 
 /**
- * Client → server events as they really arrive: any payload, maybe without an acknowledgement
- * callback. (The typed map in `@tether/protocol` is what well-behaved clients send.)
+ * Client → server events as they really arrive: any number of arguments, then socket.io's
+ * acknowledgement callback when the client asked for one. (The typed map in `@tether/protocol` is
+ * what well-behaved clients send: one payload and an ack.)
  */
 export interface SioListenEvents {
-  reauth: (payload: unknown, ack?: unknown) => void;
-  subscribe: (payload: unknown, ack?: unknown) => void;
-  unsubscribe: (payload: unknown, ack?: unknown) => void;
-  send: (payload: unknown, ack?: unknown) => void;
-  narrow: (payload: unknown, ack?: unknown) => void;
+  reauth: (...args: unknown[]) => void;
+  subscribe: (...args: unknown[]) => void;
+  unsubscribe: (...args: unknown[]) => void;
+  send: (...args: unknown[]) => void;
+  narrow: (...args: unknown[]) => void;
 }
+
+type Answer = ReauthAck | SubscribeAck | SendAck | NarrowAck;
 
 export interface SioSocketData {
   connection?: SioConnection;
@@ -41,6 +46,7 @@ export interface SioShared {
   deps: TransportDeps;
   gate: HandshakeGate;
   io: SioServer;
+  admission: EngineAdmission;
 }
 
 /**
@@ -59,6 +65,8 @@ export class SioConnection implements ConnectionSink {
   /** Set when this side decides to close (rate limit); otherwise derived from socket.io's reason. */
   private closeReason: CloseReason | undefined;
   private readonly guard: InboundGuard;
+  /** The client asked (`auth.meta: true`) for each event's `{id, position}` as a second argument. */
+  private readonly wantsMeta: boolean;
 
   constructor(
     private readonly shared: SioShared,
@@ -67,6 +75,8 @@ export class SioConnection implements ConnectionSink {
   ) {
     const { config, clock } = shared.deps;
     this.guard = new InboundGuard(config.inboundBurst, config.inboundRatePerSecond, clock);
+    const auth: unknown = socket.handshake.auth;
+    this.wantsMeta = typeof auth === 'object' && auth !== null && (auth as { meta?: unknown }).meta === true;
   }
 
   /** Registers with the hub (throws TetherError CONNECTION_LIMIT). */
@@ -86,12 +96,19 @@ export class SioConnection implements ConnectionSink {
     for (const send of this.queued) send();
     this.queued = [];
     socket.use((_packet, next) => this.admitInbound(next));
-    socket.on('reauth', (payload, ack) => void this.reauth(session, payload, ack));
-    socket.on('subscribe', (payload, ack) => void this.channel('subscribe', session, payload, ack));
-    socket.on('unsubscribe', (payload, ack) => void this.channel('unsubscribe', session, payload, ack));
-    socket.on('send', (payload, ack) => void this.send(session, payload, ack));
-    socket.on('narrow', (payload, ack) => this.narrow(session, payload, ack));
-    socket.on('disconnect', (reason) => this.end(closeReasonOf(reason)));
+    socket.on('reauth', (...args) => this.respond(args, (payload) => this.reauth(session, payload)));
+    socket.on('subscribe', (...args) => this.respond(args, (payload) => this.channel('subscribe', session, payload)));
+    socket.on('unsubscribe', (...args) =>
+      this.respond(args, (payload) => this.channel('unsubscribe', session, payload)),
+    );
+    socket.on('send', (...args) => this.respond(args, (payload) => this.send(session, payload)));
+    socket.on('narrow', (...args) => this.respond(args, (payload) => this.narrow(session, payload)));
+    socket.on('disconnect', (reason) => {
+      this.end(closeReasonOf(reason));
+      // The gateway has one namespace: an engine.io connection that left it would otherwise stay
+      // open, heartbeat and all, with no session and no limit on what it sends next.
+      if (reason === 'client namespace disconnect') socket.conn.close();
+    });
     this.shared.gate.connected(session);
   }
 
@@ -102,7 +119,7 @@ export class SioConnection implements ConnectionSink {
       this.queued.push(() => this.sendEvent(event, position));
       return;
     }
-    const encoded = encodeSioEvent(this.shared.io.encoder, event, position);
+    const encoded = encodeSioEvent(this.shared.io.encoder, event, position, this.wantsMeta);
     // The supported path socket.io's own adapter uses for broadcasts: pre-encoded packets.
     this.socket.client._packet(encoded.packets as never, encoded.options);
   }
@@ -169,51 +186,55 @@ export class SioConnection implements ConnectionSink {
     }
   }
 
-  private async reauth(session: Session, payload: unknown, ack: unknown): Promise<void> {
-    let answer: ReauthAck;
-    try {
-      answer = await this.shared.deps.hub.reauth(session, readToken(payload));
-    } catch (err) {
-      const e = asValidation(err);
-      answer = { ok: false, code: e.code, message: e.message };
-    }
-    if (typeof ack === 'function') ack(answer);
+  /**
+   * Runs one request and acknowledges it when the client asked for an ack: with its answer, or with
+   * the coded error it threw (anything unexpected is INTERNAL, and logged). socket.io passes the ack
+   * last, after however many arguments came; the payload is the first of them.
+   */
+  private respond(args: unknown[], run: (payload: unknown) => Answer | Promise<Answer>): void {
+    const last = args.at(-1);
+    const ack = typeof last === 'function' ? (last as (answer: Answer) => void) : undefined;
+    const payload = ack !== undefined && args.length === 1 ? undefined : args[0];
+    void (async () => {
+      let answer: Answer;
+      try {
+        answer = await run(payload);
+      } catch (err) {
+        const e = asTetherError(err);
+        if (e.code === 'INTERNAL')
+          this.shared.deps.logger.error({ transport: 'socket.io', sessionId: this.session?.id, err }, 'request failed');
+        answer = { ok: false, code: e.code, message: e.message };
+      }
+      ack?.(answer);
+    })();
   }
 
-  private async send(session: Session, payload: unknown, ack: unknown): Promise<void> {
+  /** Answered like `/ws` reauth: a missing or malformed token is AUTH_REQUIRED / AUTH_INVALID, the connection stays. */
+  private reauth(session: Session, payload: unknown): Promise<ReauthAck> {
+    return this.shared.deps.hub.reauth(session, tokenOf(payloadToken(payload)));
+  }
+
+  private async send(session: Session, payload: unknown): Promise<SendAck> {
     const sends = this.shared.deps.sends;
-    const answer: SendAck =
-      sends === undefined
-        ? { ok: false, code: 'NOT_FOUND', message: 'This gateway accepts no client events' }
-        : await sends.handle(session, payload);
-    if (typeof ack === 'function') ack(answer);
+    if (sends === undefined) return { ok: false, code: 'NOT_FOUND', message: 'This gateway accepts no client events' };
+    return sends.handle(session, payload);
   }
 
-  private narrow(session: Session, payload: unknown, ack: unknown): void {
+  private narrow(session: Session, payload: unknown): NarrowAck {
     const scopes =
       typeof payload === 'object' && payload !== null ? (payload as { scopes?: unknown }).scopes : undefined;
-    const answer = this.shared.deps.hub.narrow(session, scopes);
-    if (typeof ack === 'function') ack(answer);
+    return this.shared.deps.hub.narrow(session, scopes);
   }
 
-  private async channel(
-    kind: 'subscribe' | 'unsubscribe',
-    session: Session,
-    payload: unknown,
-    ack: unknown,
-  ): Promise<void> {
+  private async channel(kind: 'subscribe' | 'unsubscribe', session: Session, payload: unknown): Promise<SubscribeAck> {
     const { hub } = this.shared.deps;
-    let answer: SubscribeAck;
-    try {
-      const channel = readChannel(payload);
-      answer = kind === 'subscribe' ? hub.subscribe(session, channel) : hub.unsubscribe(session, channel);
-      // Cluster mode: acknowledged once events published from now on reach this node.
-      if (answer.ok && kind === 'subscribe') await hub.channelReady?.(channel);
-    } catch (err) {
-      const e = asValidation(err);
-      answer = { ok: false, code: e.code, message: e.message };
-    }
-    if (typeof ack === 'function') ack(answer);
+    // The channel name's one rule is the hub's (VALIDATION_FAILED), as on `/ws`.
+    const channel = channelName(payloadChannel(payload));
+    const answer = kind === 'subscribe' ? hub.subscribe(session, channel) : hub.unsubscribe(session, channel);
+    // Cluster mode: acknowledged once events published from now on reach this node (or that wait
+    // gave up, as it does after a bounded time: the channel is joined either way).
+    if (answer.ok && kind === 'subscribe') await hub.channelReady?.(channel)?.catch(() => undefined);
+    return answer;
   }
 
   private end(reason: CloseReason): void {
@@ -229,12 +250,6 @@ export class SioConnection implements ConnectionSink {
   private body(error: TetherError): ErrorBody {
     return error.toBody(this.shared.deps.clock.now());
   }
-}
-
-/** Payload errors on Socket.IO events are VALIDATION_FAILED (FRAME_INVALID is the `/ws` word for it). */
-function asValidation(err: unknown): TetherError {
-  const e = asTetherError(err);
-  return e.code === 'FRAME_INVALID' ? new TetherError('VALIDATION_FAILED', e.message) : e;
 }
 
 function closeReasonOf(reason: string): CloseReason {

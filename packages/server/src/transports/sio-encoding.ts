@@ -32,29 +32,35 @@ const wsFrame = (WebSocket as unknown as { Sender?: { frame?: FrameFn } }).Sende
 
 /**
  * Encodes an application event for one recipient, exactly as socket.io's adapter does for
- * `io.to(room).emit()`. The parts every recipient shares are encoded once per publish and cached on
- * `event.encoded.sio`: without a position (no event log) the finished packet and its WebSocket
- * frame, so recipients write the same bytes; with one, the packet up to the delivery meta, to which
- * each recipient's `{id, position}` is appended.
+ * `io.to(room).emit()`. Every client gets the published `data` as the first argument, unchanged.
+ * A client that asked for delivery meta in its handshake (`auth.meta: true`, as the SDK does) gets
+ * a second argument `{id, position?}`; others get nothing more, so one-argument handlers in any
+ * language work. The parts recipients share are encoded once per publish and cached on
+ * `event.encoded.sio`: the one-argument packet with its WebSocket frame (every plain client writes
+ * the same bytes), and the two-argument packet up to its meta, to which each recipient's position
+ * is appended.
  */
-export function encodeSioEvent(encoder: SioEncoder, event: OutboundEvent, position?: string): SioEncoded {
+export function encodeSioEvent(
+  encoder: SioEncoder,
+  event: OutboundEvent,
+  position: string | undefined,
+  meta: boolean,
+): SioEncoded {
   const cached = (event.encoded.sio ??= encodeShared(encoder, event)) as Shared; // only this module writes it
-  if (position === undefined) return framed(cached);
-  if (cached.open === undefined) return encodePackets(encoder, event, position);
+  if (!meta) return framed(cached);
+  if (cached.open === undefined) return encodePackets(encoder, event, { id: event.id, position });
   // Positions are URL-safe characters only: nothing to escape.
-  return {
-    packets: [cached.open + ',{"id":' + cached.idJson + ',"position":"' + position + '"}]'],
-    options: { preEncoded: true },
-  };
+  const tail = position === undefined ? '}]' : ',"position":"' + position + '"}]';
+  return { packets: [cached.open + ',{"id":' + cached.idJson + tail], options: { preEncoded: true } };
 }
 
 interface Shared {
-  /** The packet without delivery meta (first argument: data's fields plus `id`). */
+  /** The one-argument packet: the published data, nothing added. */
   bare: SioEncoded;
   /** The bare packet without its closing `]`, when it is one text packet; else undefined. */
   open: string | undefined;
   idJson: string;
-  /** Whether `bare` got its WebSocket frame (built once, and only when a recipient has no position). */
+  /** Whether `bare` got its WebSocket frame (built once, and only when a plain client receives it). */
   framed: boolean;
 }
 
@@ -84,10 +90,13 @@ function framed(shared: Shared): SioEncoded {
   return shared.bare;
 }
 
-function encodePackets(encoder: SioEncoder, event: OutboundEvent, position: string | undefined): SioEncoded {
-  // Second argument: the delivery meta, when the event has a position in the log (recovery).
-  const args: unknown[] = [event.event, { ...event.data, id: event.id }];
-  if (position !== undefined) args.push({ id: event.id, position });
+function encodePackets(
+  encoder: SioEncoder,
+  event: OutboundEvent,
+  meta: { id: string; position: string | undefined } | undefined,
+): SioEncoded {
+  const args: unknown[] = [event.event, event.data];
+  if (meta !== undefined) args.push(meta.position === undefined ? { id: meta.id } : meta);
   const packet: SioPacket = { type: EVENT_PACKET, nsp: '/', data: args };
   return { packets: encoder.encode(packet) as unknown[], options: { preEncoded: true } };
 }

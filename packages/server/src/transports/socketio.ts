@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { SOCKET_IO_PATH, WS_AUTH_TIMEOUT_MS, type ErrorBody } from '@tether/protocol';
 import { Server, type ExtendedError, type ServerOptions } from 'socket.io';
+import { EngineAdmission } from './engine-admission.js';
 import { EngineSockets, type EngineConn } from './engine-sockets.js';
 import { clientIp, HandshakeGate } from './handshake.js';
 import { SioConnection, type SioServer, type SioShared, type SioSocket } from './sio-connection.js';
@@ -12,16 +13,19 @@ import { WriteCoalescer } from './write-coalescer.js';
 /**
  * Socket.IO transport on `/socket.io` (websocket and polling; docs/PROTOCOL.md "Socket.IO").
  *
- * Handshakes are checked in `io.use` middleware rather than engine.io's `allowRequest`: only a
- * namespace middleware can refuse with a `connect_error` carrying our `{code, message, timestamp}`,
- * and the contract wants every refusal coded. The cost is that a foreign-origin page can open an
- * engine.io session (no events, no auth) that lives until the refusal, a few milliseconds.
+ * Handshakes are checked in `io.use` middleware: only a namespace middleware can refuse with a
+ * `connect_error` carrying our `{code, message, timestamp}`, and the contract wants every refusal
+ * coded. The per-IP connect rate alone is also taken at engine.io's door (`EngineAdmission`), since
+ * an engine.io session exists, and costs, before any namespace connect. A foreign-origin page can
+ * open an engine.io session (no events, no auth) that lives until the refusal, a few milliseconds.
  *
  * @example
  *   const sio = attachSocketIo(httpServer, { config, hub, authenticator, logger, clock: systemClock });
  */
 export function attachSocketIo(server: HttpServer, deps: TransportDeps): TransportHandle {
   const { config } = deps;
+  const gate = new HandshakeGate(deps, 'socket.io');
+  const admission = new EngineAdmission(gate, config.trustProxy);
   const io: SioServer = new Server(server, {
     path: SOCKET_IO_PATH,
     serveClient: false,
@@ -30,12 +34,14 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
     maxHttpBufferSize: config.maxFrameBytes,
     // `/ws` and any other upgrade on this server are not ours to destroy.
     destroyUpgrade: false,
-    // An engine.io connection that never completes a namespace connect is dropped after this.
-    connectTimeout: WS_AUTH_TIMEOUT_MS,
+    // An engine.io connection that never completes a namespace connect is dropped after this: the
+    // same time a `/ws` connection has to authenticate.
+    connectTimeout: deps.wsAuthTimeoutMs ?? WS_AUTH_TIMEOUT_MS,
+    allowRequest: admission.allowRequest,
     cors: corsOptions(config.allowedOrigins),
   });
-  const gate = new HandshakeGate(deps, 'socket.io');
-  const shared: SioShared = { deps, gate, io };
+  io.engine.on('connection', admission.onConnection);
+  const shared: SioShared = { deps, gate, io, admission };
   const coalescer = new WriteCoalescer();
   const engineSockets = new EngineSockets(server);
 
@@ -70,7 +76,8 @@ async function admit(shared: SioShared, socket: SioSocket): Promise<void> {
   const { deps, gate } = shared;
   const req = socket.request;
   const ip = clientIp(req, deps.config.trustProxy);
-  const origin = gate.admit(req, ip);
+  await shared.admission.admitConnect(req, ip);
+  const origin = gate.checkOrigin(req);
   const found = extractSocketIoToken(socket.handshake.auth, {
     headers: req.headers,
     url: req.url,

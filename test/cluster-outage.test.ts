@@ -81,8 +81,21 @@ describe('cluster mode when Redis goes away', () => {
     clients.push(onA, onB);
     await Promise.all([onA.session(), onB.session()]);
 
+    const ready = async (node: GatewayProcess) => {
+      const res = await fetch(`${node.url}/readyz`);
+      return { status: res.status, body: (await res.json()) as { code?: string; checks: Record<string, string> } };
+    };
+    for (const node of [a, b]) expect((await ready(node)).status).toBe(200);
+
     const outageStarted = Date.now();
     await redis.stop();
+    // A load balancer learns within 2 s that these nodes cannot serve everything, and why.
+    await pollUntil('/readyz to answer 503', async () => (await ready(a)).status === 503, 2_000, 50);
+    expect(Date.now() - outageStarted).toBeLessThan(2_000);
+    expect((await ready(a)).body).toMatchObject({
+      code: 'NOT_READY',
+      checks: { store: 'ok', redis: 'unreachable', log: 'unreachable' },
+    });
     await a.log(
       (line) => line.msg === 'redis unavailable: serving local connections only, publishes fail until it returns',
     );
@@ -112,6 +125,7 @@ describe('cluster mode when Redis goes away', () => {
       [a, b].map((node) => node.log((line) => line.msg === 'redis available again: resuming cluster mode', 20_000)),
     );
 
+    await pollUntil('/readyz to answer 200 again', async () => (await ready(a)).status === 200, 10_000, 100);
     // Full service: a publish on either node reaches both devices (one subscribed during the outage).
     await pollUntil(
       'publishes to work again',

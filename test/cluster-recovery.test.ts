@@ -27,7 +27,7 @@ describe.each(REDIS_BACKENDS)('cluster mode: recovery on any node, over $name', 
     node: GatewayProcess,
     auth: Record<string, unknown>,
   ): Promise<{ client: SioClient; session: SessionCreatedPayload }> => {
-    const client = new SioClient(node.url, { auth });
+    const client = new SioClient(node.url, { auth: { meta: true, ...auth } });
     clients.push(client);
     return { client, session: await client.session() };
   };
@@ -165,7 +165,7 @@ describe.each(REDIS_BACKENDS)('cluster mode: recovery on any node, over $name', 
     first.client.close();
     await first.client.disconnected();
     expect((await cluster.api(b, 'POST', '/v1/users/vera/disconnect')).status).toBe(200);
-    const again = new SioClient(c.url, { auth: { token, position: last } });
+    const again = new SioClient(c.url, { auth: { token, meta: true, position: last } });
     clients.push(again);
     expect((await again.refusal()).message).toBe('AUTH_REVOKED');
   });

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TetherError } from '@tether/protocol';
@@ -487,6 +488,38 @@ describe("Tether in an app's PostgreSQL database", () => {
       expect(await kept.users.findByEmail('kept@example.org')).toBeDefined();
       await kept.close();
     } finally {
+      await database.drop();
+    }
+  });
+
+  it('a connection lost inside a transaction fails that transaction, not the process', async () => {
+    const database = await createDatabase();
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const store = await open(database.url);
+      const outcome = await store.db
+        .transaction()
+        .execute(async (trx) => {
+          const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+          // Between two statements the client is checked out and idle: the server ends it there.
+          await onDatabase(database.url, `SELECT pg_terminate_backend(${Number(rows[0]!.pid)})`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await sql`SELECT 1`.execute(trx);
+        })
+        .then(
+          () => 'committed',
+          () => 'failed',
+        );
+      expect(outcome).toBe('failed');
+      // The pool replaces the lost client; the store keeps working.
+      await store.users.create(newUser('after@example.org'));
+      expect(await store.users.findByEmail('after@example.org')).toBeDefined();
+      await store.close();
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
       await database.drop();
     }
   });

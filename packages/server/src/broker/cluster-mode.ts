@@ -7,11 +7,15 @@ import { createRedisIdempotencyStore } from '../sends/redis-idempotency.js';
 import type { IdempotencyStore } from '../sends/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { RedisMetrics } from '../observability/metrics.js';
+import type { LimiterFactory } from '../util/rate-limit.js';
 import { createClusterBroker } from './cluster-broker.js';
 import { clusterRevocations } from './control.js';
 import { InterestSet } from './interest.js';
 import { ClusterPresence } from './presence.js';
+import { createRedisLimiters } from './redis-rate-limit.js';
 import { connectBus, type ClusterBus, type RedisTarget } from './redis-bus.js';
+import { withTimedAppends } from './redis-metrics.js';
 import { ClusterFollower, StreamCursors } from './stream-follower.js';
 
 export interface ClusterModeOptions {
@@ -25,6 +29,8 @@ export interface ClusterModeOptions {
   revocations: RevocationState;
   /** History retention of the shared log. */
   history: { maxEvents: number; maxAgeSeconds: number };
+  /** Redis connection state, errors and the append/control round trips (`tether_redis_*`). */
+  metrics?: RedisMetrics;
 }
 
 /** Everything the composition root needs to run one node of a cluster. */
@@ -34,6 +40,8 @@ export interface ClusterMode {
   readonly log: RedisEventLog;
   /** Client-send idempotency shared by every node (a retry may reach another node). */
   readonly idempotency: IdempotencyStore;
+  /** Rate limits every node spends together (buckets in Redis; each node's own while Redis is down). */
+  readonly limiters: LimiterFactory;
   /** Give this to the token service: each update is applied here and sent to every node. */
   readonly revocations: RevocationState;
   /** Give this to the hub (`follower`): it keeps the node's subscriptions and presence in line. */
@@ -60,15 +68,22 @@ export interface ClusterMode {
  *   await cluster.attach(hub);
  */
 export async function startClusterMode(options: ClusterModeOptions): Promise<ClusterMode> {
-  const { config, logger, clock, nodeId } = options;
+  const { config, logger, clock, nodeId, metrics } = options;
   const clusterLogger = logger.child({ component: 'cluster' });
-  const bus = await connectBus({ redis: options.redis, prefix: config.redisPrefix, nodeId, logger: clusterLogger });
-  const log = createRedisLog(bus.cmd, {
+  const bus = await connectBus({
+    redis: options.redis,
+    prefix: config.redisPrefix,
+    nodeId,
+    logger: clusterLogger,
+    metrics,
+  });
+  const untimed = createRedisLog(bus.cmd, {
     prefix: config.redisPrefix,
     sharded: bus.sharded,
     maxEvents: options.history.maxEvents,
     maxAgeSeconds: options.history.maxAgeSeconds,
   });
+  const log = metrics === undefined ? untimed : withTimedAppends(untimed, metrics);
   const interest = new InterestSet(bus.sub, clusterLogger);
   const presence = new ClusterPresence(bus, clock, clusterLogger);
   const cursors = new StreamCursors(log, (stream) => interest.wants(bus.keys.ofStream(stream)));
@@ -87,6 +102,13 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Clu
     bus,
     log,
     idempotency: createRedisIdempotencyStore(bus.cmd, (scope, key) => bus.keys.idempotency(scope, key)),
+    limiters: createRedisLimiters({
+      redis: bus.cmd,
+      keyOf: (limiter, key) => bus.keys.rateLimit(limiter, key),
+      isUp: bus.isUp,
+      logger: logger.child({ component: 'rate-limit' }),
+      clock,
+    }),
     revocations: clusterRevocations(options.revocations, nodeId, (message) => void bus.sendControl(message)),
     follower: new ClusterFollower(bus, interest, presence, cursors),
     broker,

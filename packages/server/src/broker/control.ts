@@ -39,6 +39,7 @@ export function clusterRevocations(
       send({ t: 'revoke-family', from: nodeId, familyId, until: untilMs });
     },
     isRevoked: (principal) => local.isRevoked(principal),
+    revocationOf: (principal) => local.revocationOf(principal),
   };
 }
 

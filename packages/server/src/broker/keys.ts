@@ -50,6 +50,11 @@ export class ClusterKeys {
     return `${this.prefix}:idem:${scope}:${key}`;
   }
 
+  /** A shared rate-limit bucket or failure counter (`broker/redis-rate-limit.ts`): limiter name, then its key. */
+  rateLimit(limiter: string, key: string): string {
+    return `${this.prefix}:rl:${limiter}:${key}`;
+  }
+
   /** The interest channels a publish is sent to (each at most once). */
   publishChannels(envelope: PublishEnvelope): string[] {
     return streamsOf(envelope).map((stream) => this.ofStream(stream));

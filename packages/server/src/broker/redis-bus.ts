@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisNodeAddress } from '../config/schema.js';
+import type { RedisMetrics } from '../observability/metrics.js';
 import type { Logger } from '../util/logger.js';
 import type { ControlMessage } from './control.js';
 import { ClusterKeys } from './keys.js';
@@ -55,11 +56,13 @@ export interface BusOptions {
   prefix: string;
   nodeId: string;
   logger: Logger;
+  /** Connection state and errors per connection, and the control PUBLISH round trip. */
+  metrics?: RedisMetrics;
 }
 
 /** Connects both connections (throws when Redis cannot be reached at start) and subscribes to control. */
 export async function connectBus(options: BusOptions): Promise<ClusterBus> {
-  const { nodeId, logger } = options;
+  const { nodeId, logger, metrics } = options;
   const keys = new ClusterKeys(options.prefix);
   const { cmd, sub } = openConnections(options.redis, nodeId);
   const sharded = sub instanceof Cluster;
@@ -79,10 +82,15 @@ export async function connectBus(options: BusOptions): Promise<ClusterBus> {
     ['sub', sub],
   ] as const) {
     conn.on('error', (err: Error) => {
+      metrics?.connectionError(name);
       if (!down && !closing)
         logger.warn({ component: 'cluster', connection: name, err: err.message }, 'redis connection error');
     });
+    if (metrics !== undefined) conn.on('reconnecting', () => metrics.reconnecting(name));
   }
+  // Read at each scrape. A Redis Cluster's `sub` stays "ready" while one shard's subscriber is lost.
+  metrics?.connection('cmd', () => cmd.status === 'ready');
+  metrics?.connection('sub', () => sub.status === 'ready' && !resubscribing);
   // Either connection lost (or, on a Redis Cluster, one shard's subscriber) = an outage; it ends
   // when everything is back and the re-subscriptions are confirmed.
   const lost = (what = 'redis unavailable: serving local connections only, publishes fail until it returns'): void => {
@@ -156,11 +164,14 @@ export async function connectBus(options: BusOptions): Promise<ClusterBus> {
     sub,
     isUp: () => cmd.status === 'ready' && !(sharded && down),
     async sendControl(message) {
+      const started = performance.now();
       try {
         const text = JSON.stringify(message);
         await (sharded ? cmd.spublish(control, text) : cmd.publish(control, text));
+        metrics?.roundTrip('control', (performance.now() - started) / 1000, true);
         return true;
       } catch (err) {
+        metrics?.roundTrip('control', 0, false);
         logger.warn(
           { component: 'cluster', type: message.t, err: (err as Error).message },
           'control message not sent (redis unavailable)',

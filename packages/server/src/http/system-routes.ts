@@ -1,11 +1,29 @@
+import { TetherError } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Hub } from '../hub/types.js';
 
-/** Liveness, Prometheus metrics and the public JWKS. None of them needs credentials. */
+/** A dependency `/readyz` checks: resolves when it answers, rejects (or times out) when it does not. */
+export type ReadinessCheck = () => Promise<unknown>;
+
+/** A check that has not answered within this long counts as down: a load balancer must not wait on it. */
+export const READINESS_TIMEOUT_MS = 1000;
+
+/**
+ * Liveness (`/healthz`: the process answers), readiness (`/readyz`: it can serve — every
+ * dependency answers, and it is not draining), Prometheus metrics and the public JWKS. None of them
+ * needs credentials; none reveals more than which dependency is down.
+ */
 export async function registerSystemRoutes(
   app: FastifyInstance,
-  deps: { hub: Hub; registry: Registry; jwks: object | undefined; startedAt: number },
+  deps: {
+    hub: Hub;
+    registry: Registry;
+    jwks: object | undefined;
+    startedAt: number;
+    /** By name (`store`, `redis`, `log`): what this node needs to serve. */
+    readiness: Readonly<Record<string, ReadinessCheck>>;
+  },
 ): Promise<void> {
   app.get('/healthz', async () => ({
     status: 'ok',
@@ -13,6 +31,16 @@ export async function registerSystemRoutes(
     uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
     connections: deps.hub.stats().sessions,
   }));
+
+  // While draining, the drain hook answers 503 SERVER_SHUTDOWN before this runs.
+  app.get('/readyz', async (_request, reply) => {
+    const names = Object.keys(deps.readiness);
+    const outcomes = await Promise.all(names.map((name) => bounded(deps.readiness[name]!)));
+    const checks = Object.fromEntries(names.map((name, i) => [name, outcomes[i] ? 'ok' : 'unreachable']));
+    if (outcomes.every(Boolean)) return { status: 'ready', node: deps.hub.nodeId, checks };
+    const err = new TetherError('NOT_READY');
+    return reply.code(err.httpStatus).send({ ...err.toBody(), node: deps.hub.nodeId, checks });
+  });
 
   app.get('/metrics', async (_request, reply) => {
     const text = await deps.registry.metrics();
@@ -27,4 +55,19 @@ export async function registerSystemRoutes(
     }
     return reply.header('cache-control', 'public, max-age=300').send(deps.jwks);
   });
+}
+
+/** Whether `check` succeeds within READINESS_TIMEOUT_MS. */
+async function bounded(check: ReadinessCheck): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      check().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), READINESS_TIMEOUT_MS))),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }

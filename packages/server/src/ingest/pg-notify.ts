@@ -1,12 +1,11 @@
 import { TetherError, type PublishRequest, type PublishResult } from '@tether/protocol';
-import pg from 'pg';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type pg from 'pg';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { createPgLeader, type LockKey } from './pg-leader.js';
 
 /** The listener's `application_name`, so operators (and tests) can find its backend. */
 export const PG_NOTIFY_APPLICATION_NAME = 'tether-notify';
-const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 5_000;
 
 export interface PgNotifyDeps {
   url: string;
@@ -14,13 +13,25 @@ export interface PgNotifyDeps {
   publish(request: PublishRequest): Promise<PublishResult>;
   logger: Logger;
   clock: Clock;
+  /**
+   * Cluster mode: the advisory lock that lets one node of the deployment listen while the others
+   * wait to take over, so each NOTIFY is published once. Undefined: this node listens (one node).
+   */
+  lock?: LockKey;
+  /** This node started (true) or stopped (false) listening (metrics). */
+  onListening?(listening: boolean): void;
+  /**
+   * Each NOTIFY's outcome (metrics). No ingest lag can be measured: a NOTIFY carries no send time,
+   * and PostgreSQL delivers it at commit.
+   */
+  onOutcome?(outcome: 'published' | 'invalid' | 'publish'): void;
 }
 
 export interface PgNotifyIngest {
-  /** Connects and LISTENs; never throws: a failed connect is retried in the background. */
+  /** Connects and LISTENs in the background; never throws: a failed connect is retried. */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Whether the LISTEN connection is up (health, tests). */
+  /** Whether this node is the one listening (health, tests). */
   connected(): boolean;
 }
 
@@ -31,29 +42,18 @@ export interface PgNotifyIngest {
  * backend) is re-established with capped exponential backoff; notifications sent while it is
  * down are lost — PostgreSQL does not queue them for absent listeners.
  *
+ * In cluster mode every node would receive each NOTIFY, so only the leader (`pg-leader.ts`) LISTENs,
+ * on the very session that holds the lock: if that node dies, its LISTEN and its lock go together
+ * and a waiting node takes over at once. NOTIFYs sent in the moment between are lost, as above.
+ *
  * @example
  *   const ingest = createPgNotifyIngest({ url, channels: ['tickets'], publish: gateway.publish, logger, clock });
  *   await ingest.start();
  *   // psql: SELECT pg_notify('tickets', '{"event":"ticket_updated","data":{"id":"t1"},"to":{"scopes":["ke"]}}');
  */
 export function createPgNotifyIngest(deps: PgNotifyDeps): PgNotifyIngest {
-  const { logger, clock } = deps;
-  let client: pg.Client | undefined;
-  let up = false;
-  let stopped = false;
-  let failures = 0;
-  let retry: TimerHandle | undefined;
-
-  function scheduleReconnect(): void {
-    if (stopped || retry !== undefined) return;
-    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures, 5));
-    failures++;
-    retry = clock.setTimeout(() => {
-      retry = undefined;
-      void connect();
-    }, delay);
-    retry.unref?.();
-  }
+  const { logger } = deps;
+  let listening = false;
 
   function onNotification(message: pg.Notification): void {
     let request: PublishRequest;
@@ -69,15 +69,20 @@ export function createPgNotifyIngest(deps: PgNotifyDeps): PgNotifyIngest {
         },
         'invalid NOTIFY payload skipped',
       );
+      deps.onOutcome?.('invalid');
       return;
     }
     deps.publish(request).then(
-      (result) =>
+      (result) => {
+        deps.onOutcome?.('published');
         logger.debug(
           { component: 'pg-notify', channel: message.channel, eventId: result.id, name: request.event },
           'NOTIFY published',
-        ),
+        );
+      },
       (err: unknown) => {
+        // Refused by the hub's validation (a reserved event name, bad recipients): as invalid as bad JSON.
+        deps.onOutcome?.(err instanceof TetherError && !err.retryable ? 'invalid' : 'publish');
         const code = err instanceof TetherError ? err.code : 'INTERNAL';
         logger.warn(
           { component: 'pg-notify', channel: message.channel, code, reason: (err as Error).message },
@@ -87,55 +92,33 @@ export function createPgNotifyIngest(deps: PgNotifyDeps): PgNotifyIngest {
     );
   }
 
-  async function connect(): Promise<void> {
-    if (stopped) return;
-    const next = new pg.Client({ connectionString: deps.url, application_name: PG_NOTIFY_APPLICATION_NAME });
-    const lost = (why: string, err?: Error): void => {
-      if (client !== next) return;
-      client = undefined;
-      up = false;
-      next.removeAllListeners();
-      next.on('error', () => undefined);
-      void next.end().catch(() => undefined);
-      if (!stopped) {
-        logger.warn(
-          { component: 'pg-notify', why, err: err?.message },
-          'NOTIFY listener lost its connection; reconnecting',
-        );
-        scheduleReconnect();
-      }
-    };
-    client = next;
-    next.on('error', (err) => lost('error', err));
-    next.on('end', () => lost('end'));
-    next.on('notification', onNotification);
-    try {
-      await next.connect();
-      for (const channel of deps.channels) await next.query(`LISTEN ${quoteIdentifier(channel)}`);
-      if (client !== next) return;
-      up = true;
-      failures = 0;
+  const leader = createPgLeader({
+    url: deps.url,
+    lock: deps.lock,
+    name: 'NOTIFY listener',
+    applicationName: PG_NOTIFY_APPLICATION_NAME,
+    logger,
+    clock: deps.clock,
+    async onElected(session) {
+      session.on('notification', onNotification);
+      for (const channel of deps.channels) await session.query(`LISTEN ${quoteIdentifier(channel)}`);
+      listening = true;
       logger.info({ component: 'pg-notify', channels: deps.channels }, 'listening for NOTIFY');
-    } catch (err) {
-      lost('connect', err as Error);
-    }
-  }
+      deps.onListening?.(true);
+    },
+    onDeposed() {
+      listening = false;
+      deps.onListening?.(false);
+    },
+  });
 
   return {
-    start: () => connect(),
-    async stop() {
-      stopped = true;
-      if (retry !== undefined) clock.clearTimeout(retry);
-      const current = client;
-      client = undefined;
-      up = false;
-      if (current !== undefined) {
-        current.removeAllListeners();
-        current.on('error', () => undefined);
-        await current.end().catch(() => undefined);
-      }
+    start() {
+      leader.start();
+      return Promise.resolve();
     },
-    connected: () => up,
+    stop: () => leader.stop(),
+    connected: () => listening,
   };
 }
 

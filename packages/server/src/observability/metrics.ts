@@ -9,6 +9,45 @@ export interface Metrics {
   readonly registry: Registry;
   readonly observer: HubObserver;
   recordHttpAuth(kind: 'login' | 'refresh' | 'logout' | 'guest', outcome: string): void;
+  readonly ingest: IngestMetrics;
+  readonly http: HttpMetrics;
+  readonly redis: RedisMetrics;
+}
+
+/** What the HTTP app reports once per answered request. */
+export interface HttpMetrics {
+  /** `route` is the router's pattern (`/v1/users/:id/disconnect`), undefined when no route matched. */
+  request(method: string, route: string | undefined, status: number, seconds: number): void;
+}
+
+/** The two Redis connections of a cluster node (`redis-bus.ts`). */
+export type RedisRole = 'cmd' | 'sub';
+/** The Redis round trips timed: the event-log append with its PUBLISH (one script), and a control PUBLISH. */
+export type RedisOp = 'append' | 'control';
+
+/** What the cluster layer reports about Redis: connection events and the hot round trips, not every command. */
+export interface RedisMetrics {
+  /** Registers how to tell whether `role` is usable; read at each scrape, so nothing runs per command. */
+  connection(role: RedisRole, up: () => boolean): void;
+  connectionError(role: RedisRole): void;
+  reconnecting(role: RedisRole): void;
+  roundTrip(op: RedisOp, seconds: number, ok: boolean): void;
+}
+
+/** What the PostgreSQL ingesters (outbox consumer, NOTIFY listener) report. */
+export interface IngestMetrics {
+  /** This node became (true) or stopped being (false) the one node doing `role`. */
+  leader(role: 'outbox' | 'notify', leading: boolean): void;
+  outboxPublished(rows: number): void;
+  /** `rejected`: an invalid row set aside; `publish` / `database`: a batch stopped, retried later. */
+  outboxFailed(reason: 'rejected' | 'publish' | 'database'): void;
+  /** Age of the oldest committed row still in the outbox (0 when it is empty). */
+  outboxLag(seconds: number): void;
+  /** One row published, `seconds` after its insert (the row's `created_at`, by the database's clock). */
+  outboxInsertToPublish(seconds: number): void;
+  notifyPublished(): void;
+  /** `invalid`: a payload that is not a publish (skipped); `publish`: a valid one the hub did not publish. */
+  notifyFailed(reason: 'invalid' | 'publish'): void;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -67,6 +106,116 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registers: [registry],
   });
 
+  const pgLeader = new Gauge({
+    name: 'tether_pg_leader',
+    help: 'Whether this node is the one doing a PostgreSQL ingest role (outbox consumer, NOTIFY listener)',
+    labelNames: ['role'] as const,
+    registers: [registry],
+  });
+  const outboxRows = new Counter({
+    name: 'tether_outbox_rows_total',
+    help: 'Outbox rows published by this node',
+    registers: [registry],
+  });
+  const outboxFailures = new Counter({
+    name: 'tether_outbox_failures_total',
+    help: 'Outbox rows set aside (rejected) and batches stopped by a publish or database failure',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const outboxLag = new Gauge({
+    name: 'tether_outbox_lag_seconds',
+    help: 'Age of the oldest committed outbox row, as last seen by this node while it consumed',
+    registers: [registry],
+  });
+  const ingestEvents = new Counter({
+    name: 'tether_ingest_events_total',
+    help: 'Events published by this node from PostgreSQL, by ingest path (notify, outbox)',
+    labelNames: ['path'] as const,
+    registers: [registry],
+  });
+  const ingestFailures = new Counter({
+    name: 'tether_ingest_failures_total',
+    help: 'PostgreSQL ingest failures by path and reason (notify: invalid, publish; outbox: rejected, publish, database)',
+    labelNames: ['path', 'reason'] as const,
+    registers: [registry],
+  });
+  const outboxInsertToPublish = new Histogram({
+    name: 'tether_outbox_insert_to_publish_seconds',
+    help: 'Time from an outbox row being inserted to its event being published',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const ingest: IngestMetrics = {
+    leader: (role, leading) => pgLeader.set({ role }, leading ? 1 : 0),
+    outboxPublished: (rows) => {
+      outboxRows.inc(rows);
+      ingestEvents.inc({ path: 'outbox' }, rows);
+    },
+    outboxFailed: (reason) => {
+      outboxFailures.inc({ reason });
+      ingestFailures.inc({ path: 'outbox', reason });
+    },
+    outboxLag: (seconds) => outboxLag.set(seconds),
+    outboxInsertToPublish: (seconds) => outboxInsertToPublish.observe(Math.max(0, seconds)),
+    notifyPublished: () => ingestEvents.inc({ path: 'notify' }),
+    notifyFailed: (reason) => ingestFailures.inc({ path: 'notify', reason }),
+  };
+
+  const httpDuration = new Histogram({
+    name: 'tether_http_request_duration_seconds',
+    help: 'HTTP requests by method, route pattern (unmatched: no route) and status code, from arrival to answer',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const http: HttpMetrics = {
+    request: (method, route, status, seconds) =>
+      httpDuration.observe({ method, route: route ?? 'unmatched', status: String(status) }, seconds),
+  };
+
+  const redisProbes = new Map<RedisRole, () => boolean>();
+  new Gauge({
+    name: 'tether_redis_up',
+    help: 'Whether the Redis connection of this role (cmd: commands, sub: subscriptions) is usable (cluster mode)',
+    labelNames: ['role'] as const,
+    registers: [registry],
+    collect() {
+      for (const [role, up] of redisProbes) this.set({ role }, up() ? 1 : 0);
+    },
+  });
+  const redisErrors = new Counter({
+    name: 'tether_redis_connection_errors_total',
+    help: 'Errors reported by a Redis connection (refused, reset, timed out), by role',
+    labelNames: ['role'] as const,
+    registers: [registry],
+  });
+  const redisReconnects = new Counter({
+    name: 'tether_redis_reconnects_total',
+    help: 'Reconnection attempts of a Redis connection after it was lost, by role',
+    labelNames: ['role'] as const,
+    registers: [registry],
+  });
+  const redisRoundTrip = new Histogram({
+    name: 'tether_redis_roundtrip_seconds',
+    help: 'Successful Redis round trips by operation (append: event-log append and its PUBLISH; control: control PUBLISH)',
+    labelNames: ['op'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const redisFailures = new Counter({
+    name: 'tether_redis_op_failures_total',
+    help: 'Redis round trips that failed (unreachable, timed out, an error reply), by operation',
+    labelNames: ['op'] as const,
+    registers: [registry],
+  });
+  const redis: RedisMetrics = {
+    connection: (role, up) => void redisProbes.set(role, up),
+    connectionError: (role) => redisErrors.inc({ role }),
+    reconnecting: (role) => redisReconnects.inc({ role }),
+    roundTrip: (op, seconds, ok) => (ok ? redisRoundTrip.observe({ op }, seconds) : redisFailures.inc({ op })),
+  };
+
   const kindOf = (s: Session) => (s.isGuest ? 'guest' : 'user');
   const observer: HubObserver = {
     onSessionOpened(session) {
@@ -99,6 +248,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     observer,
     recordHttpAuth: (kind, outcome) => httpAuth.inc({ kind, outcome }),
+    ingest,
+    http,
+    redis,
   };
 }
 

@@ -80,6 +80,12 @@ export async function connectPostgres(
   });
   // An idle client losing its connection emits 'error' on the pool; unhandled, it would end the process.
   pool.on('error', (err) => logger.error({ err: { message: err.message } }, 'postgres idle client error'));
+  // A client checked out (say, inside a transaction between two statements) has no pool listener:
+  // losing its connection then would emit 'error' with nobody listening and end the process. The
+  // statement in flight, if any, still fails on its own; this only keeps the process up.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.warn({ err: { message: err.message } }, 'postgres client error'));
+  });
   const holder: { db?: object } = {};
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: rememberFailures(holder) });
   holder.db = db;

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { TetherError } from '@tether/protocol';
 import { lastFailedStatement } from './connect.js';
 import type { StoreDialect } from './schema.js';
@@ -38,6 +38,10 @@ export async function runMigrations<DB>(
     provider,
     migrationTableName: tableName,
     migrationLockTableName: `${tableName}_lock`,
+    // Kysely looks for its tables among every schema's tables unless told which schema: with two
+    // Tether stores (or Tether and an app) in one PostgreSQL database, it would find the other
+    // schema's table, skip creating its own, and fail. The schema is the connection's own.
+    ...(dialect === 'postgres' ? { migrationTableSchema: await currentSchema(db) } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
@@ -52,4 +56,11 @@ export async function runMigrations<DB>(
     );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+async function currentSchema<DB>(db: Kysely<DB>): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (schema === undefined || schema === null) throw new TetherError('INTERNAL', 'PostgreSQL has no current schema');
+  return schema;
 }

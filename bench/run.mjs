@@ -4,12 +4,17 @@
 // load-generator processes, and writes bench/results/<date>.json and .md. Options:
 //   --quick                     small sizes
 //   --targets=a,b               run only these (raw-ws, raw-ws-corked, sio-naive, sio-rooms, tether-ws, tether-sio,
-//                               recovery); `--targets=recovery` runs only the recovery section
+//                               recovery, cluster-publish); `--targets=recovery` runs only the recovery section,
+//                               `--targets=cluster-publish` only the cluster publish figure (bench/lib/cluster-publish.mjs:
+//                               standalone Redis at 127.0.0.1:6379 vs the Redis Cluster at 127.0.0.1:7101-7103)
 //   --client=socket.io-client   use socket.io-client instead of the lightweight Engine.IO client
 //   --connections=N             override the connection count
 //   --profile                   write a --cpu-prof profile of each server into bench/results/profiles/
 //   --no-cluster                skip the cluster figures
 //   --no-recovery               skip the recovery figures (bench/lib/recovery.mjs)
+//   --no-cluster-publish        skip the cluster publish figure
+//   --no-outbox                 skip the outbox figure; `--targets=outbox` runs only it (bench/lib/outbox.mjs:
+//                               PostgreSQL at 127.0.0.1:5432, Redis at 127.0.0.1:6379)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -21,6 +26,8 @@ import { evaluate, evaluateRecovery, markdown } from './lib/report.mjs';
 import { runRecovery } from './lib/recovery.mjs';
 import { runTarget } from './lib/scenarios.mjs';
 import { runCluster } from './lib/cluster.mjs';
+import { runClusterPublish } from './lib/cluster-publish.mjs';
+import { outboxLines, runOutbox } from './lib/outbox.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BENCH = join(ROOT, 'bench');
@@ -165,11 +172,14 @@ async function main() {
     clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws',
   };
   const withRecovery = !args['no-recovery'] && (!only || only.has('recovery'));
-  const build = selected.some((t) => t.tether) || withRecovery ? ensureTetherBuilt() : {};
+  const withClusterPublish = !args['no-cluster-publish'] && (!only || only.has('cluster-publish'));
+  const withOutbox = !args['no-outbox'] && (!only || only.has('outbox'));
+  const build =
+    selected.some((t) => t.tether) || withRecovery || withClusterPublish || withOutbox ? ensureTetherBuilt() : {};
   const buildError = build.error ?? null;
 
   log(
-    `bench ${quick ? '--quick ' : ''}: ${SIZES.connections} connections, ${SIZES.workers} workers, targets ${[...selected.map((t) => t.name), ...(withRecovery ? ['recovery'] : [])].join(', ')}`,
+    `bench ${quick ? '--quick ' : ''}: ${SIZES.connections} connections, ${SIZES.workers} workers, targets ${[...selected.map((t) => t.name), ...(withRecovery ? ['recovery'] : []), ...(withClusterPublish ? ['cluster-publish'] : [])].join(', ')}`,
   );
   const jwt = await measureJwtVerify(SECRET, quick ? 500 : 2000);
   log(`HS256 verify/s: ${JSON.stringify(jwt)}`);
@@ -204,6 +214,22 @@ async function main() {
       : await runRecovery({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
   }
 
+  let clusterPublish = { note: 'skipped' };
+  if (withClusterPublish) {
+    log('\n[cluster-publish]');
+    clusterPublish = buildError
+      ? { error: buildError }
+      : await runClusterPublish({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
+  }
+
+  let outbox = { note: 'skipped' };
+  if (withOutbox) {
+    log('\n[outbox]');
+    outbox = buildError
+      ? { error: buildError }
+      : await runOutbox({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
+  }
+
   const targets = {};
   for (const t of selected.filter((d) => d.tether)) targets[t.name] = evaluate(results, t.name, cluster);
   if (withRecovery) targets.recovery = evaluateRecovery(recovery);
@@ -225,12 +251,15 @@ async function main() {
     results,
     cluster,
     recovery,
+    clusterPublish,
+    outbox,
     targets,
   };
   mkdirSync(RESULTS, { recursive: true });
   const base = join(RESULTS, `${date}${quick ? '-quick' : ''}`);
   writeFileSync(`${base}.json`, JSON.stringify(run, null, 2) + '\n');
-  const md = markdown(run);
+  const lines = outboxLines(outbox);
+  const md = markdown(run) + (lines.length > 0 ? `${lines.join('\n')}\n` : '');
   writeFileSync(`${base}.md`, md);
   log('\n' + md);
   log(`wrote ${base}.json and .md in ${run.durationS} s`);

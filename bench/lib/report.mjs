@@ -1,4 +1,5 @@
 // Turns the run's figures into the issue's targets (met/missed with the ratio) and a markdown report.
+import { clusterPublishLines } from './cluster-publish-report.mjs';
 
 const KB = (b) => (b === undefined || b === null ? '–' : (b / 1024).toFixed(1));
 const n = (v) => (v === undefined || v === null ? '–' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
@@ -267,8 +268,8 @@ export function markdown(run) {
   }
   const errors = names.filter((k) => run.results[k].error);
   if (errors.length) lines.push('', ...errors.map((k) => `- **${k} failed**: ${run.results[k].error}`));
-  lines.push('', `Cluster (2 gateways + Redis): ${run.cluster?.note ?? 'see below'}`);
-  if (run.cluster?.rows) lines.push(...run.cluster.rows);
+  if (names.length) lines.push('', `Cluster (2 gateways + Redis): ${run.cluster?.note ?? 'see below'}`);
+  if (names.length && run.cluster?.rows) lines.push(...run.cluster.rows);
   lines.push(
     '',
     'HS256 verify rate, one core (verifications/s): ' +
@@ -277,6 +278,7 @@ export function markdown(run) {
         .join('; '),
   );
   lines.push(...recoveryLines(run.recovery));
+  lines.push(...clusterPublishLines(run.clusterPublish));
   for (const [name, checks] of Object.entries(run.targets)) {
     lines.push(
       '',

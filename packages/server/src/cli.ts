@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from './config/index.js';
@@ -12,7 +13,14 @@ const SHUTDOWN_WATCHDOG_EXTRA_MS = 5000;
  * `tether serve`: every setting of the contract is an environment variable and a flag; a flag wins.
  * An invalid value stops start-up with one line naming the setting.
  */
-const program = new Command('tether').description('Tether real-time gateway').showHelpAfterError();
+// The package's own version: dist/cli.js sits one level below package.json, in the repository and installed.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+const program = new Command('tether')
+  .description('Tether real-time gateway')
+  .version(version, '-v, --version', 'print the version')
+  .showHelpAfterError();
 
 const serve = program
   .command('serve')

@@ -20,6 +20,12 @@ describe('gateway HTTP surface', () => {
     expect(metrics.body).toContain('tether_publish_to_send_seconds');
   });
 
+  it('answers /readyz with each dependency it checked', async () => {
+    const ready = await gw.http('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ status: 'ready', checks: { store: 'ok', log: 'ok' } });
+  });
+
   it('refuses /v1 without a valid API key, with a coded 401', async () => {
     const attempts: Record<string, string>[] = [
       {},
@@ -88,6 +94,24 @@ describe('gateway HTTP surface', () => {
       body: '{not json',
     });
     expect(bad.status).toBe(400);
+  });
+
+  it('takes an empty JSON body as no body: a bodiless POST succeeds, a route that needs a body says so', async () => {
+    const post = (path: string) =>
+      fetch(gw.url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${gw.apiKey}` },
+        body: '',
+      });
+    const disconnect = await post('/v1/users/nobody-here/disconnect');
+    expect(disconnect.status).toBe(200);
+    expect(await disconnect.json()).toEqual({ disconnected: 0 });
+
+    const publish = await post('/v1/publish');
+    expect(publish.status).toBe(400);
+    const body = (await publish.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.any(String) });
+    expect(typeof body.timestamp).toBe('number');
   });
 
   it('serves no JWKS for an HS256 key', async () => {

@@ -26,11 +26,14 @@ export const ErrorCode = {
   CONNECTION_LIMIT: 'CONNECTION_LIMIT',
   CHANNEL_FORBIDDEN: 'CHANNEL_FORBIDDEN',
   AUTH_TIMEOUT: 'AUTH_TIMEOUT',
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
   SERVER_SHUTDOWN: 'SERVER_SHUTDOWN',
   PUBLISH_FAILED: 'PUBLISH_FAILED',
   SEND_FAILED: 'SEND_FAILED',
   REPLAY_OVERFLOW: 'REPLAY_OVERFLOW',
   STREAM_RESET: 'STREAM_RESET',
+  NOT_READY: 'NOT_READY',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -213,6 +216,20 @@ export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
     retryable: true,
     clientAction: 'reconnect and authenticate at once',
   },
+  REQUEST_TIMEOUT: {
+    message: 'The request was not received in time',
+    httpStatus: 408,
+    closeCode: CloseCode.POLICY_VIOLATION,
+    retryable: true,
+    clientAction: 'send the whole request without pausing; retry',
+  },
+  HEADERS_TOO_LARGE: {
+    message: 'Request headers too large',
+    httpStatus: 431,
+    closeCode: CloseCode.POLICY_VIOLATION,
+    retryable: false,
+    clientAction: 'send fewer or shorter headers (cookies, tokens)',
+  },
   SERVER_SHUTDOWN: {
     message: 'Server is restarting; reconnect shortly',
     httpStatus: 503,
@@ -233,6 +250,13 @@ export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
     closeCode: CloseCode.TRY_AGAIN_LATER,
     retryable: true,
     clientAction: 'reconnect at once, presenting the last position received',
+  },
+  NOT_READY: {
+    message: 'This node cannot serve right now (its store, Redis or event log is unreachable)',
+    httpStatus: 503,
+    closeCode: CloseCode.TRY_AGAIN_LATER,
+    retryable: true,
+    clientAction: 'send traffic to another node; retry this one later',
   },
   STREAM_RESET: {
     message: 'The event log lost part of a stream this connection reads (a failover or restart); reconnect to resume',

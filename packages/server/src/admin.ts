@@ -28,8 +28,9 @@ export function createAdminOperations(deps: AdminDeps): {
   const disconnectUser = async (userId: string): Promise<number> => {
     // Count first: afterwards the sessions are gone.
     const count = (await presenceAll(userId)).length;
-    if (tokens !== undefined && (await store.users.findById(userId)) !== undefined) {
-      // Persists "revoked before now", revokes refresh families, closes live connections (onUserRevoked).
+    if (tokens !== undefined && ((await store.users.findById(userId)) !== undefined || isGuestId(userId))) {
+      // Persists "revoked before now", revokes refresh families (a guest's too: else its session
+      // would renew past the kick), closes live connections (onUserRevoked).
       await tokens.revokeUser(userId, 'api_disconnect');
     } else {
       // A subject of an app's own backend: refuse its earlier tokens (kept in the store, so a restart
@@ -58,4 +59,9 @@ export function createAdminOperations(deps: AdminDeps): {
         };
 
   return { disconnectUser, users };
+}
+
+/** The ids `/auth/guest` makes (`guest:<uuid>`); an app's own subject of that shape only gains a family check. */
+function isGuestId(userId: string): boolean {
+  return userId.startsWith('guest:');
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { PublishRequest, PublishResult } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import type { DestinationStream } from 'pino';
 import { createAdminOperations } from './admin.js';
 import { createAuthenticator } from './auth/authenticator.js';
@@ -22,7 +23,7 @@ import { createStoreLog } from './history/store-log.js';
 import type { EventLog } from './history/types.js';
 import { createHub } from './hub/hub.js';
 import type { Hub, HubObserver, PresenceEntry } from './hub/types.js';
-import type { PgNotifyIngest } from './ingest/pg-notify.js';
+import type { Ingest } from './ingest/start.js';
 import { openDeviceStore } from './push/device-store.js';
 import { createPushFallback } from './push/push-fallback.js';
 import { AuthEventFeed, type AuthEventListener } from './observability/auth-events.js';
@@ -39,7 +40,7 @@ import { attachWs } from './transports/ws.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { devApiKey } from './util/dev-secret.js';
 import { createLogger, type Logger } from './util/logger.js';
-import { KeyedRateLimiter } from './util/rate-limit.js';
+import { localLimiters } from './util/rate-limit.js';
 
 export interface GatewayOptions {
   /** A logger to use (default: pino to stdout at `config.logLevel`). */
@@ -49,7 +50,10 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Extra lifecycle observers (an app's dashboard, tests). */
   observer?: HubObserver;
-  /** How long a `/ws` connection may wait before sending `authenticate` (default 10 s; tests shorten it). */
+  /**
+   * How long a `/ws` connection may wait before sending `authenticate`, and an engine.io session for
+   * its Socket.IO connect (default 10 s; tests shorten it).
+   */
   wsAuthTimeoutMs?: number;
   /** Called with the fastify instance before it starts listening, to add an app's own routes. */
   routes?: (app: FastifyInstance, gateway: Gateway) => Promise<void> | void;
@@ -112,6 +116,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const verifier = createVerifier(keys, config, clock);
   const nodeRevocations = createRevocationState(clock);
   await loadRevocations(store, nodeRevocations, config, clock);
+  const metrics = createMetrics();
   // Cluster mode (REDIS_URL or REDIS_CLUSTER_NODES): loaded only when configured, so a single node never loads ioredis.
   const redis =
     config.redisClusterNodes !== undefined
@@ -132,6 +137,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
           nodeId,
           revocations: nodeRevocations,
           history: { maxEvents: config.historyMaxEvents, maxAgeSeconds: config.historyMaxAgeSeconds },
+          metrics: metrics.redis,
         });
   // In cluster mode every revocation update is also applied on every other node.
   const revocations = cluster?.revocations ?? nodeRevocations;
@@ -145,7 +151,6 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const apiKeys =
     config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config.dataDir, (detail, msg) => logger.warn(detail, msg))];
-  const metrics = createMetrics();
   const authEvents = new AuthEventFeed();
   const now = () => clock.now();
   // One observer for the hub and the transports (handshake failures are seen by the transports).
@@ -192,7 +197,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
         });
   tokens?.startMaintenance();
 
-  const app = await createHttpApp(config, logger);
+  const app = await createHttpApp(config, logger, metrics.http);
 
   let closed = false;
   const admin = createAdminOperations({ hub, store, tokens, revocations, clock, presenceAll });
@@ -230,17 +235,42 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   };
 
   const startedAt = clock.now();
-  await registerSystemRoutes(app, { hub, registry: metrics.registry, jwks: jwks(keys), startedAt });
-  await registerAuthRoutes(app, { config, tokens, authenticator, logger: logger.child({ component: 'auth' }) });
+  await registerSystemRoutes(app, {
+    hub,
+    registry: metrics.registry,
+    jwks: jwks(keys),
+    startedAt,
+    readiness: {
+      store: () => sql`SELECT 1`.execute(store.db),
+      // A real read of the log (a stream nobody writes): the store's tables, or Redis's scripts.
+      log: () => log.heads(['u:readyz']),
+      ...(cluster === undefined
+        ? {}
+        : {
+            redis: () =>
+              cluster.bus.isUp() ? cluster.bus.cmd.ping() : Promise.reject(new Error('cluster bus is down')),
+          }),
+    },
+  });
+  // Cluster mode: buckets in Redis, so the nodes spend one budget (each its own while Redis is down).
+  const limiters = cluster?.limiters ?? localLimiters(clock);
+  await registerAuthRoutes(app, {
+    config,
+    tokens,
+    authenticator,
+    logger: logger.child({ component: 'auth' }),
+    limiters,
+    clock,
+  });
   await registerV1Routes(app, v1);
   await registerDeviceRoutes(app, devices);
 
   const server = app.server;
   // One per-IP connect limiter, so CONNECT_RATE_PER_IP counts connections of either transport.
-  const connectLimiter = new KeyedRateLimiter(
-    { capacity: config.connectRatePerIp, perSecond: config.connectRatePerIp },
-    clock,
-  );
+  const connectLimiter = limiters.bucket('connect-ip', {
+    capacity: config.connectRatePerIp,
+    perSecond: config.connectRatePerIp,
+  });
   const sends = createSendDispatcher({
     // Cluster mode: shared in Redis, since a retry may reach another node.
     idempotency: options.idempotency ?? cluster?.idempotency ?? createMemoryIdempotencyStore({ clock }),
@@ -269,7 +299,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   };
   const transports: TransportHandle[] = [attachSocketIo(server, transportDeps), attachWs(server, transportDeps)];
   server.on('upgrade', refuseUnknownUpgrade);
-  let ingest: PgNotifyIngest | undefined;
+  let ingest: Ingest | undefined;
 
   const gateway: Gateway = {
     config,
@@ -292,16 +322,16 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       const address = server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       const url = `http://${host}:${address.port}`;
-      if (config.pgNotifyUrl !== undefined) {
-        const { createPgNotifyIngest } = await import('./ingest/pg-notify.js');
-        ingest = createPgNotifyIngest({
-          url: config.pgNotifyUrl,
-          channels: config.pgNotifyChannels,
+      if (config.pgNotifyUrl !== undefined || config.pgOutboxUrl !== undefined) {
+        // Loaded only when configured (it brings pg). In cluster mode one node at a time ingests.
+        const { startIngest } = await import('./ingest/start.js');
+        ingest = await startIngest(config, {
+          cluster: cluster !== undefined,
           publish,
           logger,
           clock,
+          metrics: metrics.ingest,
         });
-        await ingest.start();
       }
       logger.info(
         { url, port: address.port, node: nodeId, store: store.kind, cluster: cluster !== undefined },

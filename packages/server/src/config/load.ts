@@ -24,6 +24,10 @@ export interface Config {
   pushMaxAttempts: number;
   pgNotifyUrl: string | undefined;
   pgNotifyChannels: string[];
+  /** The database holding the transactional outbox (`PG_OUTBOX_URL`); its table lives in `databaseSchema`. */
+  pgOutboxUrl: string | undefined;
+  pgOutboxBatch: number;
+  pgOutboxPollMs: number;
   /** Event log retention (recovery): by age (s) and by count; 0 = no limit of that kind. */
   historyMaxAgeSeconds: number;
   historyMaxEvents: number;
@@ -35,6 +39,8 @@ export interface Config {
   refreshTtlSeconds: number;
   tokenExpiryWarningSeconds: number;
   guestTokenTtlSeconds: number;
+  /** How long a guest session (its refresh family, hence its guest id) lives; 0: guests get no refresh token. */
+  guestSessionTtlSeconds: number;
   jwt: {
     secret: string | undefined;
     privateKey: string | undefined;
@@ -58,10 +64,16 @@ export interface Config {
   refreshReuseGraceSeconds: number;
   maxConnectionsPerUser: number;
   maxFrameBytes: number;
+  /** Deepest nesting of any JSON document read (HTTP body, frame); see util/json-depth.ts. */
+  maxJsonDepth: number;
+  /** Time allowed for an HTTP request's head and body to arrive. */
+  httpRequestTimeoutMs: number;
   inboundRatePerSecond: number;
   inboundBurst: number;
   connectRatePerIp: number;
   authRatePerMinute: number;
+  loginFreeFailures: number;
+  loginBackoffMaxSeconds: number;
   reauthRatePerMinute: number;
   shutdownGraceMs: number;
   auditRetentionDays: number;
@@ -146,6 +158,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     pushMaxAttempts: s.PUSH_MAX_ATTEMPTS,
     pgNotifyUrl: s.PG_NOTIFY_URL,
     pgNotifyChannels: s.PG_NOTIFY_CHANNELS,
+    pgOutboxUrl: s.PG_OUTBOX_URL,
+    pgOutboxBatch: s.PG_OUTBOX_BATCH,
+    pgOutboxPollMs: s.PG_OUTBOX_POLL_MS,
     historyMaxAgeSeconds: s.HISTORY_MAX_AGE_SECONDS,
     historyMaxEvents: s.HISTORY_MAX_EVENTS,
     recoveryMaxEvents: s.RECOVERY_MAX_EVENTS,
@@ -155,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     refreshTtlSeconds: s.JWT_REFRESH_EXPIRATION_SECONDS ?? s.JWT_REFRESH_EXPIRATION_DAYS * 86400,
     tokenExpiryWarningSeconds: s.TOKEN_EXPIRY_WARNING_SECONDS,
     guestTokenTtlSeconds: s.GUEST_TOKEN_TTL_SECONDS,
+    guestSessionTtlSeconds: s.GUEST_SESSION_TTL_SECONDS,
     jwt: {
       secret: s.JWT_SECRET,
       privateKey: s.JWT_PRIVATE_KEY,
@@ -177,10 +193,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     refreshReuseGraceSeconds: s.REFRESH_REUSE_GRACE_SECONDS,
     maxConnectionsPerUser: s.MAX_CONNECTIONS_PER_USER,
     maxFrameBytes: s.MAX_FRAME_BYTES,
+    maxJsonDepth: s.MAX_JSON_DEPTH,
+    httpRequestTimeoutMs: s.HTTP_REQUEST_TIMEOUT_MS,
     inboundRatePerSecond: s.INBOUND_RATE_PER_SECOND,
     inboundBurst: s.INBOUND_BURST,
     connectRatePerIp: s.CONNECT_RATE_PER_IP,
     authRatePerMinute: s.AUTH_RATE_PER_MINUTE,
+    loginFreeFailures: s.LOGIN_FREE_FAILURES,
+    loginBackoffMaxSeconds: s.LOGIN_BACKOFF_MAX_SECONDS,
     reauthRatePerMinute: s.REAUTH_RATE_PER_MINUTE,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,

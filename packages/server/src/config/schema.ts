@@ -159,6 +159,23 @@ export const SETTINGS = {
     default: '',
     help: 'comma-separated NOTIFY channel names to LISTEN on',
   },
+  PG_OUTBOX_URL: {
+    flag: 'pg-outbox-url',
+    schema: url(['postgres:', 'postgresql:']),
+    help: "the app's PostgreSQL: Tether creates <DATABASE_SCHEMA>.outbox there and publishes each committed row once, in order",
+  },
+  PG_OUTBOX_BATCH: {
+    flag: 'pg-outbox-batch',
+    schema: int(1, 10_000),
+    default: '100',
+    help: 'outbox rows published per consumer transaction',
+  },
+  PG_OUTBOX_POLL_MS: {
+    flag: 'pg-outbox-poll-ms',
+    schema: int(10, 600_000),
+    default: '1000',
+    help: 'the outbox is read this often even when no NOTIFY woke the consumer (a safety net)',
+  },
   HISTORY_MAX_AGE_SECONDS: {
     flag: 'history-max-age-seconds',
     schema: int(0, 365 * 86400),
@@ -220,7 +237,13 @@ export const SETTINGS = {
     flag: 'guest-token-ttl-seconds',
     schema: int(1, 30 * 86400),
     default: '3600',
-    help: 'guest session lifetime',
+    help: "guest access-token lifetime (renewed in place, same guest id, while the guest's session lives)",
+  },
+  GUEST_SESSION_TTL_SECONDS: {
+    flag: 'guest-session-ttl-seconds',
+    schema: int(0, 365 * 86400),
+    default: '604800',
+    help: 'how long a guest keeps its id: the lifetime of its refresh family from /auth/guest; 0 = no guest refresh tokens',
   },
   JWT_SECRET: {
     flag: 'jwt-secret',
@@ -307,9 +330,14 @@ export const SETTINGS = {
     flag: 'auth-login-enabled',
     schema: bool,
     default: 'true',
-    help: 'serve the built-in /auth/login, /auth/refresh and /auth/logout',
+    help: "serve the built-in /auth/login, and /auth/refresh and /auth/logout for users' sessions",
   },
-  GUESTS_ENABLED: { flag: 'guests-enabled', schema: bool, default: 'true', help: 'serve POST /auth/guest' },
+  GUESTS_ENABLED: {
+    flag: 'guests-enabled',
+    schema: bool,
+    default: 'true',
+    help: 'serve POST /auth/guest, and /auth/refresh and /auth/logout for guest sessions',
+  },
   GUEST_CHANNELS: {
     flag: 'guest-channels',
     schema: list,
@@ -334,6 +362,18 @@ export const SETTINGS = {
     default: '65536',
     help: 'largest inbound frame',
   },
+  MAX_JSON_DEPTH: {
+    flag: 'max-json-depth',
+    schema: int(1, 1000),
+    default: '64',
+    help: 'deepest nesting of objects/arrays in any JSON the gateway reads (HTTP bodies, frames); deeper is VALIDATION_FAILED',
+  },
+  HTTP_REQUEST_TIMEOUT_MS: {
+    flag: 'http-request-timeout-ms',
+    schema: int(100, 600_000),
+    default: '30000',
+    help: 'an HTTP request (head and body) must arrive within this; a slower one is answered 408 REQUEST_TIMEOUT and closed',
+  },
   INBOUND_RATE_PER_SECOND: {
     flag: 'inbound-rate-per-second',
     schema: int(1, 1_000_000),
@@ -356,7 +396,19 @@ export const SETTINGS = {
     flag: 'auth-rate-per-minute',
     schema: int(1, 10_000_000),
     default: '30',
-    help: 'login/refresh attempts per minute per IP and per account',
+    help: 'login/refresh attempts per minute per IP; wrong logins per minute per account',
+  },
+  LOGIN_FREE_FAILURES: {
+    flag: 'login-free-failures',
+    schema: int(1, 1000),
+    default: '5',
+    help: 'wrong logins per account and address before each further one doubles the wait (from 1 s)',
+  },
+  LOGIN_BACKOFF_MAX_SECONDS: {
+    flag: 'login-backoff-max-seconds',
+    schema: int(1, 86_400),
+    default: '900',
+    help: 'longest wait the login backoff imposes on one account and address',
   },
   REAUTH_RATE_PER_MINUTE: {
     flag: 'reauth-rate-per-minute',

@@ -5,9 +5,11 @@ import { z } from 'zod';
 import type { TokenService, RequestMeta } from '../auth/token-service.js';
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
+import { LoginThrottle } from '../auth/login-throttle.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { perMinute, type KeyedRateLimiter } from '../util/rate-limit.js';
-import { parseBody } from './validate.js';
+import { perMinuteBucket, type LimiterFactory, type RateLimiter } from '../util/rate-limit.js';
+import { installJsonBodyParser, parseBody } from './validate.js';
 
 /** The refresh cookie: httpOnly, SameSite=Strict, sent only to `/auth/*`. */
 export const REFRESH_COOKIE = 'refresh_token';
@@ -19,6 +21,9 @@ export interface AuthRouteDeps {
   tokens: TokenService | undefined;
   authenticator: Authenticator;
   logger: Logger;
+  /** Where the limits keep their buckets: this node, or Redis in cluster mode (one budget for all nodes). */
+  limiters: LimiterFactory;
+  clock: Clock;
 }
 
 const loginBody = z.object({
@@ -28,6 +33,9 @@ const loginBody = z.object({
 // Any string is accepted here: an empty or unknown one is the service's REFRESH_INVALID, not a 400.
 const refreshBody = z.object({ refresh_token: z.string().max(4096).optional() });
 const mobileRefreshBody = z.object({ refresh_token: z.string().max(4096) });
+// Nothing here chooses the guest id (other fields are dropped); `cookie: true` asks for the refresh
+// cookie, which a body-mode page must never get: on a shared origin it would replace a signed-in user's.
+const guestBody = z.object({ cookie: z.boolean().optional() });
 
 /**
  * `/auth/login`, `/auth/refresh`, `/auth/refresh-mobile`, `/auth/logout`, `/auth/guest` as in the
@@ -37,29 +45,47 @@ const mobileRefreshBody = z.object({ refresh_token: z.string().max(4096) });
  */
 export async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): Promise<void> {
   const { config, authenticator } = deps;
-  const loginPerIp = perMinute(config.authRatePerMinute);
-  const loginPerAccount = perMinute(config.authRatePerMinute);
-  const refreshPerIp = perMinute(config.authRatePerMinute);
-  const refreshPerFamily = perMinute(config.authRatePerMinute);
+  const { limiters } = deps;
+  const loginThrottle = new LoginThrottle({
+    limiters,
+    perMinute: config.authRatePerMinute,
+    freeFailures: config.loginFreeFailures,
+    backoffMaxMs: config.loginBackoffMaxSeconds * 1000,
+    clock: deps.clock,
+    logger: deps.logger,
+  });
+  const refreshPerIp = limiters.bucket('refresh-ip', perMinuteBucket(config.authRatePerMinute));
+  const refreshPerFamily = limiters.bucket('refresh-family', perMinuteBucket(config.authRatePerMinute));
   // Guests are anonymous by design; the limit only stops one address from minting tokens in bulk.
-  const guestPerIp = perMinute(config.authRatePerMinute * 10);
+  const guestPerIp = limiters.bucket('guest-ip', perMinuteBucket(config.authRatePerMinute * 10));
 
   const loginService = (): TokenService => {
     if (!config.loginEnabled || deps.tokens === undefined) throw new TetherError('LOGIN_DISABLED');
     return deps.tokens;
   };
+  // Refresh and logout serve users' and guests' sessions; the service refuses the kind switched off.
+  const sessionService = (): TokenService => {
+    if ((!config.loginEnabled && !config.guestsEnabled) || deps.tokens === undefined)
+      throw new TetherError('LOGIN_DISABLED');
+    return deps.tokens;
+  };
 
   await app.register(async (scope) => {
-    allowEmptyJson(scope);
+    // /auth/refresh (cookie), /auth/logout and /auth/guest take no body, and many HTTP clients
+    // still send `Content-Type: application/json`: an empty body here is "no body".
+    installJsonBodyParser(scope, config.maxJsonDepth, { allowEmpty: true });
 
     scope.post('/auth/login', async (request, reply) => {
       const tokens = loginService();
       const body = parseBody(loginBody, request.body);
       const account = body.email.toLowerCase();
-      limit(loginPerIp, request.ip);
-      limit(loginPerAccount, account);
-      const result = await tokens.login(body.email, body.password, meta(request));
-      loginPerAccount.reset(account);
+      await loginThrottle.admit(account, request.ip);
+      const result = await tokens.login(body.email, body.password, meta(request)).catch(async (err: unknown) => {
+        if (err instanceof TetherError && err.code === 'INVALID_CREDENTIALS')
+          await loginThrottle.failed(account, request.ip);
+        throw err;
+      });
+      await loginThrottle.succeeded(account, request.ip);
       setRefreshCookie(request, reply, config, result.refresh_token, result.refreshExpiresAt);
       void reply.header('cache-control', 'no-store');
       return {
@@ -72,18 +98,20 @@ export async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDe
     });
 
     const refresh = async (request: FastifyRequest, reply: FastifyReply, mobile: boolean) => {
-      const tokens = loginService();
+      const tokens = sessionService();
       const body = mobile ? parseBody(mobileRefreshBody, request.body) : parseBody(refreshBody, request.body);
       const fromCookie = !mobile && body.refresh_token === undefined;
       const token = body.refresh_token ?? (mobile ? undefined : request.cookies[REFRESH_COOKIE]);
-      limit(refreshPerIp, request.ip);
+      await limit(refreshPerIp, request.ip);
       if (token === undefined) throw new TetherError('REFRESH_INVALID', 'No refresh token presented');
       try {
         const result = await tokens.refresh(token, {
           ...meta(request),
           checkFamily: (familyId) => limit(refreshPerFamily, familyId),
         });
-        if (!mobile) setRefreshCookie(request, reply, config, result.refresh_token, result.refreshExpiresAt);
+        // The rotated token goes back the way it came: a body-mode client (a guest page beside a
+        // signed-in tab of the same origin) must not overwrite the cookie of another session.
+        if (fromCookie) setRefreshCookie(request, reply, config, result.refresh_token, result.refreshExpiresAt);
         void reply.header('cache-control', 'no-store');
         return {
           access_token: result.access_token,
@@ -102,26 +130,40 @@ export async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDe
     scope.post('/auth/refresh-mobile', (request, reply) => refresh(request, reply, true));
 
     scope.post('/auth/logout', async (request, reply) => {
-      const tokens = loginService();
+      const tokens = sessionService();
       const body = parseBody(refreshBody, request.body);
       const refreshToken = body.refresh_token ?? request.cookies[REFRESH_COOKIE];
+      // As for refresh: a session ended by a body token leaves the cookie (another session's) alone.
+      const clearCookie = (): void => {
+        if (body.refresh_token === undefined) clearRefreshCookie(request, reply, config);
+      };
       const principal = await principalFor(request, authenticator, refreshToken !== undefined);
       if (principal === 'already-revoked') {
-        clearRefreshCookie(request, reply, config);
+        clearCookie();
         return reply.code(204).send();
       }
       if (refreshToken === undefined && principal === undefined) throw new TetherError('AUTH_REQUIRED');
       await tokens.logout(refreshToken, principal, meta(request));
-      clearRefreshCookie(request, reply, config);
+      clearCookie();
       return reply.code(204).send();
     });
 
     scope.post('/auth/guest', async (request, reply) => {
       if (!config.guestsEnabled || deps.tokens === undefined)
         throw new TetherError('NOT_FOUND', 'Guest access is disabled on this gateway');
-      limit(guestPerIp, request.ip);
+      const body = parseBody(guestBody, request.body);
+      await limit(guestPerIp, request.ip);
+      const result = await deps.tokens.guest(meta(request));
+      if (body.cookie === true && result.refresh_token !== undefined && result.refreshExpiresAt !== undefined)
+        setRefreshCookie(request, reply, config, result.refresh_token, result.refreshExpiresAt);
       void reply.header('cache-control', 'no-store');
-      return deps.tokens.guest(meta(request));
+      return {
+        access_token: result.access_token,
+        refresh_token: result.refresh_token,
+        token_type: result.token_type,
+        expires_in: result.expires_in,
+        guest_id: result.guest_id,
+      };
     });
   });
 }
@@ -131,8 +173,8 @@ function meta(request: FastifyRequest): RequestMeta {
   return { ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
 }
 
-function limit(limiter: KeyedRateLimiter, key: string): void {
-  const waitMs = limiter.take(key);
+async function limit(limiter: RateLimiter, key: string): Promise<void> {
+  const waitMs = await limiter.take(key);
   if (waitMs > 0) throw new TetherError('RATE_LIMITED', undefined, { retryAfterMs: waitMs });
 }
 
@@ -176,22 +218,4 @@ function setRefreshCookie(
 
 function clearRefreshCookie(request: FastifyRequest, reply: FastifyReply, config: Config): void {
   void reply.clearCookie(REFRESH_COOKIE, cookieOptions(request, config));
-}
-
-/**
- * Inside this plugin only: a JSON content type with an empty body parses as "no body", since
- * `/auth/refresh` (cookie), `/auth/logout` and `/auth/guest` take none and many HTTP clients
- * still send `Content-Type: application/json`.
- */
-function allowEmptyJson(scope: FastifyInstance): void {
-  scope.removeContentTypeParser('application/json');
-  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch {
-      done(new TetherError('VALIDATION_FAILED', 'Body is not valid JSON'), undefined);
-    }
-  });
 }

@@ -1,5 +1,5 @@
 import { TetherError, type PublishRequest, type PublishResult } from '@tether/protocol';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { PublicUser } from '../auth/user-admin.js';
 import type { Hub, PresenceEntry } from '../hub/types.js';
@@ -61,9 +61,12 @@ export type UserPatchInput = z.output<typeof userPatchSchema>;
 const idParam = z.object({ id: z.string().min(1).max(200) });
 
 export async function registerV1Routes(app: FastifyInstance, deps: V1Deps): Promise<void> {
-  app.addHook('onRequest', async (request) => {
+  const requireApiKey = (request: FastifyRequest): void => {
     if (request.url.startsWith('/v1/')) deps.apiKeys.check(request);
-  });
+  };
+  // Also for URLs the router refuses, so nothing about /v1 is said before the key is checked.
+  app.guards.add(requireApiKey);
+  app.addHook('onRequest', async (request) => requireApiKey(request));
 
   app.post('/v1/publish', async (request, reply) => {
     const body = parseBody(publishSchema, request.body);

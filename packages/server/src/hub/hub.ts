@@ -414,7 +414,7 @@ export function createHub(deps: HubDeps): LocalHub {
 
   async function publish(request: PublishRequest): Promise<PublishResult> {
     const publishedAt = performance.now();
-    const envelope = validatePublish(request);
+    const envelope = validatePublish(request, deps.config.maxJsonDepth);
     let delivered: number;
     if (broker !== undefined) delivered = await broker.publish(envelope);
     else {

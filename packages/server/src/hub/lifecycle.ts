@@ -1,4 +1,5 @@
 import { AUTH_MESSAGES, ERRORS, TetherError, type ErrorCode, type ReauthAck } from '@tether/protocol';
+import { reasonOf, shown, type RefusalReason } from '../auth/refusal-reason.js';
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import type { Clock } from '../util/clock.js';
@@ -87,14 +88,18 @@ export class TokenLifecycle {
     try {
       principal = await this.deps.authenticator.authenticate(token);
     } catch (err) {
-      if (err instanceof TetherError) return this.refuse(session, err.code, err.message);
+      if (err instanceof TetherError) return this.refuse(session, err.code, err.message, undefined, reasonOf(err));
       this.deps.logger.error({ err, sessionId: session.id }, 'reauth verification failed unexpectedly');
       return this.refuse(session, 'INTERNAL');
     }
     // The session may have expired or been revoked while the verification was awaited.
     if (session.closed) return this.refuse(session, closedCode(session));
     if (principal.userId !== session.userId)
-      return this.refuse(session, 'AUTH_INVALID', AUTH_MESSAGES.invalid, undefined, 'different user');
+      return this.refuse(session, 'AUTH_INVALID', AUTH_MESSAGES.invalid, undefined, {
+        check: 'different_user',
+        expected: shown(session.userId) ?? '',
+        got: shown(principal.userId) ?? '',
+      });
 
     const previousExpiry = session.principal.expiresAt;
     const dropped = this.deps.indexes.replacePrincipal(session, principal);
@@ -122,14 +127,20 @@ export class TokenLifecycle {
     code: ErrorCode,
     message?: string,
     retryAfterMs?: number,
-    detail?: string,
+    reason?: RefusalReason,
   ): ReauthAck {
+    // Like a refused handshake: the failed check is logged and fed to the dashboard, never sent.
     this.deps.logger.info(
-      { event: 'reauth', sessionId: session.id, userId: session.userId, ok: false, code, detail, retryAfterMs },
+      { event: 'reauth', sessionId: session.id, userId: session.userId, ok: false, code, reason, retryAfterMs },
       'reauth refused',
     );
-    this.deps.observer.onReauth(session, false, code);
-    this.deps.observer.onAuthFailed(code, { transport: session.transport, ip: session.info.ip, phase: 'reauth' });
+    this.deps.observer.onReauth(session, false, code, reason);
+    this.deps.observer.onAuthFailed(code, {
+      transport: session.transport,
+      ip: session.info.ip,
+      phase: 'reauth',
+      reason,
+    });
     return { ok: false, code, message: message ?? ERRORS[code].message };
   }
 

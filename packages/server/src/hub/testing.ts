@@ -136,6 +136,7 @@ export class TableAuthenticator implements Authenticator {
     restoreUser: () => {},
     revokeFamily: () => {},
     isRevoked: () => false,
+    revocationOf: () => undefined,
   };
   /** When set, every authenticate waits for it first. */
   delay: Promise<void> | undefined;

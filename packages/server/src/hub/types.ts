@@ -11,6 +11,7 @@ import type {
   SubscribeAck,
   TokenExpiringPayload,
 } from '@tether/protocol';
+import type { RefusalReason } from '../auth/refusal-reason.js';
 import type { Principal } from '../auth/types.js';
 import type { Cursor } from '../history/types.js';
 
@@ -122,8 +123,12 @@ export type CloseReason =
 export interface HubObserver {
   onSessionOpened?(session: Session): void;
   onSessionClosed?(session: Session, reason: CloseReason, code: ErrorCode | null): void;
-  onAuthFailed?(code: ErrorCode, info: { transport: TransportKind; ip: string; phase: 'handshake' | 'reauth' }): void;
-  onReauth?(session: Session, ok: boolean, code?: ErrorCode): void;
+  /** `reason`: the check that failed (operators and dashboards only; never sent to the client). */
+  onAuthFailed?(
+    code: ErrorCode,
+    info: { transport: TransportKind; ip: string; phase: 'handshake' | 'reauth'; reason?: RefusalReason },
+  ): void;
+  onReauth?(session: Session, ok: boolean, code?: ErrorCode, reason?: RefusalReason): void;
   onExpiryWarning?(session: Session): void;
   onPublish?(result: PublishResult, event: string): void;
   /** Called once per publish with the count of local writes and the time spent routing+writing. */

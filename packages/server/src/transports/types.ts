@@ -4,7 +4,7 @@ import type { Hub, HubObserver } from '../hub/types.js';
 import type { Clock } from '../util/clock.js';
 import type { SendDispatcher } from '../sends/dispatcher.js';
 import type { Logger } from '../util/logger.js';
-import type { KeyedRateLimiter } from '../util/rate-limit.js';
+import type { RateLimiter } from '../util/rate-limit.js';
 
 /** What both transport factories need. The lead's `gateway.ts` builds one and passes it to each. */
 export interface TransportDeps {
@@ -17,12 +17,17 @@ export interface TransportDeps {
   observer?: HubObserver;
   /**
    * Per-IP connect limiter. Pass the same instance to both transports so `CONNECT_RATE_PER_IP`
-   * counts connections of either kind; each transport makes its own when absent.
+   * counts connections of either kind (`/ws` upgrades, engine.io handshakes of every transport);
+   * each transport makes its own when absent. Called in one place: `HandshakeGate.takeConnect`.
+   * Asynchronous: in cluster mode the buckets are in Redis, so every node counts against one rate.
    */
-  connectLimiter?: KeyedRateLimiter;
+  connectLimiter?: RateLimiter;
   /** Client → server sends (`send`); absent: every send is answered NOT_FOUND. */
   sends?: SendDispatcher;
-  /** `/ws` only: how long a connection without a token may wait for `authenticate`. Default `WS_AUTH_TIMEOUT_MS`. */
+  /**
+   * How long a `/ws` connection without a token may wait for `authenticate`, and an engine.io
+   * session for its Socket.IO namespace connect. Default `WS_AUTH_TIMEOUT_MS`.
+   */
   wsAuthTimeoutMs?: number;
 }
 

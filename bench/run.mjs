@@ -15,6 +15,8 @@
 //   --no-cluster-publish        skip the cluster publish figure
 //   --no-outbox                 skip the outbox figure; `--targets=outbox` runs only it (bench/lib/outbox.mjs:
 //                               PostgreSQL at 127.0.0.1:5432, Redis at 127.0.0.1:6379)
+//   --no-publish-batch          skip the batch publish figure; `--targets=publish-batch` runs only it
+//                               (bench/lib/publish-batch.mjs: single publishes against arrays of 1,000)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -28,6 +30,7 @@ import { runTarget } from './lib/scenarios.mjs';
 import { runCluster } from './lib/cluster.mjs';
 import { runClusterPublish } from './lib/cluster-publish.mjs';
 import { outboxLines, runOutbox } from './lib/outbox.mjs';
+import { publishBatchLines, runPublishBatch } from './lib/publish-batch.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BENCH = join(ROOT, 'bench');
@@ -174,8 +177,11 @@ async function main() {
   const withRecovery = !args['no-recovery'] && (!only || only.has('recovery'));
   const withClusterPublish = !args['no-cluster-publish'] && (!only || only.has('cluster-publish'));
   const withOutbox = !args['no-outbox'] && (!only || only.has('outbox'));
+  const withPublishBatch = !args['no-publish-batch'] && (!only || only.has('publish-batch'));
   const build =
-    selected.some((t) => t.tether) || withRecovery || withClusterPublish || withOutbox ? ensureTetherBuilt() : {};
+    selected.some((t) => t.tether) || withRecovery || withClusterPublish || withOutbox || withPublishBatch
+      ? ensureTetherBuilt()
+      : {};
   const buildError = build.error ?? null;
 
   log(
@@ -230,6 +236,14 @@ async function main() {
       : await runOutbox({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
   }
 
+  let publishBatch = { note: 'skipped' };
+  if (withPublishBatch) {
+    log('\n[publish-batch]');
+    publishBatch = buildError
+      ? { error: buildError }
+      : await runPublishBatch({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
+  }
+
   const targets = {};
   for (const t of selected.filter((d) => d.tether)) targets[t.name] = evaluate(results, t.name, cluster);
   if (withRecovery) targets.recovery = evaluateRecovery(recovery);
@@ -253,12 +267,13 @@ async function main() {
     recovery,
     clusterPublish,
     outbox,
+    publishBatch,
     targets,
   };
   mkdirSync(RESULTS, { recursive: true });
   const base = join(RESULTS, `${date}${quick ? '-quick' : ''}`);
   writeFileSync(`${base}.json`, JSON.stringify(run, null, 2) + '\n');
-  const lines = outboxLines(outbox);
+  const lines = [...outboxLines(outbox), ...publishBatchLines(publishBatch)];
   const md = markdown(run) + (lines.length > 0 ? `${lines.join('\n')}\n` : '');
   writeFileSync(`${base}.md`, md);
   log('\n' + md);

@@ -110,6 +110,19 @@ describe('cluster mode when Redis goes away', () => {
       expect(failed.status).toBe(503);
       expect(failed.body.code).toBe('PUBLISH_FAILED');
     }
+    // A batch fails the same way, with each event's own answer, so the caller knows to send it all again.
+    const batch = await cluster.api(a, 'POST', '/v1/publish', [
+      { id: 'during-1', event: 'during', to: { users: ['ursula'] } },
+      { id: 'during-2', event: 'during', to: { users: ['ursula'] } },
+    ]);
+    expect(batch.status).toBe(503);
+    expect(batch.body).toMatchObject({
+      code: 'PUBLISH_FAILED',
+      results: [
+        { id: 'during-1', error: { code: 'PUBLISH_FAILED' } },
+        { id: 'during-2', error: { code: 'PUBLISH_FAILED' } },
+      ],
+    });
     // Nodes keep serving: health, existing connections, and new local connections.
     expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
     const newcomer = new SioClient(a.url, { auth: { token: cluster.token('victor') } });

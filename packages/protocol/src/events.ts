@@ -139,6 +139,14 @@ export interface PublishResult {
   delivered: number;
 }
 
+/** One event's answer in a batch: published (`delivered`), or not (`error`, with the registry's body). */
+export type PublishBatchItem = PublishResult | { id: string; error: ErrorBody };
+
+/** The answer to a batch publish: one item per event, in the order given. */
+export interface PublishBatchResult {
+  results: PublishBatchItem[];
+}
+
 /** Socket.IO events the server emits (typed map shared with the SDK). */
 export interface ServerToClientEvents {
   session_created: (payload: SessionCreatedPayload) => void;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { PublishRequest, PublishResult } from '@tether/protocol';
+import type { PublishBatchResult, PublishRequest, PublishResult } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { DestinationStream } from 'pino';
@@ -99,6 +99,14 @@ export interface Gateway {
   onClientEvent(event: string, handler: ClientEventHandler): () => void;
   listen(): Promise<{ port: number; url: string }>;
   publish(request: PublishRequest): Promise<PublishResult>;
+  /**
+   * Up to 1,000 events in order, each with its own answer (`{id, delivered}` or `{id, error}`).
+   * Throws VALIDATION_FAILED, publishing nothing, if any event is invalid.
+   *
+   * @example
+   *   const { results } = await gateway.publishBatch(rows.map((r) => ({ event: 'row', data: r, to: { users: [r.owner] } })));
+   */
+  publishBatch(requests: readonly PublishRequest[]): Promise<PublishBatchResult>;
   /** Closes every live connection of the user (AUTH_REVOKED) and refuses every token issued before now. */
   disconnectUser(userId: string): Promise<number>;
   /** Graceful: tells clients to reconnect, drains, then closes HTTP and the store. */
@@ -215,13 +223,23 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
           logger,
           clock,
         });
-  const publish = async (request: PublishRequest): Promise<PublishResult> => {
-    const result = await hub.publish(request);
-    // Validated by the hub by now: user ids are non-empty strings.
+  /** Users with no live connection get the push webhook. Validated by the hub by now. */
+  const pushOffline = (id: string, request: PublishRequest): void => {
     const users = request.to.users ?? [];
     if (push !== undefined && users.length > 0)
-      push.notify({ id: result.id, event: request.event, data: request.data ?? {}, users });
+      push.notify({ id, event: request.event, data: request.data ?? {}, users });
+  };
+  const publish = async (request: PublishRequest): Promise<PublishResult> => {
+    const result = await hub.publish(request);
+    pushOffline(result.id, request);
     return result;
+  };
+  const publishBatch = async (requests: readonly PublishRequest[]): Promise<PublishBatchResult> => {
+    const results = await hub.publishBatch(requests);
+    results.forEach((result, i) => {
+      if (!('error' in result)) pushOffline(result.id, requests[i]!);
+    });
+    return { results };
   };
 
   const keyChecker = new ApiKeys(apiKeys);
@@ -229,6 +247,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     hub,
     apiKeys: keyChecker,
     publish,
+    publishBatch,
     disconnectUser,
     presence: presenceAll,
     users: admin.users,
@@ -340,6 +359,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       return { port: address.port, url };
     },
     publish,
+    publishBatch,
     disconnectUser,
     async close() {
       if (closed) return;

@@ -1,4 +1,11 @@
-import { TetherError, type PublishRequest, type PublishResult } from '@tether/protocol';
+import {
+  ERRORS,
+  TetherError,
+  type ErrorBody,
+  type PublishBatchResult,
+  type PublishRequest,
+  type PublishResult,
+} from '@tether/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { PublicUser } from '../auth/user-admin.js';
@@ -11,6 +18,7 @@ export interface V1Deps {
   hub: Hub;
   apiKeys: ApiKeys;
   publish(request: PublishRequest): Promise<PublishResult>;
+  publishBatch(requests: readonly PublishRequest[]): Promise<PublishBatchResult>;
   disconnectUser(userId: string): Promise<number>;
   /** Connections of a user on every node (cluster mode); default: `hub.presence`, this node only. */
   presence?(userId: string): Promise<PresenceEntry[]>;
@@ -34,6 +42,9 @@ const publishSchema = z.object({
     .strict(),
   id: z.string().min(1).max(128).optional(),
 });
+
+/** A batch body may be larger than other bodies: up to 1,000 events. */
+export const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 
 const userSchema = z.object({
   email: z.email().max(320),
@@ -68,7 +79,15 @@ export async function registerV1Routes(app: FastifyInstance, deps: V1Deps): Prom
   app.guards.add(requireApiKey);
   app.addHook('onRequest', async (request) => requireApiKey(request));
 
-  app.post('/v1/publish', async (request, reply) => {
+  // One event (an object) or a batch (an array, validated whole by the hub, answered per event).
+  app.post('/v1/publish', { bodyLimit: BATCH_BODY_LIMIT }, async (request, reply) => {
+    if (Array.isArray(request.body)) {
+      const batch = await deps.publishBatch(request.body as PublishRequest[]);
+      const failed = batch.results.find((r): r is { id: string; error: ErrorBody } => 'error' in r);
+      if (failed === undefined) return reply.code(202).send(batch);
+      // The first failure's code and status, with every event's own answer beside it.
+      return reply.code(ERRORS[failed.error.code].httpStatus).send({ ...failed.error, results: batch.results });
+    }
     const body = parseBody(publishSchema, request.body);
     const result = await deps.publish(body as PublishRequest);
     return reply.code(202).send(result);

@@ -4,6 +4,7 @@ import {
   TetherError,
   type ErrorCode,
   type NarrowAck,
+  type PublishBatchItem,
   type PublishRequest,
   type PublishResult,
   type ResumeRequest,
@@ -21,7 +22,7 @@ import { normalizeGrants, SessionIndexes } from './indexes.js';
 import { readNarrow } from './narrow.js';
 import { TokenLifecycle } from './lifecycle.js';
 import { guardObserver } from './observer.js';
-import { generateId, route, validatePublish } from './publish.js';
+import { generateId, route, validateBatch, validatePublish } from './publish.js';
 import { outboundFor, recover, type RecoveryDeps } from './recovery.js';
 import type { SchedulerStats } from './scheduler.js';
 import { HubSession } from './session.js';
@@ -412,9 +413,43 @@ export function createHub(deps: HubDeps): LocalHub {
     return closed;
   }
 
+  // Async so that a refusal is a rejected promise, never a throw at the call.
   async function publish(request: PublishRequest): Promise<PublishResult> {
     const publishedAt = performance.now();
-    const envelope = validatePublish(request, deps.config.maxJsonDepth);
+    return publishEnvelope(validatePublish(request, deps.config.maxJsonDepth), publishedAt);
+  }
+
+  /**
+   * A batch, validated whole (one bad event refuses it before any is published), then published in
+   * order, each with its own answer.
+   *
+   * Every event is handed to the log (or the broker) in the same turn, in batch order, and never
+   * waits for the one before: the store's log writes them in one group commit and resolves them in
+   * order; a broker queues each one's append on its Redis connection before the next's, and one
+   * connection runs them in order. Each stream thus gets the batch in order, and delivery follows
+   * the appends, without a round trip per event. If the log fails part-way, each event's answer says
+   * whether it was published; those after a failed one may have been (a retry with the same ids
+   * publishes only what is missing, but then after them).
+   */
+  async function publishBatch(requests: readonly PublishRequest[]): Promise<PublishBatchItem[]> {
+    const publishedAt = performance.now();
+    const envelopes = validateBatch(requests, deps.config.maxJsonDepth);
+    const settled = await Promise.allSettled(envelopes.map((envelope) => publishEnvelope(envelope, publishedAt)));
+    return settled.map((outcome, i) =>
+      outcome.status === 'fulfilled' ? outcome.value : batchFailure(envelopes[i]!.id, outcome.reason),
+    );
+  }
+
+  function batchFailure(id: string, err: unknown): PublishBatchItem {
+    const error =
+      err instanceof TetherError
+        ? err
+        : new TetherError('PUBLISH_FAILED', 'The event was not published', { cause: err });
+    if (!(err instanceof TetherError)) logger.error({ err, eventId: id }, 'batch publish failed');
+    return { id, error: error.toBody(clock.now()) };
+  }
+
+  async function publishEnvelope(envelope: PublishEnvelope, publishedAt: number): Promise<PublishResult> {
     let delivered: number;
     if (broker !== undefined) delivered = await broker.publish(envelope);
     else {
@@ -526,6 +561,7 @@ export function createHub(deps: HubDeps): LocalHub {
     narrow,
     unregister: (session, reason) => void detach(internal(session), reason, null),
     publish,
+    publishBatch,
     deliverLocal,
     deliverCopy,
     resetStreams,

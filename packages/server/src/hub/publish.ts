@@ -17,6 +17,12 @@ export const MAX_PUBLISH_ID_LENGTH = 128;
 /** Per target list; a publish to more recipients than this is better split by the caller. */
 export const MAX_TARGETS = 10_000;
 
+/**
+ * Events per batch publish. A batch is validated whole and applied in order by one request; larger
+ * sets are sent as several batches (ordering across batches is the caller's, as for single publishes).
+ */
+export const MAX_BATCH_EVENTS = 1000;
+
 /** A random publish id: 16 base64url characters (96 bits). */
 export function generateId(): string {
   return randomBytes(12).toString('base64url');
@@ -68,6 +74,30 @@ export function validatePublish(request: PublishRequest, maxDepth = DEFAULT_MAX_
     fail('to must name at least one user, scope or channel');
   }
   return { id: id ?? generateId(), event, data: data ?? {}, to: { users, scopes, channels } };
+}
+
+/**
+ * Checks a batch: 1–`MAX_BATCH_EVENTS` requests, each valid, no id given twice (the second would be
+ * a retry of the first and deliver nothing new). All or nothing: one bad event refuses the batch
+ * before any is published, with its index in the message (`[3] to.users must be an array`).
+ */
+export function validateBatch(requests: unknown, maxDepth = DEFAULT_MAX_JSON_DEPTH): PublishEnvelope[] {
+  if (!Array.isArray(requests)) fail('a batch must be an array of publish requests');
+  if (requests.length === 0 || requests.length > MAX_BATCH_EVENTS) {
+    fail(`a batch must hold 1–${MAX_BATCH_EVENTS} events, not ${requests.length}`);
+  }
+  const ids = new Set<string>();
+  return requests.map((request: PublishRequest, i) => {
+    let envelope: PublishEnvelope;
+    try {
+      envelope = validatePublish(request, maxDepth);
+    } catch (err) {
+      fail(`[${i}] ${(err as Error).message}`);
+    }
+    if (ids.has(envelope.id)) fail(`[${i}] id "${envelope.id}" is given twice in the batch`);
+    ids.add(envelope.id);
+    return envelope;
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { AUTH_MESSAGES, TetherError, type ErrorCode } from '@tether/protocol';
 import type { Authenticator, Principal, RevocationState } from '../auth/types.js';
 import { configFrom, type SettingName } from '../config/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import type { EventLog } from '../history/types.js';
 import { createLogger } from '../util/logger.js';
 import { createHub } from './hub.js';
 import type {
@@ -169,6 +170,7 @@ export interface TestHubOptions {
   observer?: HubObserver;
   random?: () => number;
   broker?: HubBroker;
+  log?: EventLog;
 }
 
 /**
@@ -190,6 +192,7 @@ export function createTestHub(options: TestHubOptions = {}) {
     nodeId: 'test-node',
     random: options.random,
     broker: options.broker,
+    log: options.log,
   });
   const info: ConnectionInfo = { ip: '127.0.0.1', userAgent: 'vitest', tokenSource: 'auth' };
 

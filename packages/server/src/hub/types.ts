@@ -2,6 +2,7 @@ import type {
   ErrorBody,
   ErrorCode,
   NarrowAck,
+  PublishBatchItem,
   PublishRequest,
   PublishResult,
   ReauthAck,
@@ -212,6 +213,11 @@ export interface Hub {
   unregister(session: Session, reason: CloseReason): void;
   /** Routes to local sessions (and, in cluster mode, via the broker). */
   publish(request: PublishRequest): Promise<PublishResult>;
+  /**
+   * Many events in order, each with its own answer. Throws VALIDATION_FAILED (naming the event's
+   * index) before publishing any if one is invalid; a failure after that is that event's answer.
+   */
+  publishBatch(requests: readonly PublishRequest[]): Promise<PublishBatchItem[]>;
   /** Closes every live connection of the user with AUTH_REVOKED. Returns how many. */
   disconnectUser(userId: string, code?: ErrorCode): number;
   /** Closes the connections whose token belongs to the refresh family. */

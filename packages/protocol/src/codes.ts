@@ -158,7 +158,7 @@ export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
     httpStatus: 403,
     closeCode: CloseCode.POLICY_VIOLATION,
     retryable: false,
-    clientAction: 'add the origin to ALLOWED_ORIGINS',
+    clientAction: "add the origin to ALLOWED_ORIGINS (or the gateway's host name to PUBLIC_HOSTS)",
   },
   VALIDATION_FAILED: {
     message: 'Request body is invalid',

@@ -54,6 +54,8 @@ export interface Config {
   apiKeys: string[];
   /** Empty means same origin only. `*` allows every origin. */
   allowedOrigins: string[];
+  /** Host names that count as this gateway's own for the same-origin check (DNS rebinding defence). */
+  publicHosts: string[];
   allowQueryToken: boolean;
   pingIntervalMs: number;
   pingTimeoutMs: number;
@@ -182,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     apiKeys: s.API_KEYS ?? [],
     allowedOrigins: s.ALLOWED_ORIGINS ?? [],
+    publicHosts: s.PUBLIC_HOSTS ?? defaultPublicHosts(s.HOST),
     allowQueryToken: s.ALLOW_QUERY_TOKEN,
     pingIntervalMs: s.PING_INTERVAL_MS,
     pingTimeoutMs: s.PING_TIMEOUT_MS,
@@ -216,4 +219,13 @@ export function configFrom(overrides: Partial<Record<SettingName, string>> = {})
 
 function truncate(v: string): string {
   return v.length > 40 ? v.slice(0, 37) + '...' : v;
+}
+
+/** `localhost`, `127.0.0.1`, `[::1]`, and `HOST` unless it is a wildcard address. */
+export function defaultPublicHosts(listenHost: string): string[] {
+  const hosts = ['localhost', '127.0.0.1', '[::1]'];
+  const own = listenHost.includes(':') && !listenHost.startsWith('[') ? `[${listenHost}]` : listenHost;
+  if (!['0.0.0.0', '[::]', '[::0]', ''].includes(own) && !hosts.includes(own.toLowerCase()))
+    hosts.push(own.toLowerCase());
+  return hosts;
 }

@@ -94,6 +94,19 @@ const redisNodes = list.pipe(
     .min(1, SEED_NODE_MESSAGE),
 );
 
+const hosts = list.refine(
+  (items) =>
+    items.every((h) => {
+      try {
+        const u = new URL(`http://${h}`);
+        return u.host === h.toLowerCase() && u.username === '' && u.pathname === '/';
+      } catch {
+        return false;
+      }
+    }),
+  'a comma-separated list of host names like chat.example.com or chat.example.com:8443 (no scheme, no path)',
+);
+
 export const SETTINGS = {
   PORT: { flag: 'port', schema: int(0, 65535), default: '3000', help: 'port to listen on (0 picks a free one)' },
   HOST: {
@@ -304,6 +317,11 @@ export const SETTINGS = {
     flag: 'allowed-origins',
     schema: origins,
     help: 'browser origins allowed for CORS and WebSocket upgrades (default: same origin)',
+  },
+  PUBLIC_HOSTS: {
+    flag: 'public-hosts',
+    schema: hosts,
+    help: 'host names browsers reach the gateway by, for the same-origin check when ALLOWED_ORIGINS is empty (default: localhost, 127.0.0.1, [::1] and HOST)',
   },
   ALLOW_QUERY_TOKEN: {
     flag: 'allow-query-token',

@@ -8,6 +8,7 @@ import type { Config } from '../config/index.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { checkOrigin } from '../transports/origin.js';
 import { perMinuteBucket, type LimiterFactory, type RateLimiter } from '../util/rate-limit.js';
 import { installJsonBodyParser, parseBody } from './validate.js';
 
@@ -75,7 +76,16 @@ export async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDe
     // still send `Content-Type: application/json`: an empty body here is "no body".
     installJsonBodyParser(scope, config.maxJsonDepth, { allowEmpty: true });
 
-    scope.post('/auth/login', async (request, reply) => {
+    // The routes that read or set the refresh cookie answer only pages of an allowed origin (or
+    // clients that are not browsers): SameSite=Strict alone lets a sibling subdomain (same site,
+    // another origin) refresh, log out, or plant a cookie of its own (login CSRF).
+    // `/auth/refresh-mobile` takes its token in the body only and needs no such check.
+    const originPolicy = { allowed: config.allowedOrigins, publicHosts: config.publicHosts };
+    const cookieRoute = {
+      onRequest: async (request: FastifyRequest) => void checkOrigin(request.headers, originPolicy),
+    };
+
+    scope.post('/auth/login', cookieRoute, async (request, reply) => {
       const tokens = loginService();
       const body = parseBody(loginBody, request.body);
       const account = body.email.toLowerCase();
@@ -126,10 +136,10 @@ export async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDe
         throw err;
       }
     };
-    scope.post('/auth/refresh', (request, reply) => refresh(request, reply, false));
+    scope.post('/auth/refresh', cookieRoute, (request, reply) => refresh(request, reply, false));
     scope.post('/auth/refresh-mobile', (request, reply) => refresh(request, reply, true));
 
-    scope.post('/auth/logout', async (request, reply) => {
+    scope.post('/auth/logout', cookieRoute, async (request, reply) => {
       const tokens = sessionService();
       const body = parseBody(refreshBody, request.body);
       const refreshToken = body.refresh_token ?? request.cookies[REFRESH_COOKIE];
@@ -148,7 +158,7 @@ export async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDe
       return reply.code(204).send();
     });
 
-    scope.post('/auth/guest', async (request, reply) => {
+    scope.post('/auth/guest', cookieRoute, async (request, reply) => {
       if (!config.guestsEnabled || deps.tokens === undefined)
         throw new TetherError('NOT_FOUND', 'Guest access is disabled on this gateway');
       const body = parseBody(guestBody, request.body);

@@ -38,7 +38,8 @@ export class HandshakeGate {
 
   /** The Origin policy alone. Throws ORIGIN_FORBIDDEN. */
   checkOrigin(req: IncomingMessage): OriginVerdict {
-    return checkOrigin(req.headers, this.deps.config.allowedOrigins);
+    const { allowedOrigins, publicHosts } = this.deps.config;
+    return checkOrigin(req.headers, { allowed: allowedOrigins, publicHosts });
   }
 
   /**

@@ -14,12 +14,12 @@
 // The bench process, the gateways, PostgreSQL and Redis share the machine's cores.
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { WebSocket } from 'ws';
 import { createHistogram, nowMicros, summarize } from './histogram.mjs';
 import { ServerProcess } from './processes.mjs';
 import { createTokenSigner } from './tokens.mjs';
+import { dropRedisKeys, round, sleep, until } from './util.mjs';
 
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -34,9 +34,6 @@ const SETUPS = [
   { name: 'three nodes', nodes: 3, redis: true },
 ];
 
-const round = (v, digits = 0) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : null);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function withAdmin(fn) {
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
@@ -44,15 +41,6 @@ async function withAdmin(fn) {
     return await fn(admin);
   } finally {
     await admin.end();
-  }
-}
-
-/** Polls `check` every 50 ms until it holds; throws after `ms`. */
-async function until(what, check, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
   }
 }
 
@@ -197,7 +185,7 @@ async function runSetup(setup, sizes, { ctx, log, tetherEnv, cli, profileDir }) 
     clients?.close();
     await Promise.all(servers.map((s) => s.stop()));
     await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)).catch(() => undefined);
-    if (setup.redis) await dropRedisKeys(prefix).catch(() => undefined);
+    if (setup.redis) await dropRedisKeys(REDIS_URL, prefix).catch(() => undefined);
   }
 }
 
@@ -219,22 +207,6 @@ async function outboxSize(dbUrl) {
     return (await sql.query('SELECT count(*)::int AS n FROM tether.outbox')).rows[0].n;
   } finally {
     await sql.end();
-  }
-}
-
-async function dropRedisKeys(prefix) {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -8,11 +8,11 @@
 // The bench process, the gateways and Redis share the machine's cores.
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { nowMicros } from './histogram.mjs';
 import { ServerProcess } from './processes.mjs';
 import { createTokenSigner } from './tokens.mjs';
+import { dropRedisKeys, round, until } from './util.mjs';
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -25,9 +25,6 @@ const SETUPS = [
   { name: 'one node', nodes: 1, redis: false },
   { name: 'three nodes', nodes: 3, redis: true },
 ];
-
-const round = (v, digits = 0) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : null);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `users` /ws clients spread over `ports`; counts `row` events and checks each user's arrive in order. */
 async function openClients(ports, users, sign) {
@@ -53,14 +50,6 @@ async function openClients(ports, users, sign) {
     }),
   );
   return { state, close: () => sockets.forEach((ws) => ws.terminate()) };
-}
-
-async function until(what, check, ms) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 const eventAt = (n, users) => ({ event: 'row', data: { n }, to: { users: [`pb${n % users}`] } });
@@ -159,23 +148,7 @@ async function runSetup(setup, sizes, { ctx, log, tetherEnv, cli, profileDir }) 
   } finally {
     clients?.close();
     await Promise.all(servers.map((s) => s.stop()));
-    if (setup.redis) await dropRedisKeys(prefix).catch(() => undefined);
-  }
-}
-
-async function dropRedisKeys(prefix) {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
+    if (setup.redis) await dropRedisKeys(REDIS_URL, prefix).catch(() => undefined);
   }
 }
 

@@ -1,12 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PACKAGES = ['protocol', 'server', 'client'] as const;
+const PACKAGES = ['protocol', 'server', 'client', 'react'] as const;
 
 /** Runs a command to completion; throws with its output when it fails. */
 function run(command: string, args: string[], cwd: string, timeout = 240_000): string {
@@ -128,4 +128,34 @@ client.connect();
     expect(answer.isGuest).toBe(true);
     expect(answer.userId).toMatch(/^guest:/);
   }, 120_000);
+
+  it('the installed @tether/react loads with its peers (react, the installed client) and without react-dom', () => {
+    writeFileSync(
+      join(app, 'react.mjs'),
+      `import { createElement } from 'react';
+import * as hooks from '@tether/react';
+import { RealtimeClient, TokenManager } from '@tether/client';
+const tokens = new TokenManager({ baseUrl: 'http://127.0.0.1:9' });
+const client = new RealtimeClient({ url: 'http://127.0.0.1:9', tokens });
+const element = createElement(hooks.TetherProvider, { client }, null);
+console.log(JSON.stringify({ exports: Object.keys(hooks).sort(), provider: element.props.client === client }));
+client.dispose();
+tokens.dispose();
+`,
+    );
+    const answer = JSON.parse(run('node', ['react.mjs'], app, 60_000)) as { exports: string[]; provider: boolean };
+    expect(answer.exports).toEqual([
+      'MissingTetherProviderError',
+      'TetherProvider',
+      'createTetherHooks',
+      'useConnectionState',
+      'useEvent',
+      'useSession',
+      'useTetherClient',
+      'useTokenExpiry',
+    ]);
+    expect(answer.provider).toBe(true);
+    // Hooks only: nothing pulls in React DOM, so React Native apps get no DOM renderer.
+    expect(existsSync(join(app, 'node_modules', 'react-dom'))).toBe(false);
+  });
 });

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import type { ConnectionState } from '@tether/client';
+import { useConnectionState, useTokenExpiry } from '@tether/react';
 import type { HelpdeskRealtime } from './session.js';
 
 /** Re-renders every `ms` (countdowns). */
@@ -27,12 +28,13 @@ export interface ConnectionView {
 
 /** The SDK's connection state and token lifecycle, for the indicator and the offline banner. */
 export function useConnection(realtime: HelpdeskRealtime): ConnectionView {
-  const [view, setView] = useState<ConnectionView>(() => ({
-    state: realtime.state,
-    expiresAt: realtime.tokens.expiresAt,
+  // The state and the token's `exp` come from @tether/react; the counters are the helpdesk's own.
+  const state = useConnectionState(realtime);
+  const { expiresAt } = useTokenExpiry(realtime);
+  const [counts, setCounts] = useState(() => ({
     refreshes: 0,
     reauths: 0,
-    lastRefreshAt: null,
+    lastRefreshAt: null as number | null,
     sessions: 0,
     online: navigator.onLine,
   }));
@@ -40,12 +42,9 @@ export function useConnection(realtime: HelpdeskRealtime): ConnectionView {
   const hadToken = useRef(realtime.tokens.accessToken !== null);
   useEffect(() => {
     const offs = [
-      realtime.onState((c) => setView((v) => ({ ...v, state: c.current }))),
-      realtime.onSession(() =>
-        setView((v) => ({ ...v, sessions: v.sessions + 1, expiresAt: realtime.tokens.expiresAt })),
-      ),
+      realtime.onSession(() => setCounts((v) => ({ ...v, sessions: v.sessions + 1 }))),
       realtime.onAuth((n) => {
-        if (n.kind === 'reauth_ok') setView((v) => ({ ...v, reauths: v.reauths + 1, expiresAt: n.expiresAt }));
+        if (n.kind === 'reauth_ok') setCounts((v) => ({ ...v, reauths: v.reauths + 1 }));
       }),
       realtime.tokens.on('change', (c) => {
         if (c.accessToken === null) {
@@ -54,15 +53,11 @@ export function useConnection(realtime: HelpdeskRealtime): ConnectionView {
         }
         const refreshed = hadToken.current;
         hadToken.current = true;
-        setView((v) => ({
-          ...v,
-          expiresAt: c.expiresAt,
-          refreshes: v.refreshes + (refreshed ? 1 : 0),
-          lastRefreshAt: refreshed ? Date.now() : v.lastRefreshAt,
-        }));
+        if (!refreshed) return;
+        setCounts((v) => ({ ...v, refreshes: v.refreshes + 1, lastRefreshAt: Date.now() }));
       }),
     ];
-    const online = () => setView((v) => ({ ...v, online: navigator.onLine }));
+    const online = () => setCounts((v) => ({ ...v, online: navigator.onLine }));
     window.addEventListener('online', online);
     window.addEventListener('offline', online);
     return () => {
@@ -71,5 +66,5 @@ export function useConnection(realtime: HelpdeskRealtime): ConnectionView {
       window.removeEventListener('offline', online);
     };
   }, [realtime]);
-  return view;
+  return { ...counts, state, expiresAt };
 }

@@ -1,4 +1,4 @@
-import { TetherError } from '@tether/protocol';
+import type { TetherError } from '@tether/protocol';
 import { describe, expect, it } from 'vitest';
 import { defaultPublicHosts } from '../config/load.js';
 import { checkOrigin, isOriginAllowed, isPublicHost, type OriginPolicy } from './origin.js';

@@ -9,17 +9,23 @@ import {
   MissingTetherProviderError,
   TetherProvider,
   useConnectionState,
+  createTetherHooks,
   useEvent,
+  useSend,
   useSession,
   useTetherClient,
   useTokenExpiry,
+  useUser,
+  type SendFunction,
 } from '@tether/react';
+import { TetherError } from '@tether/protocol';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 // Updates arrive from a real socket, as in an app: React schedules them itself (no act() queue).
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = false;
 
 type TestEvents = { note: { n: number }; other: { text: string } };
+type TestSends = { add: { n: number }; refused: Record<string, never> };
 type Client = RealtimeClient<TestEvents>;
 
 const platform = createPlatform({ WebSocket: WebSocket as unknown as WebSocketConstructor });
@@ -52,8 +58,20 @@ describe('@tether/react hooks against a real gateway (React DOM in jsdom, ws tra
   const cleanups: (() => void)[] = [];
   let seq = 0;
 
+  /** What the `add` handler has received, per user, in order. */
+  const added = new Map<string, number[]>();
+
   beforeAll(async () => {
     gw = await startGateway({ JWT_EXPIRATION_SECONDS: '60', AUTH_RATE_PER_MINUTE: '1000' });
+    gw.gateway.onClientEvent('add', (ctx, data) => {
+      const list = added.get(ctx.userId) ?? [];
+      list.push((data as { n: number }).n);
+      added.set(ctx.userId, list);
+      return { total: list.reduce((a, b) => a + b, 0) };
+    });
+    gw.gateway.onClientEvent('refused', () => {
+      throw new TetherError('FORBIDDEN', 'not for you');
+    });
   });
   afterEach(() => {
     for (const cleanup of cleanups.splice(0).reverse()) cleanup();
@@ -62,9 +80,13 @@ describe('@tether/react hooks against a real gateway (React DOM in jsdom, ws tra
     await gw?.close();
   });
 
-  function newClient(): { client: Client; sub: string } {
+  function newClient(claims: Record<string, unknown> = {}): { client: Client; sub: string } {
     const sub = `react-user-${++seq}`;
-    const tokens = new TokenManager({ baseUrl: gw.url, platform, getToken: async () => gw.sign({ sub }, 60) });
+    const tokens = new TokenManager({
+      baseUrl: gw.url,
+      platform,
+      getToken: async () => gw.sign({ sub, ...claims }, 60),
+    });
     const client: Client = new RealtimeClient<TestEvents>({
       url: gw.url,
       tokens,
@@ -206,6 +228,86 @@ describe('@tether/react hooks against a real gateway (React DOM in jsdom, ws tra
     expect(client.state).toBe('connected');
   });
 
+  it('useSend: a stable send function whose acks render; sends made while offline go once connected, in order', async () => {
+    const { client, sub } = newClient();
+    const { useSend: useTypedSend } = createTetherHooks<TestEvents, TestSends>();
+    const seen: SendFunction<{ n: number }>[] = [];
+    let send: SendFunction<{ n: number }> | undefined;
+    function Adder({ label }: { label: string }) {
+      const add = useTypedSend('add');
+      seen.push(add);
+      send = add;
+      return h('p', null, label);
+    }
+    const { root } = mount(h(TetherProvider, { client }, h(Adder, { label: 'a' })));
+    flushSync(() => root.render(h(TetherProvider, { client }, h(Adder, { label: 'b' }))));
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toBe(seen[0]); // the same function on every render: safe in effect dependencies
+
+    // Not connected yet: the sends wait in the client's outbox and go, in order, once connected.
+    const acks = [send!({ n: 1 }), send!({ n: 2 }), send!({ n: 3 })];
+    expect(added.get(sub)).toBeUndefined();
+    client.connect();
+    expect(await Promise.all(acks)).toEqual([
+      { ok: true, result: { total: 1 } },
+      { ok: true, result: { total: 3 } },
+      { ok: true, result: { total: 6 } },
+    ]);
+    expect(added.get(sub)).toEqual([1, 2, 3]);
+  });
+
+  it('useSend: a refusal by the server and a send the client gives up on both resolve {ok:false}, never reject', async () => {
+    const { client } = newClient();
+    let refused: SendFunction<TestSends['refused']> | undefined;
+    function Sender() {
+      refused = useSend<TestSends, 'refused'>('refused');
+      return null;
+    }
+    mount(h(TetherProvider, { client }, h(Sender)));
+    client.connect();
+    await vi.waitFor(() => expect(client.state).toBe('connected'), { timeout: 10_000 });
+    expect(await refused!({})).toEqual({ ok: false, code: 'FORBIDDEN', message: 'not for you' });
+
+    // A disposed client rejects `client.send`; the hook's function answers instead.
+    client.dispose();
+    await expect(client.send('refused', {})).rejects.toBeInstanceOf(TetherError);
+    const ack = await refused!({});
+    expect(ack.ok).toBe(false);
+    expect(ack.ok === false && ack.code).toBe('SEND_FAILED');
+  });
+
+  it('useUser: the signed-in user from the token, before any connection, across renewals, null after logout', async () => {
+    const { client, sub } = newClient();
+    function Me() {
+      const user = useUser();
+      return h(
+        'p',
+        { 'data-testid': 'me' },
+        user === null
+          ? 'signed out'
+          : `${user.id}|${user.name ?? '-'}|${user.role ?? '-'}|${user.scopes.join(',')}|${String(user.isGuest)}`,
+      );
+    }
+    const { el } = mount(h(TetherProvider, { client }, h(Me)));
+    expect(text(el, 'me')).toBe('signed out');
+
+    // A session is known before the socket opens (restored from storage, or a login).
+    await client.tokens.setSession({
+      accessToken: gw.sign({ sub, name: 'Wanjiru', role: 'officer', scopes: ['ke.kiambu'] }, 60),
+    });
+    await vi.waitFor(() => expect(text(el, 'me')).toBe(`${sub}|Wanjiru|officer|ke.kiambu|false`));
+    expect(client.state).toBe('disconnected');
+
+    // A renewal with a wider grant: the hook follows the token the client holds.
+    await client.tokens.setSession({
+      accessToken: gw.sign({ sub, name: 'Wanjiru', role: 'officer', scopes: ['ke.kiambu', 'ke.nyeri'] }, 120),
+    });
+    await vi.waitFor(() => expect(text(el, 'me')).toBe(`${sub}|Wanjiru|officer|ke.kiambu,ke.nyeri|false`));
+
+    await client.logout();
+    await vi.waitFor(() => expect(text(el, 'me')).toBe('signed out'));
+  });
+
   it('unmounting removes every listener the hooks added (StrictMode, connected client)', async () => {
     const { client } = newClient();
     const before = listenerCount(client);
@@ -213,6 +315,8 @@ describe('@tether/react hooks against a real gateway (React DOM in jsdom, ws tra
       useConnectionState();
       useSession();
       useTokenExpiry();
+      useUser();
+      useSend<TestSends, 'add'>('add');
       useEvent<TestEvents, 'note'>('note', () => undefined);
       useEvent<TestEvents, 'other'>('other', () => undefined);
       return null;

@@ -202,6 +202,45 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     expect((convo.body as DirectMessageDto[])[0]?.readAt).toEqual(expect.any(Number));
   });
 
+  it("the staff page's reads are client events on its socket: ticket_read and dm_read apply the same rules as the routes", async () => {
+    const send = (c: Client, event: string, data: unknown) =>
+      c.socket.emitWithAck('send', { event, data, key: randomUUID() }) as Promise<Record<string, unknown>>;
+    const unreadOf = async (email: string) => {
+      const lists = await Promise.all(
+        ['open', 'resolved'].map((status) => hd.http('GET', `/api/tickets?status=${status}`, { token: tokens[email] })),
+      );
+      return lists.flatMap((l) => l.body as TicketDto[]).find((t) => t.id === ticket.id)?.unread;
+    };
+
+    // The admin has not opened the ticket yet; reading it over the socket clears the count.
+    expect(await unreadOf('admin@helpdesk.demo')).toBeGreaterThan(0);
+    expect(await send(admin, 'ticket_read', { ticketId: ticket.id })).toEqual({ ok: true, result: null });
+    expect(await unreadOf('admin@helpdesk.demo')).toBe(0);
+
+    // Outside the sender's grant, from a guest, or malformed: refused in the ack, nothing applied.
+    expect(await send(nakuru, 'ticket_read', { ticketId: ticket.id })).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    expect(await send(guest, 'ticket_read', { ticketId: ticket.id })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect(await send(admin, 'ticket_read', { ticket: 1 })).toMatchObject({
+      ok: false,
+      code: 'VALIDATION_FAILED',
+      message: 'ticketId: Invalid input: expected string, received undefined',
+    });
+
+    // dm_read answers what it marked and sends the receipt to both users.
+    const kiharuId = ids['eo.kiharu@helpdesk.demo']!;
+    const nakuruId = ids['eo.nakuru@helpdesk.demo']!;
+    const sent = await hd.http('POST', `/api/dm/${nakuruId}`, {
+      token: tokens['eo.kiharu@helpdesk.demo'],
+      body: { body: 'Mary called back' },
+    });
+    const dm = sent.body as DirectMessageDto;
+    await nakuru.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id);
+    const ack = await send(nakuru, 'dm_read', { peerId: kiharuId });
+    expect(ack).toMatchObject({ ok: true, result: { ids: [dm.id], readAt: expect.any(Number) } });
+    const receipt = await kiharu.next('message_read', (d) => (d['ids'] as string[]).includes(dm.id));
+    expect(receipt['readerId']).toBe(nakuruId);
+  });
+
   it('the dashboard is for admins only and lists live connections; disconnecting a user revokes its sessions', async () => {
     expect((await hd.http('GET', '/api/admin/stats', { token: tokens['eo.kiharu@helpdesk.demo'] })).status).toBe(403);
     const stats = await admin.next('admin_stats', (d) => (d['connections'] as unknown[]).length >= 4);

@@ -52,4 +52,4 @@ export type {
   TransportOptions,
 } from './transports/types.js';
 export { wsTransport, type WsTransportOptions } from './transports/ws-transport.js';
-export { TetherError, ErrorCode, type SessionCreatedPayload, type SubscribeAck } from '@tether/protocol';
+export { TetherError, ErrorCode, type SendAck, type SessionCreatedPayload, type SubscribeAck } from '@tether/protocol';

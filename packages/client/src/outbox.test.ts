@@ -66,4 +66,16 @@ describe('outbox', () => {
     await expired;
     expect(outbox.size).toBe(0);
   });
+
+  it('once shut (client disposed), rejects waiting sends and every later one at once', async () => {
+    const outbox = new Outbox({ platform: createPlatform(), bufferSize: 10, ttlMs: 60_000 });
+    const waiting = expect(outbox.send('e', 1)).rejects.toThrow('Client disposed before the send was acknowledged');
+    outbox.shut('Client disposed');
+    await waiting;
+    await expect(outbox.send('e', 2)).rejects.toMatchObject({
+      code: 'SEND_FAILED',
+      message: 'Client disposed; "e" was not sent',
+    });
+    expect(outbox.size).toBe(0);
+  });
 });

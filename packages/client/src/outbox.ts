@@ -38,6 +38,8 @@ export class Outbox {
   private paused = false;
   private busy = false;
   private retryTimer: TimerHandle | undefined;
+  /** Set by `shut`: why every send now fails at once. */
+  private shutReason: string | undefined;
 
   constructor(private readonly o: OutboxOptions) {}
 
@@ -46,6 +48,9 @@ export class Outbox {
   }
 
   send(event: string, data: unknown): Promise<SendAck> {
+    if (this.shutReason !== undefined) {
+      return Promise.reject(new TetherError('SEND_FAILED', `${this.shutReason}; "${event}" was not sent`));
+    }
     if (this.queue.length >= this.o.bufferSize) {
       return Promise.reject(
         new TetherError(
@@ -84,6 +89,12 @@ export class Outbox {
   setPaused(paused: boolean): void {
     this.paused = paused;
     this.pump();
+  }
+
+  /** Rejects every waiting send and every later one (dispose: the client is not usable afterwards). */
+  shut(reason: string): void {
+    this.shutReason = reason;
+    this.clear(`${reason} before the send was acknowledged`);
   }
 
   /** Rejects every waiting send (logout, dispose). */

@@ -24,7 +24,10 @@ export type EventMap = { [event: string]: Record<string, unknown> };
 
 /** Delivered with every application event. */
 export interface EventMeta {
-  /** The server-assigned id (also in `data.id`); duplicates of an id are not delivered twice. */
+  /**
+   * The server-assigned event id (not in `data`, which is exactly as published); an id already
+   * delivered is not delivered twice.
+   */
   id: string | undefined;
   event: string;
   transport: TransportKind;
@@ -206,7 +209,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   /** Stops everything (timers, hooks, listeners); the instance is not usable afterwards. */
   dispose(): void {
     this.connection.dispose();
-    this.outbox.clear('Client disposed before the send was acknowledged');
+    this.outbox.shut('Client disposed');
     this.positions.flush();
     this.handlers.clear();
     this.lifecycle.clear();

@@ -1,11 +1,14 @@
-import { useCallback, useEffect, useInsertionEffect, useRef, useState, useSyncExternalStore } from 'react';
-import type {
-  AuthNotice,
-  ConnectionState,
-  EventMap,
-  EventMeta,
-  RealtimeClient,
-  SessionCreatedPayload,
+import { useCallback, useEffect, useInsertionEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import {
+  TetherError,
+  decodeJwtPayload,
+  type AuthNotice,
+  type ConnectionState,
+  type EventMap,
+  type EventMeta,
+  type RealtimeClient,
+  type SendAck,
+  type SessionCreatedPayload,
 } from '@tether/client';
 import { useResolvedClient } from './context.js';
 
@@ -111,6 +114,118 @@ export function useEvent<Events extends EventMap = EventMap, K extends keyof Eve
   }, [c, event]);
 }
 
+/** Client events an app sends (`client.send(event, data)`), by name: the payload each takes. */
+export type SendMap = { [event: string]: unknown };
+
+/** Sends one client event; resolves with the ack and never rejects (see `useSend`). */
+export type SendFunction<Data> = (data: Data) => Promise<SendAck>;
+
+/**
+ * A stable function sending `event` through the client (`client.send`): the same function on every
+ * render of the same client and event, so it can go in effect dependencies and `memo` props.
+ *
+ * The SDK's guarantees hold: while disconnected or reauthenticating the send waits in the client's
+ * outbox, sends go in order, and one whose ack was lost is retried with the same idempotency key
+ * (the server applies it once). Unlike `client.send`, the promise never rejects: a send the client
+ * gives up on (outbox full, `sendTtlMs` passed, client disposed) resolves
+ * `{ ok: false, code, message }` like a refusal by the server, so an un-awaited send in a click
+ * handler cannot become an unhandled rejection.
+ *
+ * @example
+ *   type ChatSends = { chat_message: { room: string; text: string } };
+ *   const sendMessage = useSend<ChatSends, 'chat_message'>('chat_message');
+ *   const ack = await sendMessage({ room, text });
+ *   if (!ack.ok) setError(ack.message);
+ */
+export function useSend<
+  Sends extends SendMap = SendMap,
+  K extends keyof Sends & string = keyof Sends & string,
+  Events extends EventMap = EventMap,
+>(event: K, client?: RealtimeClient<Events>): SendFunction<Sends[K]> {
+  const c = useResolvedClient('useSend', client);
+  return useCallback(
+    async (data: Sends[K]): Promise<SendAck> => {
+      try {
+        return await c.send(event, data);
+      } catch (error) {
+        const coded = error instanceof TetherError ? error : new TetherError('SEND_FAILED', String(error));
+        return { ok: false, code: coded.code, message: coded.message };
+      }
+    },
+    [c, event],
+  );
+}
+
+/** The signed-in user, read from the access token the client holds. */
+export interface SignedInUser {
+  /** `sub`: the user id (a guest's server-issued guest id for guests). */
+  id: string;
+  isGuest: boolean;
+  name?: string;
+  email?: string;
+  role?: string;
+  /** The scope grants and channel rights the token carries (the live session may hold fewer). */
+  scopes: string[];
+  channels: string[];
+  /** `exp` in ms since the epoch. */
+  expiresAt?: number;
+  /** Every claim of the token, for an issuer's own claims. */
+  claims: Record<string, unknown>;
+}
+
+const stringClaim = (claims: Record<string, unknown>, name: string): string | undefined => {
+  const value = claims[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+};
+const listClaim = (claims: Record<string, unknown>, name: string): string[] => {
+  const value = claims[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+};
+
+/** The user an access token names, or null when it is absent or not a JWT with a `sub`. */
+export function userFromAccessToken(token: string | null): SignedInUser | null {
+  if (token === null) return null;
+  const claims = decodeJwtPayload(token);
+  const id = claims === undefined ? undefined : stringClaim(claims, 'sub');
+  if (claims === undefined || id === undefined) return null;
+  const exp = claims['exp'];
+  const user: SignedInUser = {
+    id,
+    isGuest: claims['guest'] === true,
+    scopes: listClaim(claims, 'scopes'),
+    channels: listClaim(claims, 'channels'),
+    claims,
+  };
+  const name = stringClaim(claims, 'name');
+  const email = stringClaim(claims, 'email');
+  const role = stringClaim(claims, 'role');
+  if (name !== undefined) user.name = name;
+  if (email !== undefined) user.email = email;
+  if (role !== undefined) user.role = role;
+  if (typeof exp === 'number' && Number.isFinite(exp)) user.expiresAt = exp * 1000;
+  return user;
+}
+
+/**
+ * The signed-in user (id, guest or not, name, email, role, grants), or null while signed out. Read
+ * from the access token the client's token manager holds, so it is known before the connection is
+ * up and stays while offline. A new object comes with each new token (a renewal, once per token
+ * lifetime: compare `id` to detect another user) and null on sign-out. The claims are not verified here: the server verifies every token;
+ * use this for what to show, never for what to allow.
+ *
+ * @example
+ *   const user = useUser();
+ *   if (user === null) return <SignIn />;
+ *   return <p>Signed in as {user.name ?? user.id}</p>;
+ */
+export function useUser<Events extends EventMap = EventMap>(client?: RealtimeClient<Events>): SignedInUser | null {
+  const c = useResolvedClient('useUser', client);
+  const subscribe = useCallback((changed: () => void) => safely(() => c.tokens.on('change', () => changed())), [c]);
+  const read = () => c.tokens.accessToken;
+  const token = useSyncExternalStore(subscribe, read, read);
+  return useMemo(() => userFromAccessToken(token), [token]);
+}
+
 /** An in-place reauth of the live connection, with when the client heard of it (ms). */
 export type ReauthNotice = Extract<AuthNotice, { kind: 'reauth_ok' | 'reauth_failed' }> & { at: number };
 
@@ -150,23 +265,26 @@ export function useTokenExpiry<Events extends EventMap = EventMap>(client?: Real
 }
 
 /**
- * The hooks bound to one EventMap, so event names and payloads are checked without type arguments
- * at every call.
+ * The hooks bound to the app's EventMap (events it receives) and SendMap (client events it sends),
+ * so names and payloads are checked without type arguments at every call.
  *
  * @example
- *   export const { useEvent, useTetherClient } = createTetherHooks<ChatEvents>();
+ *   export const { useEvent, useSend, useTetherClient } = createTetherHooks<ChatEvents, ChatSends>();
  *   useEvent('message_received', (data) => console.log(data.text)); // data: ChatEvents['message_received']
+ *   const sendMessage = useSend('chat_message'); // (data: ChatSends['chat_message']) => Promise<SendAck>
  */
-export function createTetherHooks<Events extends EventMap>(): {
+export function createTetherHooks<Events extends EventMap, Sends extends SendMap = SendMap>(): {
   useTetherClient: (client?: RealtimeClient<Events>) => RealtimeClient<Events>;
   useEvent: <K extends keyof Events & string>(
     event: K,
     handler: (data: Events[K], meta: EventMeta) => void,
     client?: RealtimeClient<Events>,
   ) => void;
+  useSend: <K extends keyof Sends & string>(event: K, client?: RealtimeClient<Events>) => SendFunction<Sends[K]>;
 } {
   return {
     useTetherClient: (client) => useResolvedClient('useTetherClient', client),
     useEvent: (event, handler, client) => useEvent(event, handler, client),
+    useSend: (event, client) => useSend<Sends, typeof event, Events>(event, client),
   };
 }

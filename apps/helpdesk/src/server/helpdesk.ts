@@ -12,6 +12,7 @@ import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerGuestRoutes } from './http/guest-routes.js';
 import { registerStaffRoutes } from './http/staff-routes.js';
 import { registerStaticRoutes } from './http/static-routes.js';
+import { registerClientEvents } from './realtime/client-events.js';
 import { DashboardFeed } from './realtime/dashboard-feed.js';
 import { HelpdeskPublisher } from './realtime/events.js';
 import { seedDemo } from './seed.js';
@@ -82,6 +83,7 @@ export async function startHelpdesk(config: Config, options: HelpdeskOptions = {
     });
     if (options.seed ?? true) await seedDemo({ gateway, areas, tickets, service });
 
+    registerClientEvents(gateway, service);
     const authenticate = (token: string) => gateway.authenticator.authenticate(token);
     registerRoutes = async (gw) => {
       registerGuestRoutes(gw.app, { authenticate, service, tickets, areas: () => areas.all() });

@@ -1,7 +1,32 @@
 import { useEffect, useRef, useState } from 'react';
 import type { ConnectionState } from '@tether/client';
-import { useConnectionState, useTokenExpiry } from '@tether/react';
-import type { HelpdeskRealtime } from './session.js';
+import { createTetherHooks, useConnectionState, useSession, useTokenExpiry } from '@tether/react';
+import type { HelpdeskSends } from '../server/domain/dto.js';
+import type { HelpdeskEventMap, HelpdeskRealtime } from './session.js';
+
+/** `@tether/react`'s event and send hooks, typed with the helpdesk's events and client events. */
+export const { useEvent: useHelpdeskEvent, useSend: useHelpdeskSend } = createTetherHooks<
+  HelpdeskEventMap,
+  { [K in keyof HelpdeskSends]: HelpdeskSends[K] }
+>();
+
+/**
+ * Runs `catchUp` on every new realtime session (each reconnect: what was published while away is
+ * fetched again), and on mount when `onMount`; never when a session drops. Failures are ignored:
+ * offline again, the next session catches up. The latest `catchUp` is called.
+ */
+export function useCatchUp(realtime: HelpdeskRealtime, catchUp: () => Promise<void>, onMount: boolean): void {
+  const live = useSession(realtime);
+  const liveId = live?.sessionId ?? null;
+  const latest = useRef(catchUp);
+  latest.current = catchUp;
+  const started = useRef(false);
+  useEffect(() => {
+    if (liveId === null && (started.current || !onMount)) return;
+    started.current = true;
+    latest.current().catch(() => undefined);
+  }, [liveId, onMount]);
+}
 
 /** Re-renders every `ms` (countdowns). */
 export function useNow(ms = 1000): number {

@@ -1,10 +1,11 @@
 import { ApiClient, RealtimeClient, TokenManager, webStorage } from '@tether/client';
 import type { HelpdeskEvents } from '../server/domain/dto.js';
 
+/** The helpdesk's events as the SDK's EventMap. */
+export type HelpdeskEventMap = { [K in keyof HelpdeskEvents]: HelpdeskEvents[K] & Record<string, unknown> };
+
 /** The realtime client typed with the helpdesk's events. */
-export type HelpdeskRealtime = RealtimeClient<{
-  [K in keyof HelpdeskEvents]: HelpdeskEvents[K] & Record<string, unknown>;
-}>;
+export type HelpdeskRealtime = RealtimeClient<HelpdeskEventMap>;
 
 /** One signed-in page: tokens, the API client and the realtime connection, all from the SDK. */
 export interface Session {

@@ -89,6 +89,17 @@ export interface HelpdeskEvents {
   auth_event: AuthEventDto;
 }
 
+/**
+ * Client events the staff page sends over its realtime connection (`client.send`), handled in the
+ * helpdesk's process (`gateway.onClientEvent`): reads are small, frequent and fire-and-forget, so
+ * they ride the socket that is already open, wait in the SDK's outbox while offline and are applied
+ * once when retried.
+ */
+export interface HelpdeskSends {
+  ticket_read: { ticketId: string };
+  dm_read: { peerId: string };
+}
+
 export interface ConnectionDto {
   sessionId: string;
   userId: string;

@@ -1,6 +1,7 @@
 import { TetherError } from '@tether/protocol';
 import type { Principal } from '@tether/server';
 import type { FastifyRequest } from 'fastify';
+import type { Actor } from '../domain/helpdesk-service.js';
 
 /** Verifies a bearer access token (staff or guest): what every API route starts with. */
 export type Authenticate = (token: string) => Promise<Principal>;
@@ -20,7 +21,11 @@ export async function callerOf(request: FastifyRequest, authenticate: Authentica
   const header = request.headers.authorization;
   const match = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
   if (match === null) throw new TetherError('AUTH_REQUIRED');
-  const principal = await authenticate(match[1]!);
+  return callerFromPrincipal(await authenticate(match[1]!));
+}
+
+/** The caller a verified principal names (an API route's token, or a realtime connection's). */
+export function callerFromPrincipal(principal: Principal): Caller {
   const claimed = principal.claims['name'];
   return {
     principal,
@@ -29,9 +34,20 @@ export async function callerOf(request: FastifyRequest, authenticate: Authentica
   };
 }
 
+/** Who acts in the domain: the caller with its grants. */
+export const actorOf = (caller: Caller): Actor => ({
+  userId: caller.userId,
+  name: caller.name,
+  grants: caller.principal.scopes,
+});
+
 /** A signed-in staff member (not a guest). */
 export async function staffOf(request: FastifyRequest, authenticate: Authenticate): Promise<Caller> {
-  const caller = await callerOf(request, authenticate);
+  return asStaff(await callerOf(request, authenticate));
+}
+
+/** The caller, when staff (not a guest); FORBIDDEN otherwise. */
+export function asStaff(caller: Caller): Caller {
   if (caller.principal.isGuest) throw new TetherError('FORBIDDEN', 'Staff only');
   return caller;
 }

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import type { Actor, HelpdeskService } from '../domain/helpdesk-service.js';
+import type { HelpdeskService } from '../domain/helpdesk-service.js';
 import type { MeDto, StaffDto } from '../domain/dto.js';
 import type { DirectMessagesRepository } from '../db/direct-messages-repo.js';
 import type { TicketsRepository } from '../db/tickets-repo.js';
-import { staffOf, type Authenticate, type Caller } from './caller.js';
+import { actorOf, staffOf, type Authenticate } from './caller.js';
 import { idParam, MessageBody, parse, StatusQuery } from './schemas.js';
 
 export interface StaffRouteDeps {
@@ -14,12 +14,6 @@ export interface StaffRouteDeps {
   listStaff: () => Promise<StaffDto[]>;
   dms: DirectMessagesRepository;
 }
-
-const actorOf = (caller: Caller): Actor => ({
-  userId: caller.userId,
-  name: caller.name,
-  grants: caller.principal.scopes,
-});
 
 /** Inbox, ticket view, replies, resolve/reopen and direct messages: staff only. */
 export function registerStaffRoutes(app: FastifyInstance, deps: StaffRouteDeps): void {

@@ -1,7 +1,7 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import type { AdminStatsDto, AuthEventDto, MeDto, StaffDto } from '../../server/domain/dto.js';
 import { SignIn } from '../components/SignIn.js';
-import { useNow } from '../hooks.js';
+import { useCatchUp, useHelpdeskEvent, useNow } from '../hooks.js';
 import { formatTime } from '../router.js';
 import type { Session } from '../session.js';
 import { Header } from '../staff/StaffApp.js';
@@ -38,8 +38,9 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
   const now = useNow(1000);
   const { api, realtime } = session;
 
-  useEffect(() => {
-    const load = async () => {
+  useCatchUp(
+    realtime,
+    async () => {
       const [s, e, staff] = await Promise.all([
         api.get<AdminStatsDto>('/api/admin/stats'),
         api.get<AuthEventDto[]>('/api/admin/auth-events'),
@@ -48,23 +49,21 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
       setStats(s);
       setEvents(e.reverse());
       setNames(Object.fromEntries(staff.map((p) => [p.id, p.name])));
-    };
-    const offs = [
-      realtime.onSession(() => void load().catch(() => undefined)),
-      realtime.on('admin_stats', (s) => {
-        setStats(s);
-        setRates((r) => ({
-          deliveries: [...r.deliveries, s.deliveriesPerSecond].slice(-HISTORY),
-          publishes: [...r.publishes, s.publishesPerSecond].slice(-HISTORY),
-        }));
-      }),
-      realtime.on('auth_event', (e) => setEvents((list) => [e, ...list].slice(0, 200))),
-    ];
-    load().catch(() => undefined);
-    return () => {
-      for (const off of offs) off();
-    };
-  }, [api, realtime]);
+    },
+    true,
+  );
+  useHelpdeskEvent(
+    'admin_stats',
+    (s) => {
+      setStats(s);
+      setRates((r) => ({
+        deliveries: [...r.deliveries, s.deliveriesPerSecond].slice(-HISTORY),
+        publishes: [...r.publishes, s.publishesPerSecond].slice(-HISTORY),
+      }));
+    },
+    realtime,
+  );
+  useHelpdeskEvent('auth_event', (e) => setEvents((list) => [e, ...list].slice(0, 200)), realtime);
 
   const disconnect = async (userId: string) => {
     try {

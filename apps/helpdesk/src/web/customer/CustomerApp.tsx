@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import type { AreaDto, MessageDto, TicketDetailDto, TicketDto } from '../../server/domain/dto.js';
 import { ConnectionBanner, ConnectionIndicator } from '../components/ConnectionIndicator.js';
-import { useConnection } from '../hooks.js';
+import { useCatchUp, useConnection, useHelpdeskEvent } from '../hooks.js';
 import { mergeById } from '../model.js';
 import { formatTime } from '../router.js';
 import { guestSession, newId } from '../session.js';
@@ -18,34 +18,46 @@ export function CustomerApp() {
   const [messages, setMessages] = useState<MessageDto[]>([]);
   const [loading, setLoading] = useState(true);
 
-  useEffect(() => {
-    const { api, realtime, tokens } = session;
-    const catchUp = async () => {
-      const mine = await api.get<TicketDetailDto[]>('/api/guest/tickets');
+  // Replies sent while away appear on every new realtime session (each reconnect).
+  useCatchUp(
+    session.realtime,
+    async () => {
+      const mine = await session.api.get<TicketDetailDto[]>('/api/guest/tickets');
       const latest = mine[0];
       if (latest !== undefined) {
         setTicket(latest.ticket);
         setMessages((prev) => mergeById(prev, latest.messages));
       }
-    };
-    const offs = [
-      realtime.onSession(() => void catchUp().catch(() => undefined)),
-      realtime.on('message_received', (d) => {
-        setTicket((t) => (t === null || t.id === d.ticket.id ? d.ticket : t));
-        setMessages((prev) =>
-          prev.length === 0 || prev[0]!.ticketId === d.message.ticketId ? mergeById(prev, [d.message]) : prev,
-        );
-      }),
-      realtime.on('ticket_resolved', (d) => setTicket((t) => (t?.id === d.ticket.id ? d.ticket : t))),
-      realtime.on('ticket_reopened', (d) => setTicket((t) => (t?.id === d.ticket.id ? d.ticket : t))),
-    ];
-    void tokens.hasSession().then((has) => {
-      if (has) realtime.connect();
+    },
+    false,
+  );
+
+  useHelpdeskEvent(
+    'message_received',
+    (d) => {
+      setTicket((t) => (t === null || t.id === d.ticket.id ? d.ticket : t));
+      setMessages((prev) =>
+        prev.length === 0 || prev[0]!.ticketId === d.message.ticketId ? mergeById(prev, [d.message]) : prev,
+      );
+    },
+    session.realtime,
+  );
+  useHelpdeskEvent(
+    'ticket_resolved',
+    (d) => setTicket((t) => (t?.id === d.ticket.id ? d.ticket : t)),
+    session.realtime,
+  );
+  useHelpdeskEvent(
+    'ticket_reopened',
+    (d) => setTicket((t) => (t?.id === d.ticket.id ? d.ticket : t)),
+    session.realtime,
+  );
+
+  useEffect(() => {
+    void session.tokens.hasSession().then((has) => {
+      if (has) session.realtime.connect();
       setLoading(false);
     });
-    return () => {
-      for (const off of offs) off();
-    };
   }, [session]);
 
   const start = async (ward: string, name: string, body: string, id: string) => {

@@ -59,7 +59,7 @@ export function Header({
 
 function Workspace({ session, me, onSignOut }: { session: Session; me: MeDto; onSignOut: () => Promise<void> }) {
   const [path, navigate] = usePath();
-  const { state, dispatch, refreshTicket, refreshPeer } = useStaffData(session, me.id);
+  const { state, dispatch, refreshTicket, refreshPeer, markTicketRead, markDmRead } = useStaffData(session, me.id);
   const [tab, setTab] = useState<'open' | 'resolved'>('open');
   const ticketId = /^\/tickets\/([^/]+)$/.exec(path)?.[1] ?? null;
   const peerId = /^\/messages\/([^/]+)$/.exec(path)?.[1] ?? null;
@@ -70,15 +70,15 @@ function Workspace({ session, me, onSignOut }: { session: Session; me: MeDto; on
     dispatch({ type: 'open_ticket', id: ticketId });
     if (ticketId === null) return;
     refreshTicket(ticketId).catch(() => undefined);
-    api.post(`/api/tickets/${encodeURIComponent(ticketId)}/read`).catch(() => undefined);
-  }, [ticketId, api, dispatch, refreshTicket]);
+    void markTicketRead({ ticketId });
+  }, [ticketId, dispatch, refreshTicket, markTicketRead]);
 
   useEffect(() => {
     dispatch({ type: 'open_peer', id: peerId });
     if (peerId === null) return;
     refreshPeer(peerId).catch(() => undefined);
-    api.post(`/api/dm/${encodeURIComponent(peerId)}/read`).catch(() => undefined);
-  }, [peerId, api, dispatch, refreshPeer]);
+    void markDmRead({ peerId });
+  }, [peerId, dispatch, refreshPeer, markDmRead]);
 
   const ticket = ticketId === null ? undefined : state.tickets[ticketId];
   const dmUnread = Object.values(state.dmUnread).reduce((a, b) => a + b, 0);

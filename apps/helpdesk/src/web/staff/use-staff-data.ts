@@ -1,12 +1,14 @@
-import { useCallback, useEffect, useReducer, useRef } from 'react';
+import { useCallback, useReducer, useRef } from 'react';
 import type { DirectMessageDto, StaffDto, TicketDetailDto, TicketDto } from '../../server/domain/dto.js';
 import { initialStaffState, staffReducer, type StaffAction, type StaffState } from '../model.js';
+import { useCatchUp, useHelpdeskEvent, useHelpdeskSend } from '../hooks.js';
 import type { Session } from '../session.js';
 
 /**
- * The staff pages' data: initial fetches, live events from the SDK, and a catch-up fetch on every
- * (re)connection — so whatever was published while the page was offline appears, and the reducer's
- * merge-by-id keeps anything that arrived both ways from showing twice.
+ * The staff pages' data: initial fetches, live events from the SDK (`@tether/react`'s `useEvent`),
+ * and a catch-up fetch on every (re)connection — so whatever was published while the page was
+ * offline appears, and the reducer's merge-by-id keeps anything that arrived both ways from showing
+ * twice. Reads of an open ticket or conversation go as client events (`useSend`) on the socket.
  */
 export function useStaffData(
   session: Session,
@@ -16,6 +18,8 @@ export function useStaffData(
   dispatch: (a: StaffAction) => void;
   refreshTicket: (id: string) => Promise<void>;
   refreshPeer: (id: string) => Promise<void>;
+  markTicketRead: (data: { ticketId: string }) => Promise<unknown>;
+  markDmRead: (data: { peerId: string }) => Promise<unknown>;
 } {
   const [state, dispatch] = useReducer(staffReducer, initialStaffState);
   const latest = useRef(state);
@@ -37,9 +41,13 @@ export function useStaffData(
     [api],
   );
 
-  useEffect(() => {
-    if (me === null) return;
-    const catchUp = async () => {
+  const markTicketRead = useHelpdeskSend('ticket_read', realtime);
+  const markDmRead = useHelpdeskSend('dm_read', realtime);
+
+  useCatchUp(
+    realtime,
+    async () => {
+      if (me === null) return;
       const [open, resolved, staff] = await Promise.all([
         api.get<TicketDto[]>('/api/tickets?status=open'),
         api.get<TicketDto[]>('/api/tickets?status=resolved'),
@@ -51,37 +59,42 @@ export function useStaffData(
       const { openTicketId, openPeerId } = latest.current;
       if (openTicketId !== null) await refreshTicket(openTicketId);
       if (openPeerId !== null) await refreshPeer(openPeerId);
-    };
-    const safely = () => {
-      catchUp().catch(() => undefined); // Offline again: the next session catches up.
-    };
-    const markRead = (ticketId: string) => {
-      api.post(`/api/tickets/${encodeURIComponent(ticketId)}/read`).catch(() => undefined);
-    };
-    const offs = [
-      realtime.onSession(safely),
-      // The first message carries the ticket: one action, so the new ticket counts one unread.
-      realtime.on('ticket_created', (d) => dispatch({ type: 'message', ticket: d.ticket, message: d.message, me })),
-      realtime.on('message_received', (d) => {
-        dispatch({ type: 'message', ticket: d.ticket, message: d.message, me });
-        if (d.ticket.id === latest.current.openTicketId && d.message.authorKind === 'customer') markRead(d.ticket.id);
-      }),
-      realtime.on('whisper', (d) => dispatch({ type: 'whisper', whisper: d.whisper })),
-      realtime.on('ticket_resolved', (d) => dispatch({ type: 'ticket', ticket: d.ticket })),
-      realtime.on('ticket_reopened', (d) => dispatch({ type: 'ticket', ticket: d.ticket })),
-      realtime.on('direct_message', (d) => {
-        dispatch({ type: 'dm', message: d.message, me });
-        if (d.message.toId === me && d.message.fromId === latest.current.openPeerId) {
-          api.post(`/api/dm/${encodeURIComponent(d.message.fromId)}/read`).catch(() => undefined);
-        }
-      }),
-      realtime.on('message_read', (d) => dispatch({ type: 'dm_read', ids: d.ids, readAt: d.readAt })),
-    ];
-    safely();
-    return () => {
-      for (const off of offs) off();
-    };
-  }, [api, realtime, me, refreshTicket, refreshPeer]);
+    },
+    true,
+  );
 
-  return { state, dispatch, refreshTicket, refreshPeer };
+  // Live events (the reducer ignores them until `me` is known).
+  useHelpdeskEvent(
+    'ticket_created',
+    (d) => me !== null && dispatch({ type: 'message', ticket: d.ticket, message: d.message, me }),
+    realtime,
+  );
+  useHelpdeskEvent(
+    'message_received',
+    (d) => {
+      if (me === null) return;
+      dispatch({ type: 'message', ticket: d.ticket, message: d.message, me });
+      if (d.ticket.id === latest.current.openTicketId && d.message.authorKind === 'customer') {
+        void markTicketRead({ ticketId: d.ticket.id });
+      }
+    },
+    realtime,
+  );
+  useHelpdeskEvent('whisper', (d) => dispatch({ type: 'whisper', whisper: d.whisper }), realtime);
+  useHelpdeskEvent('ticket_resolved', (d) => dispatch({ type: 'ticket', ticket: d.ticket }), realtime);
+  useHelpdeskEvent('ticket_reopened', (d) => dispatch({ type: 'ticket', ticket: d.ticket }), realtime);
+  useHelpdeskEvent(
+    'direct_message',
+    (d) => {
+      if (me === null) return;
+      dispatch({ type: 'dm', message: d.message, me });
+      if (d.message.toId === me && d.message.fromId === latest.current.openPeerId) {
+        void markDmRead({ peerId: d.message.fromId });
+      }
+    },
+    realtime,
+  );
+  useHelpdeskEvent('message_read', (d) => dispatch({ type: 'dm_read', ids: d.ids, readAt: d.readAt }), realtime);
+
+  return { state, dispatch, refreshTicket, refreshPeer, markTicketRead, markDmRead };
 }

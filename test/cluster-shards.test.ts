@@ -55,8 +55,8 @@ describe('cluster mode over a Redis Cluster: publishes spread over every shard',
 
     const rows = after.map((shard) => ({ shard: shard.node, keys: shard.keys, ...callsSince(before, shard) }));
     // Other test files may run on the same cluster meanwhile: calls are deltas of the whole server,
-    // keys are this run's only. Every scope publish also appends to the root scope's stream (`s:*`,
-    // read by holders of `*`), so one shard carries that stream on top of its third.
+    // keys are this run's only. Every scope publish also appends to one of the root scope's
+    // sub-streams (`s:*#k/8`, read together by holders of `*`).
     console.log(`per shard after ${SCOPES} publishes to different scopes in ${ms} ms (prefix ${cluster.prefix}):`);
     console.table(rows);
     expect(rows).toHaveLength(3);
@@ -66,7 +66,32 @@ describe('cluster mode over a Redis Cluster: publishes spread over every shard',
       expect(row.evalsha + row.eval, `scripts on ${row.shard}`).toBeGreaterThan(SCOPES / 10);
       expect(row.spublish, `SPUBLISHes on ${row.shard}`).toBeGreaterThan(SCOPES / 10);
     }
+
+    // HISTORY_SPREAD (8 on a Redis Cluster): the root stream, which every scope event goes to, is 8
+    // sub-streams in 8 slots, so its appends land on several shards instead of one.
+    const root = await Promise.all(
+      Array.from({ length: 8 }, async (_, k) => ({
+        stream: `s:*#${k}/8`,
+        at: await redis.holders(`{${cluster.prefix}:s:*#${k}/8}:x`),
+      })),
+    );
+    console.table(root.map((r) => ({ stream: r.stream, shard: r.at[0]?.node, entries: r.at[0]?.length })));
+    expect(root.every((r) => r.at.length === 1)).toBe(true);
+    expect(root.reduce((sum, r) => sum + r.at[0]!.length, 0)).toBe(SCOPES);
+    expect(new Set(root.map((r) => r.at[0]!.node)).size).toBeGreaterThan(1);
   }, 120_000);
+
+  it("a node whose HISTORY_SPREAD differs from the cluster's refuses to start, naming the setting", async () => {
+    const refused = cluster.start({ HISTORY_SPREAD: '4' });
+    await expect(refused).rejects.toThrow(
+      `Invalid configuration: HISTORY_SPREAD is 4 here but 8 for the cluster's event log (Redis key ${cluster.prefix}:log:spread)`,
+    );
+    const exited = cluster.nodes.at(-1)!;
+    expect(await exited.exit()).toBe(78);
+    // The running nodes are untouched.
+    const answer = await cluster.api(nodes[0]!, 'POST', '/v1/publish', { event: 'after', to: { scopes: ['ke'] } });
+    expect(answer.status).toBe(202);
+  }, 60_000);
 });
 
 function callsSince(before: ShardStats[], shard: ShardStats): Record<Counted, number> {

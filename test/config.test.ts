@@ -31,6 +31,7 @@ describe('configuration', () => {
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL must be a URL starting with postgres:\/\//],
     ['ALLOWED_ORIGINS', 'https://a.example/path', /ALLOWED_ORIGINS must be a comma-separated list of origins/],
     ['JWT_SECRET', 'short', /JWT_SECRET must be a secret of at least 32 characters$/],
+    ['HISTORY_SPREAD', '3', /HISTORY_SPREAD must be one of 1, 2, 4, 8, 16, 32, 64/],
   ])('refuses %s=%s with one line naming it', (name, value, message) => {
     let error: unknown;
     try {

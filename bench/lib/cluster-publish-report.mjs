@@ -29,17 +29,27 @@ const RATIOS = {
   'Redis CPU per publish (µs, all servers)': 'redisCpuMicrosPerPublish',
 };
 
-function shardLines(name, f) {
+/** `s:*`, or `s:*` ×3 for three of its sub-streams: what a shard holds of the hot streams. */
+function holdsText(holds) {
+  const counts = new Map();
+  for (const h of holds) {
+    const scope = h.replace(/#.*$/, '');
+    counts.set(scope, (counts.get(scope) ?? 0) + (h.includes('#') ? 1 : 0));
+  }
+  return [...counts].map(([scope, k]) => (k > 0 ? `\`${scope}\` ×${k}` : `\`${scope}\``)).join(', ');
+}
+
+function shardLines(name, f, label = 'Redis Cluster') {
   return [
     '',
-    `Redis Cluster, ${name} pattern, per master:`,
+    `${label}, ${name} pattern, per master:`,
     '',
     '| master | Redis CPU per publish (µs) | share of Redis CPU | % of one core | scripts (share) | Redis CPU per script (µs) | stream keys | holds |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...f.shards.map(
       (s) =>
         `| ${s.node} | ${n(s.cpuMicrosPerPublish)} | ${n(s.cpuShare)}% | ${n(s.cpuPercent)} | ${n(s.scripts)} (${n(s.scriptShare)}%) | ` +
-        `${n(s.cpuMicrosPerScript)} | ${n(s.streamKeys)} | ${s.holds.map((h) => `\`${h}\``).join(', ')} |`,
+        `${n(s.cpuMicrosPerScript)} | ${n(s.streamKeys)} | ${holdsText(s.holds)} |`,
     ),
   ];
 }
@@ -88,24 +98,37 @@ export function clusterPublishLines(cp) {
   const star = cl?.patterns?.scope?.starShard;
   const hot = cl?.patterns?.scope?.hottestShard;
   const base = sa?.patterns?.scope?.starShard;
-  const holds = (s) => s.holds.map((h) => `\`${h}\``).join(' and ');
+  const holds = (s) => holdsText(s.holds);
   const per = (s) =>
     `${n(s.mainCpuMicrosPerPublish)} µs of main-thread CPU per scope publish (${n(s.cpuShare)}% of the cluster's ` +
     `Redis CPU, ${n(s.scriptShare)}% of its scripts)`;
   if (star && hot)
     lines.push(
       '',
-      `Hot streams: every scope event of the tree is appended to \`s:*\` and to \`s:ke\`. ${star.node} holds ` +
+      `Hot streams: every scope event of the tree is appended to one sub-stream of \`s:*\` and one of \`s:ke\` ` +
+        `(HISTORY_SPREAD=8: 8 each). ${star.node} holds ` +
         `${holds(star)}: ${per(star)}.` +
         (hot.node === star.node
           ? ''
           : ` The hottest shard is ${hot.node}, holding ${holds(hot) || 'neither'}: ${per(hot)}.`) +
         ` Scope publishes of the whole deployment top out near 1 s ÷ ${n(hot.mainCpuMicrosPerPublish)} µs ≈ ` +
-        `**${n(hot.ceilingPerSecond)}/s**, however many shards are added; a shard holding one hot stream and nothing ` +
-        `else: ≈ ${n(hot.aloneCeilingPerSecond)}/s (1 s ÷ ${n(hot.cpuMicrosPerScript)} µs per script).` +
+        `**${n(hot.ceilingPerSecond)}/s** on these 3 shards.` +
         (base
           ? ` Standalone Redis: ${n(base.mainCpuMicrosPerPublish)} µs per scope publish, ≈ ${n(base.ceilingPerSecond)}/s.`
           : ''),
+    );
+  const un = cp.backends.clusterUnspread?.patterns?.scope;
+  if (un) lines.push(...shardLines('scope', un, 'Redis Cluster with HISTORY_SPREAD=1 (`*` and `ke` one stream each)'));
+  const sp = cp.spread;
+  if (sp)
+    lines.push(
+      '',
+      `**Spreading** (scope pattern, same run): the busiest shard spent ${n(sp.hottestMicrosPerPublish[0])} µs of ` +
+        `main-thread CPU per scope publish with \`*\` and \`ke\` one stream each, ${n(sp.hottestMicrosPerPublish[1])} µs ` +
+        `spread over 8 sub-streams each: a ceiling of ≈ ${n(sp.ceilingPerSecond[0])}/s → ≈ ${n(sp.ceilingPerSecond[1])}/s ` +
+        `(${x(sp.ceilingRatio)}). Shares of the Redis CPU per master: ${sp.cpuShares[0].map((v) => `${v}%`).join(' / ')} → ` +
+        `${sp.cpuShares[1].map((v) => `${v}%`).join(' / ')}; Redis CPU per scope publish, all masters: ` +
+        `${n(sp.redisCpuMicrosPerPublish[0])} → ${n(sp.redisCpuMicrosPerPublish[1])} µs (the same appends, moved).`,
     );
   const idle = Object.values(cp.backends)
     .flatMap((b) => b.idle ?? [])

@@ -47,11 +47,22 @@ const BACKENDS = [
     env: { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '' },
   },
   {
-    name: 'cluster',
-    label: '3-master Redis Cluster',
+    // The layout before HISTORY_SPREAD: `*` and `ke` one stream each, on one shard each.
+    name: 'clusterUnspread',
+    label: '3-master Redis Cluster, HISTORY_SPREAD=1',
     cluster: true,
+    spread: 1,
+    patterns: ['scope'],
     seeds: CLUSTER_SEEDS,
-    env: { REDIS_CLUSTER_NODES: CLUSTER_SEEDS.join(','), REDIS_URL: '' },
+    env: { REDIS_CLUSTER_NODES: CLUSTER_SEEDS.join(','), REDIS_URL: '', HISTORY_SPREAD: '1' },
+  },
+  {
+    name: 'cluster',
+    label: '3-master Redis Cluster (HISTORY_SPREAD=8, its default)',
+    cluster: true,
+    spread: 8,
+    seeds: CLUSTER_SEEDS,
+    env: { REDIS_CLUSTER_NODES: CLUSTER_SEEDS.join(','), REDIS_URL: '', HISTORY_SPREAD: '' },
   },
 ];
 
@@ -66,8 +77,11 @@ export const PATTERNS = [
     to: () => ({ scopes: [`ke/r${rand(10)}/d${rand(10)}/w${rand(10)}`] }),
   },
 ];
-// The streams every scope event of the tree goes to.
-const HOT_STREAMS = ['s:*', 's:ke'];
+// The streams every scope event of the tree goes to: `*` and `ke`, or their sub-streams when spread.
+const hotStreams = (spread = 1) =>
+  ['*', 'ke'].flatMap((scope) =>
+    spread === 1 ? [`s:${scope}`] : Array.from({ length: spread }, (_, k) => `s:${scope}#${k}/${spread}`),
+  );
 
 const round = (v, digits = 0) =>
   v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits;
@@ -137,7 +151,7 @@ async function runPattern({ backend, pattern, ports, gateways, redis, sizes, ctx
     })),
   };
   if (pattern.name === 'scope') {
-    for (const stream of HOT_STREAMS) {
+    for (const stream of hotStreams(backend.spread)) {
       const owner = await redis.ownerOf(`{${prefix}:${stream}}:x`);
       f.shards.find((s) => s.node === owner)?.holds.push(stream);
     }
@@ -157,7 +171,7 @@ async function runPattern({ backend, pattern, ports, gateways, redis, sizes, ctx
         // A shard with one hot stream and nothing else: one script per scope publish at this cost.
         aloneCeilingPerSecond: s.cpuMicrosPerScript ? hundreds(1e6 / s.cpuMicrosPerScript) : null,
       };
-    f.starShard = figures(f.shards.find((s) => s.holds.includes('s:*')));
+    f.starShard = figures(f.shards.find((s) => s.holds.some((h) => h.startsWith('s:*'))));
     f.hottestShard = figures(
       f.shards.reduce((a, b) => (b.mainCpuMicrosPerPublish > a.mainCpuMicrosPerPublish ? b : a)),
     );
@@ -199,7 +213,7 @@ async function runBackend(backend, { sizes, ctx, log, tetherEnv, cli, profileDir
     }));
 
     out.patterns = {};
-    for (const pattern of PATTERNS) {
+    for (const pattern of PATTERNS.filter((p) => backend.patterns?.includes(p.name) ?? true)) {
       const f = await runPattern({ backend, pattern, ports, gateways, redis, sizes, ctx, prefix });
       out.patterns[pattern.name] = f;
       log(
@@ -229,6 +243,27 @@ async function runBackend(backend, { sizes, ctx, log, tetherEnv, cli, profileDir
   return out;
 }
 
+/**
+ * The scope pattern on the Redis Cluster with `*` and `ke` spread (HISTORY_SPREAD=8) against one
+ * stream each: the busiest shard's CPU per scope publish, which sets the deployment's ceiling.
+ */
+function spreadComparison(unspread, spread) {
+  const a = unspread?.patterns?.scope;
+  const b = spread?.patterns?.scope;
+  if (!a?.hottestShard || !b?.hottestShard) return null;
+  const shares = (f) => f.shards.map((s) => s.cpuShare);
+  return {
+    hottestMicrosPerPublish: [a.hottestShard.mainCpuMicrosPerPublish, b.hottestShard.mainCpuMicrosPerPublish],
+    ceilingPerSecond: [a.hottestShard.ceilingPerSecond, b.hottestShard.ceilingPerSecond],
+    ceilingRatio: a.hottestShard.ceilingPerSecond
+      ? round(b.hottestShard.ceilingPerSecond / a.hottestShard.ceilingPerSecond, 2)
+      : null,
+    cpuShares: [shares(a), shares(b)],
+    redisCpuMicrosPerPublish: [a.redisCpuMicrosPerPublish, b.redisCpuMicrosPerPublish],
+    publishesPerSecond: [a.publishesPerSecond, b.publishesPerSecond],
+  };
+}
+
 /** Cluster over standalone, per pattern: > 1 means the cluster figure is higher. */
 function compare(standalone, cluster) {
   const out = {};
@@ -255,6 +290,7 @@ export async function runClusterPublish({ quick, ctx, log, tetherEnv, cli, profi
   for (const backend of BACKENDS)
     out.backends[backend.name] = await runBackend(backend, { sizes, ctx, log, tetherEnv, cli, profileDir });
   out.comparison = compare(out.backends.standalone, out.backends.cluster);
+  out.spread = spreadComparison(out.backends.clusterUnspread, out.backends.cluster);
   out.loadAverageAtEnd = loadavg()[0];
   out.durationS = Math.round((Date.now() - started) / 1000);
   log(`  cluster-publish section: ${out.durationS} s`);

@@ -88,6 +88,23 @@ export class RedisProbe {
     );
   }
 
+  /** Per server holding `key`: its address and the key's Redis Stream length (0 when not a stream). */
+  async holders(key: string): Promise<{ node: string; length: number }[]> {
+    const found = await Promise.all(
+      this.servers.map(async (server) => {
+        // A Redis Cluster master answers MOVED for a key of another master's slot.
+        const exists = await server.exists(key).catch((err: Error) => {
+          if (err.message.startsWith('MOVED')) return 0;
+          throw err;
+        });
+        if (exists === 0) return undefined;
+        const length = (await server.type(key)) === 'stream' ? await server.xlen(key) : 0;
+        return { node: `${server.options.host}:${server.options.port}`, length };
+      }),
+    );
+    return found.filter((entry) => entry !== undefined);
+  }
+
   close(): void {
     for (const server of this.servers) server.disconnect();
   }

@@ -20,6 +20,7 @@ import { registerSystemRoutes } from './http/system-routes.js';
 import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
 import { registerDeviceRoutes } from './http/device-routes.js';
 import { createStoreLog } from './history/store-log.js';
+import { StreamLayout } from './history/streams.js';
 import type { EventLog } from './history/types.js';
 import { createHub } from './hub/hub.js';
 import type { Hub, HubObserver, PresenceEntry } from './hub/types.js';
@@ -166,6 +167,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const log: EventLog =
     cluster?.log ??
     (await createStoreLog(store.db, store.kind, {
+      layout: new StreamLayout(config.historySpread ?? 1),
       maxEvents: config.historyMaxEvents,
       maxAgeSeconds: config.historyMaxAgeSeconds,
       clock,

@@ -1,5 +1,6 @@
 import type { RevocationState } from '../auth/types.js';
-import type { Config } from '../config/index.js';
+import { ConfigError, type Config } from '../config/index.js';
+import { StreamLayout } from '../history/streams.js';
 import { createRedisLog, type RedisEventLog } from '../history/redis-log.js';
 import type { LocalHub } from '../hub/hub.js';
 import type { HubBroker, PresenceEntry, StreamFollower } from '../hub/types.js';
@@ -59,6 +60,31 @@ export interface ClusterMode {
 }
 
 /**
+ * `HISTORY_SPREAD` on a Redis Cluster when unset: the `*` and top-level streams are each 8
+ * sub-streams, so their appends spread over up to 8 shards (docs/PROTOCOL.md, "What the `*` and
+ * top-level streams cost").
+ */
+const CLUSTER_SPREAD = 8;
+
+/**
+ * Every node must lay streams out alike: a node appending to other streams than another reads
+ * would split live delivery and recovery. The first node records its layout in Redis
+ * (`<prefix>:log:spread`); a node with another one refuses to start, naming the setting.
+ */
+async function agreeOnLayout(bus: ClusterBus, layout: StreamLayout): Promise<void> {
+  const key = `${bus.keys.prefix}:log:spread`;
+  await bus.cmd.set(key, String(layout.spread), 'NX');
+  const agreed = await bus.cmd.get(key);
+  if (agreed !== null && agreed !== String(layout.spread)) {
+    throw new ConfigError(
+      'HISTORY_SPREAD',
+      `is ${layout.spread} here but ${agreed} for the cluster's event log (Redis key ${key}): set it to ${agreed}, ` +
+        `or stop every node and delete that key to change it`,
+    );
+  }
+}
+
+/**
  * Connects to Redis (throws when it is unreachable at start: a node must not silently run alone)
  * and prepares the cluster layer.
  *
@@ -70,16 +96,25 @@ export interface ClusterMode {
 export async function startClusterMode(options: ClusterModeOptions): Promise<ClusterMode> {
   const { config, logger, clock, nodeId, metrics } = options;
   const clusterLogger = logger.child({ component: 'cluster' });
+  const layout = new StreamLayout(config.historySpread ?? ('nodes' in options.redis ? CLUSTER_SPREAD : 1));
   const bus = await connectBus({
     redis: options.redis,
     prefix: config.redisPrefix,
     nodeId,
     logger: clusterLogger,
     metrics,
+    layout,
   });
+  try {
+    await agreeOnLayout(bus, layout);
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
   const untimed = createRedisLog(bus.cmd, {
     prefix: config.redisPrefix,
     sharded: bus.sharded,
+    layout,
     maxEvents: options.history.maxEvents,
     maxAgeSeconds: options.history.maxAgeSeconds,
   });

@@ -1,5 +1,5 @@
 import { redisTag } from '../history/redis-log.js';
-import { channelStream, scopeStream, streamsOf, streamsRead, userStream } from '../history/streams.js';
+import { StreamLayout, channelStream, scopeStream, userStream } from '../history/streams.js';
 import type { PublishEnvelope } from '../hub/types.js';
 
 /**
@@ -12,7 +12,10 @@ import type { PublishEnvelope } from '../hub/types.js';
  * channel it names, so it reaches exactly the nodes with a possible recipient.
  */
 export class ClusterKeys {
-  constructor(readonly prefix: string) {}
+  constructor(
+    readonly prefix: string,
+    readonly layout: StreamLayout = StreamLayout.SINGLE,
+  ) {}
 
   /** Control messages (revocation, disconnect, grants): every node listens. */
   get control(): string {
@@ -57,11 +60,11 @@ export class ClusterKeys {
 
   /** The interest channels a publish is sent to (each at most once). */
   publishChannels(envelope: PublishEnvelope): string[] {
-    return streamsOf(envelope).map((stream) => this.ofStream(stream));
+    return this.layout.streamsOf(envelope).map((stream) => this.ofStream(stream));
   }
 
   /** The interest channels one connection needs: its user, the scopes it reads, its joined channels. */
   sessionChannels(userId: string, scopes: readonly string[], channels: Iterable<string>): string[] {
-    return streamsRead(userId, scopes, channels).map((stream) => this.ofStream(stream));
+    return this.layout.streamsRead(userId, scopes, channels).map((stream) => this.ofStream(stream));
   }
 }

@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisNodeAddress } from '../config/schema.js';
+import type { StreamLayout } from '../history/streams.js';
 import type { RedisMetrics } from '../observability/metrics.js';
 import type { Logger } from '../util/logger.js';
 import type { ControlMessage } from './control.js';
@@ -58,12 +59,14 @@ export interface BusOptions {
   logger: Logger;
   /** Connection state and errors per connection, and the control PUBLISH round trip. */
   metrics?: RedisMetrics;
+  /** The event log's stream layout (interest channels are per stream). */
+  layout?: StreamLayout;
 }
 
 /** Connects both connections (throws when Redis cannot be reached at start) and subscribes to control. */
 export async function connectBus(options: BusOptions): Promise<ClusterBus> {
   const { nodeId, logger, metrics } = options;
-  const keys = new ClusterKeys(options.prefix);
+  const keys = new ClusterKeys(options.prefix, options.layout);
   const { cmd, sub } = openConnections(options.redis, nodeId);
   const sharded = sub instanceof Cluster;
   // A shard channel is heard only on its own shard; the braces pin control to one slot (low volume).

@@ -1,5 +1,4 @@
 import type { RedisEventLog } from '../history/redis-log.js';
-import { streamsRead } from '../history/streams.js';
 import type { Cursor } from '../history/types.js';
 import type { Session, StreamFollower } from '../hub/types.js';
 import type { InterestSet } from './interest.js';
@@ -66,7 +65,7 @@ export class ClusterFollower implements StreamFollower {
   /** (Re)computes a session's interest: new channels are acquired before old ones are released. */
   follow(session: Session): void {
     if (session.closed) return;
-    const streams = streamsRead(session.userId, session.scopeReads, session.channels);
+    const streams = this.bus.keys.layout.streamsRead(session.userId, session.scopeReads, session.channels);
     const channels = streams.map((stream) => this.bus.keys.ofStream(stream));
     const before = this.held.get(session.id) ?? [];
     this.held.set(session.id, channels);

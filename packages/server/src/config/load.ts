@@ -31,6 +31,8 @@ export interface Config {
   /** Event log retention (recovery): by age (s) and by count; 0 = no limit of that kind. */
   historyMaxAgeSeconds: number;
   historyMaxEvents: number;
+  /** Sub-streams of the `*` and top-level scope streams (`HISTORY_SPREAD`); undefined: by backend. */
+  historySpread: number | undefined;
   /** A reconnect missing more events than this gets `recovered: false`. */
   recoveryMaxEvents: number;
   idempotencyTtlSeconds: number;
@@ -165,6 +167,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     pgOutboxPollMs: s.PG_OUTBOX_POLL_MS,
     historyMaxAgeSeconds: s.HISTORY_MAX_AGE_SECONDS,
     historyMaxEvents: s.HISTORY_MAX_EVENTS,
+    historySpread: s.HISTORY_SPREAD,
     recoveryMaxEvents: s.RECOVERY_MAX_EVENTS,
     idempotencyTtlSeconds: s.IDEMPOTENCY_TTL_SECONDS,
     clientEventsUrl: s.CLIENT_EVENTS_URL,

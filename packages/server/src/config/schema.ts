@@ -201,6 +201,13 @@ export const SETTINGS = {
     default: '100000',
     help: 'event log retention by count, per stream: each keeps its newest this many (0: no count limit)',
   },
+  HISTORY_SPREAD: {
+    flag: 'history-spread',
+    schema: z
+      .enum(['1', '2', '4', '8', '16', '32', '64'], { message: 'one of 1, 2, 4, 8, 16, 32, 64' })
+      .transform(Number),
+    help: 'sub-streams of the `*` and top-level scope streams (default: 8 on a Redis Cluster, else 1); the same on every node',
+  },
   RECOVERY_MAX_EVENTS: {
     flag: 'recovery-max-events',
     schema: int(1, 1_000_000),

@@ -1,4 +1,4 @@
-import { streamsOf } from './streams.js';
+import { StreamLayout } from './streams.js';
 import {
   NO_EPOCH,
   contiguous,
@@ -26,6 +26,7 @@ export class MemoryLog implements EventLog {
   constructor(
     private readonly maxEvents = 0,
     private readonly now: () => number = Date.now,
+    readonly layout: StreamLayout = StreamLayout.SINGLE,
   ) {}
 
   append(envelope: LoggedEvent['envelope']): Promise<LoggedEvent> {
@@ -34,7 +35,7 @@ export class MemoryLog implements EventLog {
     const seq = ++this.seq;
     const at = this.now();
     const cursors = new Map<string, Cursor>();
-    for (const name of streamsOf(envelope)) {
+    for (const name of this.layout.streamsOf(envelope)) {
       let stream = this.streams.get(name);
       if (stream === undefined) {
         stream = { epoch: `ep${String(++this.epochs).padStart(6, '0')}`, head: 0, entries: [] };

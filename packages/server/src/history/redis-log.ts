@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import type { PublishEnvelope } from '../hub/types.js';
-import { streamsOf } from './streams.js';
+import { StreamLayout } from './streams.js';
 import {
   NO_EPOCH,
   contiguous,
@@ -50,6 +51,8 @@ export interface RedisLogOptions {
    * cursor, PUBLISHed to the channels given.
    */
   sharded?: boolean;
+  /** Scope stream layout (`HISTORY_SPREAD`). Default one stream per scope. */
+  layout?: StreamLayout;
 }
 
 /** What a node receives on an interest channel: the logged event, ready for `deliverLocal`. */
@@ -196,6 +199,38 @@ end
 return out
 `;
 
+type ScriptCall = (numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
+interface LogScripts {
+  tetherLogAppend: ScriptCall;
+  tetherLogStream: ScriptCall;
+  tetherLogHeads: ScriptCall;
+}
+
+/**
+ * The log's scripts sent as `EVALSHA` (the 40-character digest instead of ~3 KB of script text per
+ * call, and no re-compilation by Redis), falling back to `EVAL` when a server does not have the
+ * script yet (a new, restarted or promoted one answers NOSCRIPT; EVAL also loads it). Done by hand:
+ * ioredis's `defineCommand` scripts fail under auto-pipelining on a Redis Cluster.
+ */
+function defineScripts(redis: Redis | Cluster): LogScripts {
+  const script = (lua: string): ScriptCall => {
+    const sha = createHash('sha1').update(lua).digest('hex');
+    return async (numKeys, ...args) => {
+      try {
+        return await redis.evalsha(sha, numKeys, ...args);
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return redis.eval(lua, numKeys, ...args);
+      }
+    };
+  };
+  return {
+    tetherLogAppend: script(APPEND_SCRIPT),
+    tetherLogStream: script(STREAM_SCRIPT),
+    tetherLogHeads: script(HEADS_SCRIPT),
+  };
+}
+
 /**
  * @example
  *   const log = createRedisLog(redis, { prefix: 'tether', maxEvents: 10_000, maxAgeSeconds: 86_400 });
@@ -203,8 +238,10 @@ return out
  */
 export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions): RedisEventLog {
   const { prefix } = options;
+  const layout = options.layout ?? StreamLayout.SINGLE;
   const maxAgeMs = options.maxAgeSeconds * 1000;
   const idTtl = ID_TTL_SECONDS;
+  const scripts = defineScripts(redis);
   const streamKey = (name: string): string => `${redisTag(prefix, name)}:x`;
   const metaKey = (name: string): string => `${redisTag(prefix, name)}:m`;
 
@@ -215,10 +252,9 @@ export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions)
     let replies: unknown[];
     try {
       replies = await Promise.all(
-        streamsOf(envelope).map((name) => {
+        layout.streamsOf(envelope).map((name) => {
           const tag = redisTag(prefix, name);
-          return redis.eval(
-            STREAM_SCRIPT,
+          return scripts.tetherLogStream(
             3,
             `${tag}:x`,
             `${tag}:m`,
@@ -253,13 +289,12 @@ export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions)
 
   async function appendAndPublish(envelope: PublishEnvelope, channels: readonly string[]): Promise<LoggedEvent> {
     if (options.sharded === true) return appendSharded(envelope, channels.length > 0);
-    const streams = streamsOf(envelope);
+    const streams = layout.streamsOf(envelope);
     const keys = [`${prefix}:log:meta`, `${prefix}:log:id:${envelope.id}`];
     for (const name of streams) keys.push(streamKey(name), metaKey(name));
     let reply: unknown;
     try {
-      reply = await redis.eval(
-        APPEND_SCRIPT,
+      reply = await scripts.tetherLogAppend(
         keys.length,
         ...keys,
         JSON.stringify(envelope),
@@ -288,7 +323,7 @@ export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions)
     let replies: (string | number)[][];
     try {
       replies = (await Promise.all(
-        groups.map((names) => redis.eval(HEADS_SCRIPT, names.length, ...names.map(metaKey), ...names)),
+        groups.map((names) => scripts.tetherLogHeads(names.length, ...names.map(metaKey), ...names)),
       )) as (string | number)[][];
     } catch (err) {
       throw new TetherError('INTERNAL', 'The event log (Redis) is unavailable', { cause: err });
@@ -320,6 +355,7 @@ export function createRedisLog(redis: Redis | Cluster, options: RedisLogOptions)
 
   return {
     kind: 'redis',
+    layout,
     sharded: options.sharded === true,
     appendAndPublish,
     append: (envelope) => appendAndPublish(envelope, []),

@@ -8,7 +8,7 @@ import type { StoreDialect } from '../store/schema.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { HISTORY_MIGRATIONS, HISTORY_MIGRATION_TABLE, type HistoryTables } from './store-schema.js';
-import { EPOCH_CHARS, streamsOf } from './streams.js';
+import { EPOCH_CHARS, StreamLayout } from './streams.js';
 import {
   NO_EPOCH,
   contiguous,
@@ -32,6 +32,8 @@ export interface StoreLogOptions {
   trimBatch?: number;
   /** Most events written by one transaction. Default 500. */
   maxBatch?: number;
+  /** Scope stream layout. Default one stream per scope (spreading helps a Redis Cluster only). */
+  layout?: StreamLayout;
 }
 
 /** The embedded log: `EventLog` over the store. */
@@ -88,6 +90,7 @@ export async function createStoreLog<DB>(
   const db = handle as unknown as Kysely<HistoryTables>;
   const { clock, logger } = options;
   const maxBatch = options.maxBatch ?? 500;
+  const layout = options.layout ?? StreamLayout.SINGLE;
   const trimBatch = options.trimBatch ?? 5000;
 
   /** Committed heads of the streams this process has read or written. */
@@ -207,7 +210,7 @@ export async function createStoreLog<DB>(
       }
     }
     if (fresh.length === 0) return;
-    const streamsByEvent = fresh.map((w) => streamsOf(w.envelope));
+    const streamsByEvent = fresh.map((w) => layout.streamsOf(w.envelope));
     await loadHeads(streamsByEvent.flat());
 
     const working = new Map<string, Head>();
@@ -390,6 +393,7 @@ export async function createStoreLog<DB>(
 
   return {
     kind: 'store',
+    layout,
     append,
     read,
     heads: headsOf,

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decodePosition, encodePosition, readScopes, streamKey, streamsOf } from './streams.js';
+import {
+  StreamLayout,
+  decodePosition,
+  encodePosition,
+  readScopes,
+  streamKey,
+  streamScope,
+  streamsOf,
+} from './streams.js';
 
 describe('streams and positions', () => {
   it('appends an event to each user, each scope and every ancestor, and each channel, once', () => {
@@ -36,5 +44,37 @@ describe('streams and positions', () => {
       expect(decodePosition(bad), bad).toBeUndefined();
     }
     expect(decodePosition('2')).toEqual(new Map());
+  });
+
+  it('a spread layout splits * and top-level scopes into sub-streams, each scope to one of them', () => {
+    const layout = new StreamLayout(8);
+    const to = (scopes: string[]) => ({ id: 'e', event: 'x', data: {}, to: { users: [], scopes, channels: [] } });
+    const k = layout.bucket('ke/a/b');
+    expect(layout.streamsOf(to(['ke/a/b']))).toEqual(['s:ke/a/b', 's:ke/a', `s:ke#${k}/8`, `s:*#${k}/8`]);
+    // Every event to one scope goes to the same sub-stream: its order is one stream's order.
+    expect(layout.streamsOf(to(['ke/a/b']))).toEqual(layout.streamsOf(to(['ke/a/b'])));
+    // Many scopes use every sub-stream.
+    const used = new Set(Array.from({ length: 200 }, (_, i) => layout.bucket(`ke/d${i % 7}/w${i}`)));
+    expect(used.size).toBe(8);
+    expect(layout.scopeStreams('*')).toEqual(Array.from({ length: 8 }, (_, i) => `s:*#${i}/8`));
+    expect(layout.scopeStreams('ke')).toHaveLength(8);
+    expect(layout.scopeStreams('ke/a')).toEqual(['s:ke/a']);
+    expect(layout.streamsRead('u1', ['ke/a', '*'], ['room'])).toHaveLength(1 + 1 + 8 + 1);
+    expect(streamScope('s:*#3/8')).toBe('*');
+    expect(streamScope('s:ke/a')).toBe('ke/a');
+    expect(streamScope('u:x#1')).toBeUndefined();
+    // The single layout keeps today's names.
+    expect(StreamLayout.SINGLE.streamsOf(to(['ke/a/b']))).toEqual(['s:ke/a/b', 's:ke/a', 's:ke', 's:*']);
+    expect(() => new StreamLayout(3)).toThrow(/spread/);
+  });
+
+  it('a position names its layout: another layout cannot continue it', () => {
+    const entries = [{ key: streamKey('s:*#0/8'), epoch: 'AbCd_-12', offset: 4 }];
+    const spread = encodePosition(entries, new StreamLayout(8));
+    expect(spread).toMatch(/^2s8\./);
+    expect(decodePosition(spread, new StreamLayout(8))!.size).toBe(1);
+    expect(decodePosition(spread)).toBeUndefined();
+    expect(decodePosition(spread, new StreamLayout(16))).toBeUndefined();
+    expect(decodePosition(encodePosition(entries), new StreamLayout(8))).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { grantCovers, scopeAncestry } from '@tether/protocol';
+import { ROOT_SCOPE, grantCovers, scopeAncestry } from '@tether/protocol';
 import type { PublishEnvelope } from '../hub/types.js';
 
 /**
@@ -10,24 +10,109 @@ export const userStream = (userId: string): string => `u:${userId}`;
 export const scopeStream = (scope: string): string => `s:${scope}`;
 export const channelStream = (channel: string): string => `c:${channel}`;
 
+/** The sub-stream counts `HISTORY_SPREAD` may take (powers of two, so layouts are few and named). */
+export const SPREADS = [1, 2, 4, 8, 16, 32, 64] as const;
+
 /**
- * The streams an event is appended to, each once: its users, its scopes and every ancestor of each
- * (so a grant reads exactly one stream, and an admin holding `*` reads one), its channels.
+ * How scope streams are laid out. With a spread of 1 (the store, a standalone Redis) every scope has
+ * one stream, `s:<scope>`. With a spread of N > 1 (a Redis Cluster: `HISTORY_SPREAD`), the streams
+ * that receive every event below them — `*` and each top-level scope — are each N sub-streams
+ * `s:<scope>#<k>/<N>`, and an event addressed to scope X goes to sub-stream `k = fnv1a(X) mod N` of
+ * each of them (the other ancestors of X keep one stream). A reader of `*` or of a top-level grant
+ * reads its N sub-streams together. Events to one scope always share a sub-stream, so each scope's
+ * events keep their order; N sub-streams hash to N slots, so the root's appends spread over the
+ * shards instead of all landing on one. `#` cannot occur in a scope, so no name is ambiguous.
  */
-export function streamsOf(envelope: PublishEnvelope): string[] {
-  const out = new Set<string>();
-  for (const user of envelope.to.users) out.add(userStream(user));
-  for (const scope of envelope.to.scopes) for (const grant of scopeAncestry(scope)) out.add(scopeStream(grant));
-  for (const channel of envelope.to.channels) out.add(channelStream(channel));
-  return [...out];
+export class StreamLayout {
+  static readonly SINGLE = new StreamLayout(1);
+  private readonly spreadCache = new Map<string, string[]>();
+
+  constructor(readonly spread: number) {
+    if (!(SPREADS as readonly number[]).includes(spread))
+      throw new Error(`spread must be one of ${SPREADS.join(', ')}`);
+  }
+
+  /** Whether `scope`'s stream is split into sub-streams in this layout. */
+  spreads(scope: string): boolean {
+    return this.spread > 1 && (scope === ROOT_SCOPE || !scope.includes('/'));
+  }
+
+  /** The sub-stream index of events addressed to `scope` (FNV-1a, 32 bits, of its UTF-16 units). */
+  bucket(scope: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < scope.length; i++) {
+      h ^= scope.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+    return (h >>> 0) % this.spread;
+  }
+
+  /** The streams a reader of `scope` reads: its one stream, or its sub-streams. */
+  scopeStreams(scope: string): readonly string[] {
+    if (!this.spreads(scope)) return [scopeStream(scope)];
+    let names = this.spreadCache.get(scope);
+    if (names === undefined) {
+      names = Array.from({ length: this.spread }, (_, k) => subStream(scope, k, this.spread));
+      if (this.spreadCache.size >= 10_000) this.spreadCache.clear();
+      this.spreadCache.set(scope, names);
+    }
+    return names;
+  }
+
+  /**
+   * The streams an event is appended to, each once: its users, its scopes and every ancestor of each
+   * (so a grant reads exactly one stream — or one sub-stream set —, and an admin holding `*` reads
+   * `*`'s), its channels.
+   */
+  streamsOf(envelope: PublishEnvelope): string[] {
+    const out = new Set<string>();
+    for (const user of envelope.to.users) out.add(userStream(user));
+    for (const scope of envelope.to.scopes) {
+      const k = this.spread > 1 ? this.bucket(scope) : 0;
+      for (const grant of scopeAncestry(scope)) {
+        out.add(this.spreads(grant) ? subStream(grant, k, this.spread) : scopeStream(grant));
+      }
+    }
+    for (const channel of envelope.to.channels) out.add(channelStream(channel));
+    return [...out];
+  }
+
+  /** The streams a connection reads: its user's, those of each scope it reads, one per joined channel. */
+  streamsRead(userId: string, scopeReads: readonly string[], channels: Iterable<string>): string[] {
+    const out = [userStream(userId)];
+    for (const scope of scopeReads) out.push(...this.scopeStreams(scope));
+    for (const channel of channels) out.push(channelStream(channel));
+    return out;
+  }
+
+  /** The first part of a position in this layout: positions of another layout are not continued. */
+  get positionTag(): string {
+    return this.spread === 1 ? VERSION : `${VERSION}s${this.spread}`;
+  }
 }
 
-/** The streams a connection reads: its user's, one per scope it reads, one per joined channel. */
-export function streamsRead(userId: string, scopeReads: readonly string[], channels: Iterable<string>): string[] {
-  const out = [userStream(userId)];
-  for (const scope of scopeReads) out.push(scopeStream(scope));
-  for (const channel of channels) out.push(channelStream(channel));
-  return out;
+const subStream = (scope: string, k: number, spread: number): string => `s:${scope}#${k}/${spread}`;
+
+/** The scope of a scope stream's name (`s:*#3/8` → `*`), or undefined for another kind of stream. */
+export function streamScope(stream: string): string | undefined {
+  if (!stream.startsWith('s:')) return undefined;
+  const hash = stream.indexOf('#', 2);
+  return hash < 0 ? stream.slice(2) : stream.slice(2, hash);
+}
+
+/** `StreamLayout.streamsOf` in the single layout (one stream per scope). */
+export function streamsOf(envelope: PublishEnvelope, layout: StreamLayout = StreamLayout.SINGLE): string[] {
+  return layout.streamsOf(envelope);
+}
+
+/** `StreamLayout.streamsRead` in the single layout. */
+export function streamsRead(
+  userId: string,
+  scopeReads: readonly string[],
+  channels: Iterable<string>,
+  layout: StreamLayout = StreamLayout.SINGLE,
+): string[] {
+  return layout.streamsRead(userId, scopeReads, channels);
 }
 
 /**
@@ -59,23 +144,33 @@ export const MAX_POSITION_CHARS = 32 * 1024;
 export type PositionCursors = Map<string, { epoch: string; offset: number }>;
 
 /**
- * Encodes a connection's cursors as its position: `2.` then one entry per stream, `.`-separated,
+ * Encodes a connection's cursors as its position: `2.` (`2s<N>.` in a layout spread over N
+ * sub-streams) then one entry per stream, `.`-separated,
  * each the stream's key, its epoch and its offset in base 36 — URL-safe, about 20 characters a
  * stream, opaque to clients.
  */
-export function encodePosition(entries: Iterable<{ key: string; epoch: string; offset: number }>): string {
-  let out = VERSION;
+export function encodePosition(
+  entries: Iterable<{ key: string; epoch: string; offset: number }>,
+  layout: StreamLayout = StreamLayout.SINGLE,
+): string {
+  let out = layout.positionTag;
   for (const { key, epoch, offset } of entries) {
     out += '.' + key + (epoch === '' ? NO_EPOCH_WIRE : epoch) + offset.toString(36);
   }
   return out;
 }
 
-/** The cursors of a position, or undefined when it is not one of ours (an old format, garbage). */
-export function decodePosition(position: string): PositionCursors | undefined {
+/**
+ * The cursors of a position, or undefined when it is not one of ours (an old format, garbage, or a
+ * position made under another stream layout: its streams are not the ones read now).
+ */
+export function decodePosition(
+  position: string,
+  layout: StreamLayout = StreamLayout.SINGLE,
+): PositionCursors | undefined {
   if (position.length > MAX_POSITION_CHARS) return undefined;
   const parts = position.split('.');
-  if (parts[0] !== VERSION) return undefined;
+  if (parts[0] !== layout.positionTag) return undefined;
   const out: PositionCursors = new Map();
   for (let i = 1; i < parts.length; i++) {
     const part = parts[i]!;

@@ -1,4 +1,5 @@
 import type { PublishEnvelope } from '../hub/types.js';
+import type { StreamLayout } from './streams.js';
 
 /**
  * The event log behind recovery: one stream per addressee. An event to users U, scopes S and
@@ -59,6 +60,8 @@ export interface StreamRead {
 
 export interface EventLog {
   readonly kind: 'store' | 'redis' | 'memory';
+  /** How scope streams are laid out (which streams an event goes to and a scope read means). */
+  readonly layout: StreamLayout;
   /**
    * Appends the event to each stream of `streamsOf(envelope)` and assigns its cursors; appending an
    * id already appended (a retried publish) returns the first cursors and appends nothing.

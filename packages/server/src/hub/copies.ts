@@ -1,4 +1,4 @@
-import { streamsOf } from '../history/streams.js';
+import { StreamLayout, streamScope } from '../history/streams.js';
 import type { Cursor } from '../history/types.js';
 import type { SessionIndexes } from './indexes.js';
 import { outboundFor } from './recovery.js';
@@ -26,16 +26,22 @@ interface Recent {
 export class CopyDelivery {
   private readonly recent = new Map<string, Recent>();
 
-  constructor(private readonly indexes: SessionIndexes) {}
+  constructor(
+    private readonly indexes: SessionIndexes,
+    private readonly layout: StreamLayout = StreamLayout.SINGLE,
+  ) {}
 
-  /** The connections reading `stream` (`u:`, `s:` or `c:` names; see history/streams.ts). */
+  /**
+   * The connections reading `stream` (`u:`, `s:` or `c:` names; see history/streams.ts): a scope's
+   * sub-stream is read by every reader of the scope.
+   */
   readersOf(stream: string): ReadonlySet<HubSession> | undefined {
     const name = stream.slice(2);
     switch (stream.slice(0, 2)) {
       case 'u:':
         return this.indexes.byUser.get(name);
       case 's:':
-        return this.indexes.byScope.get(name);
+        return this.indexes.byScope.get(streamScope(stream)!);
       case 'c:':
         return this.indexes.byChannel.get(name);
       default:
@@ -84,7 +90,7 @@ export class CopyDelivery {
     if (recent === undefined) {
       recent = {
         outbound: outboundFor(envelope, publishedAt, undefined),
-        streams: new Set(streamsOf(envelope)),
+        streams: new Set(this.layout.streamsOf(envelope)),
         recipients: undefined,
       };
       this.recent.set(envelope.id, recent);

@@ -1,5 +1,5 @@
 import { NO_EPOCH, type Cursor } from '../history/types.js';
-import { encodePosition, streamKey } from '../history/streams.js';
+import { StreamLayout, encodePosition, streamKey } from '../history/streams.js';
 
 interface Entry {
   readonly key: string;
@@ -23,6 +23,8 @@ export class SessionCursors {
    * told (`STREAM_RESET`), not moved on silently.
    */
   historyLost = false;
+
+  constructor(private readonly layout: StreamLayout = StreamLayout.SINGLE) {}
 
   /** The streams read now. */
   names(): IterableIterator<string> {
@@ -127,7 +129,7 @@ export class SessionCursors {
     if (this.encoded !== undefined) return this.encoded;
     const known: Entry[] = [];
     for (const entry of this.entries.values()) if (entry.known) known.push(entry);
-    return (this.encoded = encodePosition(known));
+    return (this.encoded = encodePosition(known, this.layout));
   }
 
   private set(entry: Entry, cursor: Cursor): void {

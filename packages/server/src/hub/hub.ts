@@ -12,6 +12,7 @@ import {
 } from '@tether/protocol';
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
+import { StreamLayout } from '../history/streams.js';
 import type { Cursor, EventLog } from '../history/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -188,6 +189,7 @@ export function createHub(deps: HubDeps): LocalHub {
       throw new TetherError('CONNECTION_LIMIT');
   }
 
+  const layout = deps.log?.layout ?? StreamLayout.SINGLE;
   const recovery: RecoveryDeps | undefined =
     deps.log === undefined
       ? undefined
@@ -212,6 +214,7 @@ export function createHub(deps: HubDeps): LocalHub {
       info,
       now,
       bucket,
+      layout,
     );
     if (resume?.narrow !== undefined) session.setNarrow(resume.narrow);
     indexes.add(session);
@@ -322,7 +325,7 @@ export function createHub(deps: HubDeps): LocalHub {
     return session.narrow === undefined ? { ok: true } : { ok: true, scopes: [...session.narrow] };
   }
 
-  const copies = new CopyDelivery(indexes);
+  const copies = new CopyDelivery(indexes, layout);
 
   function deliverCopy(
     envelope: PublishEnvelope,

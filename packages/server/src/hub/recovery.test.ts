@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configFrom } from '../config/index.js';
 import { MemoryLog } from '../history/memory-log.js';
-import { decodePosition } from '../history/streams.js';
+import { StreamLayout, decodePosition } from '../history/streams.js';
 import type { Cursor, StreamRead } from '../history/types.js';
 import { createLogger } from '../util/logger.js';
 import { createHub } from './hub.js';
@@ -23,9 +23,9 @@ class GatedLog extends MemoryLog {
   }
 }
 
-function setup(env: Record<string, string> = {}) {
+function setupWith(env: Record<string, string>, layout: StreamLayout) {
   const clock = new FakeClock();
-  const log = new GatedLog(0, () => clock.now());
+  const log = new GatedLog(0, () => clock.now(), layout);
   const hub = createHub({
     config: configFrom({ RECOVERY_MAX_EVENTS: '50', ...env }),
     authenticator: new TableAuthenticator(clock),
@@ -63,7 +63,13 @@ const lastPosition = (sink: RecordingSink) => sink.positions.at(-1) ?? created(s
 const created = (sink: RecordingSink) =>
   sink.systemOf('session_created')[0]!.payload as { recovered?: boolean; position?: string; narrow?: string[] };
 
-describe('recovery over per-addressee streams', () => {
+// Spread 1: one stream per scope (the store, a standalone Redis). Spread 8: `*` and top-level scopes
+// are 8 sub-streams each, read together (a Redis Cluster's default).
+describe.each([1, 8])('recovery over per-addressee streams (HISTORY_SPREAD %i)', (spread) => {
+  const layout = new StreamLayout(spread);
+  const star = [...layout.scopeStreams('*')];
+  const setup = (env: Record<string, string> = {}) => setupWith(env, layout);
+
   it('live events arriving while the replay is read follow it, in order, and the ones the replay sent are dropped', async () => {
     const { hub, log, connect, toUser } = setup();
     const first = connect('u');
@@ -88,7 +94,7 @@ describe('recovery over per-addressee streams', () => {
     expect(ns(sink)).toEqual([3, 4, 5, 6, 7, 8]);
     expect(created(sink)).toMatchObject({ recovered: true, position });
     // Every event carries the position to store next: its own offset in the user's stream.
-    expect(sink.positions.map((p) => [...decodePosition(p!)!.values()][0]!.offset)).toEqual([3, 4, 5, 6, 7, 8]);
+    expect(sink.positions.map((p) => [...decodePosition(p!, layout)!.values()][0]!.offset)).toEqual([3, 4, 5, 6, 7, 8]);
   });
 
   it('a live copy delivered again by a broker after the replay is not sent twice', async () => {
@@ -128,7 +134,7 @@ describe('recovery over per-addressee streams', () => {
     await settle();
     expect(sink.events).toEqual([]);
     expect(created(sink).recovered).toBe(false);
-    expect([...decodePosition(created(sink).position!)!.values()][0]?.offset).toBe(6);
+    expect([...decodePosition(created(sink).position!, layout)!.values()][0]?.offset).toBe(6);
   });
 
   it('an event to a user and to a scope the same connection holds arrives once, live and in replay', async () => {
@@ -147,7 +153,7 @@ describe('recovery over per-addressee streams', () => {
     expect(ns(again.sink)).toEqual([2]);
   });
 
-  it('an admin holding * recovers 500 events to 50 wards, each ward in order, reading one scope stream', async () => {
+  it("an admin holding * recovers 500 events to 50 wards, each ward in order, reading only *'s stream(s)", async () => {
     const { hub, log, connect } = setup({ RECOVERY_MAX_EVENTS: '1000' });
     const first = connect('admin', undefined, { scopes: ['*'] });
     await settle();
@@ -160,7 +166,11 @@ describe('recovery over per-addressee streams', () => {
     await settle();
     expect(created(sink).recovered).toBe(true);
     expect(ns(sink)).toEqual([...Array(500).keys()]);
-    expect(log.reads.sort()).toEqual(['s:*', 'u:admin']);
+    expect(log.reads.sort()).toEqual([...star, 'u:admin'].sort());
+    // Spread: the 50 wards' events went to several of *'s sub-streams, each ward's to one.
+    const heads = await log.heads(star);
+    expect([...heads.values()].filter((h) => h.offset > 0).length).toBeGreaterThan(spread === 1 ? 0 : 3);
+    expect([...heads.values()].reduce((sum, h) => sum + h.offset, 0)).toBe(500);
   });
 
   it('a phone narrowed to two wards receives only theirs, live and after a reconnect, and reads only their streams', async () => {
@@ -204,7 +214,7 @@ describe('recovery over per-addressee streams', () => {
     await settle();
     expect(created(phone.sink).recovered).toBe(true);
     expect(ns(phone.sink)).toEqual([1, 3]);
-    expect(log.reads.sort()).toEqual(['s:*', 'u:admin']);
+    expect(log.reads.sort()).toEqual([...star, 'u:admin'].sort());
     await hub.publish(ward(4, 'w2'));
     await hub.publish(ward(5, 'w3'));
     expect(ns(phone.sink)).toEqual([1, 3, 4]);
@@ -225,6 +235,22 @@ describe('recovery over per-addressee streams', () => {
     await hub.publish({ event: 'tick', data: { n: 5 }, to: { scopes: ['ke/d1/w9'] } });
     expect(ns(sink)).toEqual([2, 5]);
     expect(hub.narrow(session, ['not a scope'])).toMatchObject({ ok: false, code: 'VALIDATION_FAILED' });
+  });
+
+  it('a position made under another stream layout gets recovered:false, never a silent gap', async () => {
+    const other = new StreamLayout(spread === 1 ? 8 : 1);
+    const { hub: before, connect: connectBefore } = setupWith({}, other);
+    const first = connectBefore('admin', undefined, { scopes: ['*'] });
+    await settle();
+    const position = created(first.sink).position!;
+    expect(decodePosition(position, layout)).toBeUndefined();
+    before.unregister(first.session, 'client');
+    const { hub, connect } = setup();
+    await hub.publish({ event: 'tick', data: { n: 1 }, to: { scopes: ['ke/d0/w1'] } });
+    const { sink } = connect('admin', position, { scopes: ['*'] });
+    await settle();
+    expect(created(sink).recovered).toBe(false);
+    expect(decodePosition(created(sink).position!, layout)!.size).toBe(star.length + 1);
   });
 
   it('a position of the old format, or garbage, gets recovered:false and the heads, never an error', async () => {

@@ -1,6 +1,6 @@
 import { grantCovers, scopeAncestry } from '@tether/protocol';
 import { mergeReads, type MergedEvent } from '../history/merge.js';
-import { decodePosition, scopeStream, streamKey } from '../history/streams.js';
+import { decodePosition, streamKey } from '../history/streams.js';
 import type { Cursor, EventLog, StreamEntry } from '../history/types.js';
 import type { Logger } from '../util/logger.js';
 import type { HubSession } from './session.js';
@@ -72,7 +72,7 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
   try {
     // Heads first: an event appended after this read is live (buffered), one before it is in a read below.
     const heads = await log.heads(streams);
-    const from = presented === undefined ? undefined : presentedCursors(session, presented);
+    const from = presented === undefined ? undefined : presentedCursors(deps, session, presented);
     if (from !== undefined) {
       const result = await readStreams(log, from, deps.maxEvents);
       read = result.read;
@@ -165,8 +165,9 @@ interface Presented {
 }
 
 /** The presented cursors that matter to the session now, or undefined when the position is not ours. */
-function presentedCursors(session: HubSession, presented: string): Presented | undefined {
-  const decoded = decodePosition(presented);
+function presentedCursors(deps: RecoveryDeps, session: HubSession, presented: string): Presented | undefined {
+  const layout = deps.log.layout;
+  const decoded = decodePosition(presented, layout);
   if (decoded === undefined) return undefined;
   const byKey = session.cursors.byKey();
   const out: Presented = { current: new Map(), sources: new Map() };
@@ -180,20 +181,26 @@ function presentedCursors(session: HubSession, presented: string): Presented | u
       unnamed.delete(stream);
     }
   }
-  // A new scope stream may continue from an ancestor's stream the client was reading.
-  const newScopes = session.scopeReads.filter((scope) => unnamed.has(scopeStream(scope)));
+  // A scope read now whose streams the position does not name may continue from the streams of an
+  // ancestor the client was reading (all of them, when the ancestor's stream is spread).
+  const newScopes = session.scopeReads.filter((scope) =>
+    layout.scopeStreams(scope).every((stream) => unnamed.has(stream)),
+  );
   if (newScopes.length === 0 || candidates.length === 0) return out;
   const keys = new Map(candidates.map((c) => [c.key, c.cursor]));
   for (const scope of newScopes) {
     for (const ancestor of scopeAncestry(scope).slice(1)) {
-      const stream = scopeStream(ancestor);
-      const cursor = keys.get(streamKey(stream));
-      if (cursor === undefined) continue;
-      const source = out.sources.get(stream) ?? { cursor, covers: [] };
-      source.covers.push(scope);
-      out.sources.set(stream, source);
-      // The new stream's own cursor is its head: events after it are live, before it in the source.
-      break;
+      let found = false;
+      for (const stream of layout.scopeStreams(ancestor)) {
+        const cursor = keys.get(streamKey(stream));
+        if (cursor === undefined) continue;
+        const source = out.sources.get(stream) ?? { cursor, covers: [] };
+        source.covers.push(scope);
+        out.sources.set(stream, source);
+        found = true;
+      }
+      // The new streams' own cursors are their heads: events after them are live, before them in the sources.
+      if (found) break;
     }
   }
   return out;

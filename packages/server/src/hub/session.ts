@@ -1,6 +1,6 @@
 import { grantCovers, type ErrorCode, type SessionCreatedPayload } from '@tether/protocol';
 import type { Principal } from '../auth/types.js';
-import { readScopes, streamsRead } from '../history/streams.js';
+import { StreamLayout, readScopes } from '../history/streams.js';
 import { SessionCursors } from './cursors.js';
 import type { TokenBucket } from '../util/rate-limit.js';
 import { DeadlineHandle } from './scheduler.js';
@@ -26,7 +26,7 @@ export class HubSession implements Session {
   /** Live events held while the replay of a resume is read; undefined once live. */
   replayBuffer: OutboundEvent[] | undefined;
   /** Where the connection stands in each stream it reads (with an event log). */
-  readonly cursors = new SessionCursors();
+  readonly cursors: SessionCursors;
   /**
    * The scopes the connection narrowed to (each inside a grant when set), or undefined for all its
    * grants. A grant change drops what the new grants no longer cover; it never adds.
@@ -42,7 +42,10 @@ export class HubSession implements Session {
     readonly info: ConnectionInfo,
     readonly connectedAt: number,
     readonly reauthBucket: TokenBucket,
+    /** How the event log lays out scope streams (which streams a scope read means). */
+    readonly layout: StreamLayout = StreamLayout.SINGLE,
   ) {
+    this.cursors = new SessionCursors(layout);
     this.transport = sink.transport;
     this.lifecycle = new DeadlineHandle<HubSession>(this);
     this.scopeReads = readScopes(principal.scopes);
@@ -72,9 +75,9 @@ export class HubSession implements Session {
     return scopes.filter((scope) => grants.some((grant) => grantCovers(grant, scope)));
   }
 
-  /** The streams this connection reads: its user's, one per scope read, one per joined channel. */
+  /** The streams this connection reads: its user's, those of each scope read, one per joined channel. */
   streamNames(): string[] {
-    return streamsRead(this.userId, this.scopeReads, this.channels);
+    return this.layout.streamsRead(this.userId, this.scopeReads, this.channels);
   }
 
   createdPayload(

@@ -528,6 +528,29 @@ describe('the event log in Redis', () => {
     },
   );
 
+  it('age retention keeps up with a stream that holds many expired entries, 8 per append, then scans no more', async () => {
+    const log = await subject.open({ maxAgeSeconds: 60 });
+    const redis = subject.redis();
+    const tag = redisTag(subject.prefix(), 'u:old');
+    // 20 entries appended two minutes ago (as a stream looks after a quiet spell with the age limit
+    // at 60 s), by this Redis process.
+    const run = /run_id:(\w+)/.exec(await redis.info('server'))![1]!;
+    const then = Date.now() - 120_000;
+    for (let off = 1; off <= 20; off++) await redis.xadd(`${tag}:x`, `0-${off}`, 'e', '{}', 't', then, 'q', off);
+    await redis.hset(`${tag}:m`, 'epoch', 'oldepoch', 'head', 20, 'run', run);
+
+    const lengths: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await log.append(publish({ users: ['old'] }));
+      lengths.push(await redis.xlen(`${tag}:x`));
+    }
+    // Each append drops 8 expired entries until none is left; its own entry stays.
+    expect(lengths).toEqual([12 + 1, 4 + 2, 3, 4]);
+    expect(Number(await redis.hget(`${tag}:m`, 't0'))).toBeGreaterThan(then);
+    expect((await log.read('u:old', { epoch: 'oldepoch', offset: 20 }, 10)).entries).toHaveLength(4);
+    expect((await log.read('u:old', { epoch: 'oldepoch', offset: 19 }, 10)).complete).toBe(false);
+  });
+
   it('an unreachable Redis makes append fail with PUBLISH_FAILED', async () => {
     const dead = new Redis('redis://127.0.0.1:1', {
       lazyConnect: true,

@@ -33,9 +33,10 @@ import {
  * offsets to new events. Readers of the old epoch are told they cannot continue (`recovered:
  * false`) instead of skipping them; appends and head reads both check, whichever comes first.
  *
- * Retention per stream: `MAXLEN ~ HISTORY_MAX_EVENTS` on each append; by age, each append drops the
- * stream's oldest entries older than HISTORY_MAX_AGE_SECONDS (a few per append), and a stream nobody
- * appends to expires whole after that age (its hash, with epoch and head, stays).
+ * Retention per stream: `MAXLEN ~ HISTORY_MAX_EVENTS` on each append; by age, an append whose
+ * stream's oldest entry (`t0` in the hash) is older than HISTORY_MAX_AGE_SECONDS drops up to 8 of the
+ * oldest entries older than that, and a stream nobody appends to expires whole after that age (its
+ * hash, with epoch and head, stays).
  */
 export interface RedisLogOptions {
   /** Key prefix (`REDIS_PREFIX`). */
@@ -124,15 +125,29 @@ local function append_to(x, m, name, body, now, seq, maxEvents, maxAge, run)
     redis.call('XADD', x, '0-' .. off, 'e', body, 't', now, 'q', seq)
   end
   if maxAge > 0 then
-    local oldest = redis.call('XRANGE', x, '-', '+', 'COUNT', ${AGE_TRIM_PER_APPEND})
-    local keep = nil
-    for _, entry in ipairs(oldest) do
-      local fields = entry[2]
-      local at = 0
-      for j = 1, #fields, 2 do if fields[j] == 't' then at = tonumber(fields[j + 1]) end end
-      if at >= now - maxAge then keep = entry[1] break end
+    -- t0: when the stream's oldest entry was appended, as last seen (0: not known). Until it is older
+    -- than the age limit there is nothing to trim, so most appends skip the scan. MAXLEN trimming
+    -- only makes t0 too old, which costs one scan that corrects it.
+    local cutoff = now - maxAge
+    if tonumber(redis.call('HGET', m, 't0') or '0') < cutoff then
+      local oldest = redis.call('XRANGE', x, '-', '+', 'COUNT', ${AGE_TRIM_PER_APPEND})
+      local keep, keepAt, last = nil, 0, nil
+      for _, entry in ipairs(oldest) do
+        local fields = entry[2]
+        local at = 0
+        for j = 1, #fields, 2 do if fields[j] == 't' then at = tonumber(fields[j + 1]) end end
+        if at >= cutoff then keep = entry[1] keepAt = at break end
+        last = entry[1]
+      end
+      if keep then
+        if last then redis.call('XTRIM', x, 'MINID', keep) end
+        redis.call('HSET', m, 't0', keepAt)
+      elseif last then
+        -- All of those are too old: drop them; the next append looks at the following ones.
+        redis.call('XTRIM', x, 'MINID', '0-' .. (tonumber(string.match(last, '%-(%d+)$')) + 1))
+        redis.call('HSET', m, 't0', 0)
+      end
     end
-    if keep then redis.call('XTRIM', x, 'MINID', keep) end
     redis.call('PEXPIRE', x, maxAge)
   end
   return ep, off

@@ -136,7 +136,9 @@ const NO_EPOCH_WIRE = '0'.repeat(EPOCH_CHARS);
 const VERSION = '2';
 /**
  * Longest position accepted from a client: 1 + grants + channels entries (a connection may join at
- * most 1000 channels) of about 20 characters each.
+ * most 1000 channels), a spread grant (`*`, top-level) counting HISTORY_SPREAD entries, of about 20
+ * characters each. A longer one (dozens of top-level grants at a large spread) is not decoded: that
+ * connection resumes with `recovered: false`, never a gap.
  */
 export const MAX_POSITION_CHARS = 32 * 1024;
 

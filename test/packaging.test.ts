@@ -150,9 +150,12 @@ tokens.dispose();
       'createTetherHooks',
       'useConnectionState',
       'useEvent',
+      'useSend',
       'useSession',
       'useTetherClient',
       'useTokenExpiry',
+      'useUser',
+      'userFromAccessToken',
     ]);
     expect(answer.provider).toBe(true);
     // Hooks only: nothing pulls in React DOM, so React Native apps get no DOM renderer.

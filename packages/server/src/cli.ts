@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from './config/index.js';
 import { SETTINGS, type SettingName } from './config/schema.js';
 import { createGateway } from './gateway.js';
+import { SERVER_VERSION } from './util/version.js';
 
 /** How long past the grace period a shutdown may run before the watchdog ends the process. */
 const SHUTDOWN_WATCHDOG_EXTRA_MS = 5000;
@@ -13,13 +13,9 @@ const SHUTDOWN_WATCHDOG_EXTRA_MS = 5000;
  * `tether serve`: every setting of the contract is an environment variable and a flag; a flag wins.
  * An invalid value stops start-up with one line naming the setting.
  */
-// The package's own version: dist/cli.js sits one level below package.json, in the repository and installed.
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 const program = new Command('tether')
   .description('Tether real-time gateway')
-  .version(version, '-v, --version', 'print the version')
+  .version(SERVER_VERSION, '-v, --version', 'print the version')
   .showHelpAfterError();
 
 const serve = program

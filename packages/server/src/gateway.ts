@@ -13,12 +13,13 @@ import { createRevocationState } from './auth/revocations.js';
 import { createTokenService, type TokenService } from './auth/token-service.js';
 import type { Authenticator, TokenSigner } from './auth/types.js';
 import type { Config } from './config/index.js';
-import { registerAuthRoutes } from './http/auth-routes.js';
+import { authOperations, registerAuthRoutes } from './http/auth-routes.js';
 import { ApiKeys } from './http/api-key.js';
 import { createHttpApp } from './http/app.js';
-import { registerSystemRoutes } from './http/system-routes.js';
-import { registerV1Routes, type V1Deps } from './http/v1-routes.js';
-import { registerDeviceRoutes } from './http/device-routes.js';
+import { buildOpenApi } from './http/openapi.js';
+import { registerSystemRoutes, systemOperations } from './http/system-routes.js';
+import { registerV1Routes, v1Operations, type V1Deps } from './http/v1-routes.js';
+import { deviceOperations, registerDeviceRoutes } from './http/device-routes.js';
 import { createStoreLog } from './history/store-log.js';
 import { StreamLayout } from './history/streams.js';
 import type { EventLog } from './history/types.js';
@@ -41,6 +42,7 @@ import { attachWs } from './transports/ws.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { devApiKey } from './util/dev-secret.js';
 import { createLogger, type Logger } from './util/logger.js';
+import { SERVER_VERSION } from './util/version.js';
 import { localLimiters } from './util/rate-limit.js';
 
 export interface GatewayOptions {
@@ -261,6 +263,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     registry: metrics.registry,
     jwks: jwks(keys),
     startedAt,
+    openapi: buildOpenApi(SERVER_VERSION, [
+      ...authOperations,
+      ...v1Operations,
+      ...deviceOperations,
+      ...systemOperations,
+    ]),
     readiness: {
       store: () => sql`SELECT 1`.execute(store.db),
       // A real read of the log (a stream nobody writes): the store's tables, or Redis's scripts.

@@ -20,6 +20,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The shutdown state of this app's http.Server: `begin()` when draining starts, close through `closeWithin`. */
     readonly drain: ServerDrain;
+    /** Every route registered, as `METHOD url` (the OpenAPI test checks each is described). */
+    readonly registeredRoutes: readonly string[];
   }
 }
 
@@ -67,6 +69,11 @@ export async function createHttpApp(config: Config, logger: Logger, metrics?: Ht
   const drain = ServerDrain.of(app.server);
   app.decorate('drain', drain);
   app.decorate('guards', new RequestGuards());
+  const routes: string[] = [];
+  app.decorate('registeredRoutes', routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push(`${method} ${route.url}`);
+  });
   installErrorHandling(app, logger);
   // Bodiless POSTs (disconnect, logout, a cookie refresh) often still carry
   // `Content-Type: application/json`: an empty body is "no body", and a route that needs one says so.

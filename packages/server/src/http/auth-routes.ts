@@ -10,6 +10,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { checkOrigin } from '../transports/origin.js';
 import { perMinuteBucket, type LimiterFactory, type RateLimiter } from '../util/rate-limit.js';
+import type { ApiOperation } from './openapi.js';
 import { installJsonBodyParser, parseBody } from './validate.js';
 
 /** The refresh cookie: httpOnly, SameSite=Strict, sent only to `/auth/*`. */
@@ -37,6 +38,98 @@ const mobileRefreshBody = z.object({ refresh_token: z.string().max(4096) });
 // Nothing here chooses the guest id (other fields are dropped); `cookie: true` asks for the refresh
 // cookie, which a body-mode page must never get: on a shared origin it would replace a signed-in user's.
 const guestBody = z.object({ cookie: z.boolean().optional() });
+
+const tokenPair = {
+  access_token: z.string(),
+  token_type: z.literal('bearer'),
+  expires_in: z.number().int().describe('seconds until the access token expires'),
+};
+const tokensAnswer = z.object({ ...tokenPair, refresh_token: z.string() });
+const loginAnswer = tokensAnswer.extend({
+  user: z.object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string(),
+    role: z.string(),
+    scopes: z.array(z.string()),
+  }),
+});
+const guestAnswer = z.object({
+  ...tokenPair,
+  refresh_token: z.string().optional().describe('absent when guest sessions are off (GUEST_SESSION_TTL_SECONDS=0)'),
+  guest_id: z.string().describe('the guest user id (`guest:<uuid>`)'),
+});
+const cookieNote = 'Refused with 403 ORIGIN_FORBIDDEN from a foreign Origin (or Sec-Fetch-Site: cross-site).';
+
+/** The OpenAPI description of the routes below (`openapi.ts`). */
+export const authOperations: readonly ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/auth/login',
+    operationId: 'login',
+    summary: 'Sign in with email and password',
+    description: `Answers the tokens and sets the refresh cookie. ${cookieNote}`,
+    tag: 'auth',
+    body: loginBody,
+    responses: { 200: { description: 'Signed in', schema: loginAnswer } },
+    errors: ['LOGIN_DISABLED', 'INVALID_CREDENTIALS', 'RATE_LIMITED', 'ORIGIN_FORBIDDEN'],
+  },
+  {
+    method: 'post',
+    path: '/auth/refresh',
+    operationId: 'refresh',
+    summary: 'Rotate a refresh token (body or cookie) for new tokens',
+    description: `Without \`refresh_token\` in the body the cookie is used and rotated. ${cookieNote}`,
+    tag: 'auth',
+    security: ['refreshCookie'],
+    body: refreshBody,
+    bodyRequired: false,
+    responses: { 200: { description: 'New tokens', schema: tokensAnswer } },
+    errors: [
+      'REFRESH_INVALID',
+      'REFRESH_EXPIRED',
+      'REFRESH_REUSED',
+      'RATE_LIMITED',
+      'LOGIN_DISABLED',
+      'ORIGIN_FORBIDDEN',
+    ],
+  },
+  {
+    method: 'post',
+    path: '/auth/refresh-mobile',
+    operationId: 'refreshMobile',
+    summary: 'Rotate a refresh token given in the body (native apps)',
+    tag: 'auth',
+    body: mobileRefreshBody,
+    responses: { 200: { description: 'New tokens', schema: tokensAnswer } },
+    errors: ['REFRESH_INVALID', 'REFRESH_EXPIRED', 'REFRESH_REUSED', 'RATE_LIMITED', 'LOGIN_DISABLED'],
+  },
+  {
+    method: 'post',
+    path: '/auth/logout',
+    operationId: 'logout',
+    summary: 'End a session (its refresh family) and revoke its access tokens',
+    description: `Identified by the refresh token (body or cookie) or by the access token. ${cookieNote}`,
+    tag: 'auth',
+    security: ['refreshCookie', 'bearer'],
+    body: refreshBody,
+    bodyRequired: false,
+    responses: { 204: { description: 'Signed out' } },
+    errors: ['AUTH_REQUIRED', 'AUTH_INVALID', 'AUTH_EXPIRED', 'LOGIN_DISABLED', 'ORIGIN_FORBIDDEN'],
+  },
+  {
+    method: 'post',
+    path: '/auth/guest',
+    operationId: 'guest',
+    summary: 'Start a guest session (a server-issued guest id)',
+    description: `\`cookie: true\` also sets the refresh cookie. ${cookieNote}`,
+    tag: 'auth',
+    body: guestBody,
+    bodyRequired: false,
+    responses: { 200: { description: 'A guest session', schema: guestAnswer } },
+    errors: ['NOT_FOUND', 'RATE_LIMITED', 'ORIGIN_FORBIDDEN'],
+  },
+];
 
 /**
  * `/auth/login`, `/auth/refresh`, `/auth/refresh-mobile`, `/auth/logout`, `/auth/guest` as in the

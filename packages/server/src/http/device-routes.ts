@@ -2,6 +2,7 @@ import { TetherError } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DEVICE_PLATFORMS, type DeviceRecord, type DeviceStore } from '../push/device-store.js';
+import type { ApiOperation } from './openapi.js';
 import { parseBody } from './validate.js';
 
 const deviceSchema = z
@@ -13,6 +14,42 @@ const deviceSchema = z
   .strict();
 
 const idParam = z.object({ id: z.string().min(1).max(200) });
+
+/** The OpenAPI description of the routes below (`openapi.ts`). */
+export const deviceOperations: readonly ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/v1/devices',
+    operationId: 'registerDevice',
+    summary: "Register a user's push device (used while the user has no live connection)",
+    tag: 'devices',
+    security: ['apiKey'],
+    body: deviceSchema,
+    responses: {
+      201: {
+        description: 'Registered (the push token is never echoed)',
+        schema: z.object({
+          id: z.string(),
+          userId: z.string(),
+          platform: z.enum(DEVICE_PLATFORMS as [string, ...string[]]),
+          createdAt: z.number().int(),
+        }),
+      },
+    },
+    errors: ['API_KEY_INVALID'],
+  },
+  {
+    method: 'delete',
+    path: '/v1/devices/{id}',
+    operationId: 'removeDevice',
+    summary: 'Remove a push device',
+    tag: 'devices',
+    security: ['apiKey'],
+    params: idParam,
+    responses: { 204: { description: 'Removed' } },
+    errors: ['API_KEY_INVALID', 'NOT_FOUND'],
+  },
+];
 
 /**
  * `POST /v1/devices` `{userId, platform, token}` → `201 {id, userId, platform, createdAt}` and

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { PublicUser } from '../auth/user-admin.js';
 import type { Hub, PresenceEntry } from '../hub/types.js';
 import type { ApiKeys } from './api-key.js';
+import type { ApiOperation } from './openapi.js';
 import { parseBody } from './validate.js';
 
 /** What the `/v1` server-to-server routes need; the gateway provides it. */
@@ -70,6 +71,126 @@ const userPatchSchema = z
 export type UserPatchInput = z.output<typeof userPatchSchema>;
 
 const idParam = z.object({ id: z.string().min(1).max(200) });
+
+const publishAnswer = z.object({
+  id: z.string(),
+  delivered: z.number().int().describe('connections this node wrote the event to'),
+});
+const batchAnswer = z.object({
+  results: z.array(
+    z.union([
+      publishAnswer,
+      z.object({ id: z.string(), error: z.object({ code: z.string(), message: z.string() }).loose() }),
+    ]),
+  ),
+});
+const publicUser = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role: z.string(),
+  scopes: z.array(z.string()),
+  channels: z.array(z.string()),
+  active: z.boolean(),
+});
+const presenceEntry = z.object({
+  sessionId: z.string(),
+  userId: z.string(),
+  transport: z.enum(['socket.io', 'ws']),
+  connectedAt: z.number().int(),
+  expiresAt: z.number().int(),
+  ip: z.string(),
+  userAgent: z.string().optional(),
+  isGuest: z.boolean(),
+  node: z.string(),
+});
+const userStoreErrors = ['API_KEY_INVALID', 'LOGIN_DISABLED'] as const;
+
+/** The OpenAPI description of the routes below (`openapi.ts`). */
+export const v1Operations: readonly ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/v1/publish',
+    operationId: 'publish',
+    summary: 'Publish one event, or a batch of up to 1,000 in order',
+    description:
+      'An object publishes one event (202 `{id, delivered}`). An array publishes a batch, validated whole and ' +
+      "applied in order: 202 `{results}` with one answer per event, or, when one failed, that failure's " +
+      'status and body with `results` beside it.',
+    tag: 'publish',
+    security: ['apiKey'],
+    body: z.union([publishSchema, z.array(publishSchema).min(1).max(1000)]),
+    responses: {
+      202: {
+        description: 'Published (an event: `{id, delivered}`; a batch: `{results}`)',
+        schema: z.union([publishAnswer, batchAnswer]),
+      },
+    },
+    errors: ['API_KEY_INVALID', 'PUBLISH_FAILED'],
+  },
+  {
+    method: 'post',
+    path: '/v1/users/{id}/disconnect',
+    operationId: 'disconnectUser',
+    summary: "Close every connection of a user, on every node, and revoke the user's sessions",
+    tag: 'users',
+    security: ['apiKey'],
+    params: idParam,
+    responses: { 200: { description: 'Connections closed', schema: z.object({ disconnected: z.number().int() }) } },
+    errors: ['API_KEY_INVALID'],
+  },
+  {
+    method: 'get',
+    path: '/v1/presence/users/{id}',
+    operationId: 'presence',
+    summary: "A user's live connections (every node in cluster mode)",
+    tag: 'presence',
+    security: ['apiKey'],
+    params: idParam,
+    responses: {
+      200: {
+        description: 'Presence',
+        schema: z.object({ online: z.boolean(), connections: z.array(presenceEntry) }),
+      },
+    },
+    errors: ['API_KEY_INVALID'],
+  },
+  {
+    method: 'post',
+    path: '/v1/users',
+    operationId: 'createUser',
+    summary: 'Create a user in the built-in store',
+    tag: 'users',
+    security: ['apiKey'],
+    body: userSchema,
+    responses: { 201: { description: 'Created', schema: publicUser } },
+    errors: [...userStoreErrors, 'CONFLICT'],
+  },
+  {
+    method: 'get',
+    path: '/v1/users/{id}',
+    operationId: 'getUser',
+    summary: 'A user of the built-in store',
+    tag: 'users',
+    security: ['apiKey'],
+    params: idParam,
+    responses: { 200: { description: 'The user', schema: publicUser } },
+    errors: [...userStoreErrors, 'NOT_FOUND'],
+  },
+  {
+    method: 'patch',
+    path: '/v1/users/{id}',
+    operationId: 'updateUser',
+    summary: "Change a user's name, role, grants, password or active flag",
+    description: 'New grants apply to live connections at once; deactivating revokes the sessions.',
+    tag: 'users',
+    security: ['apiKey'],
+    params: idParam,
+    body: userPatchSchema,
+    responses: { 200: { description: 'The user', schema: publicUser } },
+    errors: [...userStoreErrors, 'NOT_FOUND'],
+  },
+];
 
 export async function registerV1Routes(app: FastifyInstance, deps: V1Deps): Promise<void> {
   const requireApiKey = (request: FastifyRequest): void => {

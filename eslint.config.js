@@ -47,4 +47,27 @@ export default tseslint.config(
     files: ['**/*.test.ts', 'test/**', 'bench/**', 'scripts/**', '.ci/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // Apps live on Tether's public API only (what `@tether/server`, `@tether/client`, `@tether/react`
+    // and `@tether/protocol` export): never on the gateway's internals or a package's files. Their
+    // tests may look inside, as Tether's own tests do.
+    files: ['apps/*/src/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@tether/*/internals', '@tether/*/internals/*'],
+              message: "Apps use @tether/server's public API (Gateway); internals are for Tether's own tests.",
+            },
+            {
+              group: ['@tether/*/src/*', '@tether/*/dist/*', '**/packages/*/src/**', '**/packages/*/dist/**'],
+              message: "Import the package's public entry point (e.g. '@tether/server'), not its files.",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -155,7 +155,7 @@ describe('token expiry answers', () => {
       const res = await t.http('POST', '/auth/refresh', { refresh_token: login.body.refresh_token });
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('REFRESH_EXPIRED');
-      await expect(t.gateway.authenticator.authenticate(login.body.access_token)).rejects.toMatchObject({
+      await expect(t.internals.authenticator.authenticate(login.body.access_token)).rejects.toMatchObject({
         code: 'AUTH_EXPIRED',
         message: AUTH_MESSAGES.expired,
       });
@@ -210,7 +210,7 @@ describe('external issuer (the app backend signs its own tokens)', () => {
       expiresIn: 60_000,
     });
     const token = sign({ sub: 'app-user-7', scopes: ['ke/nyeri'] });
-    const principal = await t.gateway.authenticator.authenticate(token);
+    const principal = await t.internals.authenticator.authenticate(token);
     expect(principal.userId).toBe('app-user-7');
     expect(principal.scopes).toEqual(['ke/nyeri']);
   });

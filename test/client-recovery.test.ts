@@ -163,6 +163,6 @@ describe.each(transports)('client SDK over %s: failures and recovery', (transpor
     expect(c.client.state).toBe('disconnected');
     expect(c.tokens.accessToken).toBeNull();
     expect(signedOut).toEqual([{ code: null, message: 'logged out' }]);
-    await eventually('the server to drop the session', () => gw.gateway.hub.presence(user.id).length === 0);
+    await eventually('the server to drop the session', () => gw.internals.hub.presence(user.id).length === 0);
   });
 });

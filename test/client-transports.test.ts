@@ -76,7 +76,7 @@ describe('client SDK: transports, channels, app-issued tokens, guests', () => {
       proxy.restore();
       await reaches(c, 'connected');
       // The channel is joined again by the SDK; wait until the server knows it.
-      await expectEventually(() => [...gw.gateway.hub.presence(sub)].length === 1);
+      await expectEventually(() => [...gw.internals.hub.presence(sub)].length === 1);
       await expectEventually(async () => {
         await gw.gateway.publish({ event: 'note', data: { n: 2 }, to: { channels: ['project:42'] } });
         return got.includes(2);

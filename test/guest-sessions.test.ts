@@ -73,7 +73,7 @@ describe('guest sessions', () => {
       expect(claims.sid).toBe(first.sid);
       expect(claims).not.toHaveProperty('role');
       expect(claims).not.toHaveProperty('email');
-      const principal = await gw.gateway.authenticator.authenticate(res.body.access_token);
+      const principal = await gw.internals.authenticator.authenticate(res.body.access_token);
       expect(principal).toMatchObject({ userId: guest.guest_id, isGuest: true, scopes: [] });
     }
     // Logged by id, never by token.
@@ -188,7 +188,7 @@ describe('guest sessions', () => {
     const forged = await startGateway();
     try {
       const foreign = forged.sign({ sub: 'guest:forged', guest: true }, 60);
-      await expect(gw.gateway.authenticator.authenticate(foreign)).rejects.toMatchObject({ code: 'AUTH_INVALID' });
+      await expect(gw.internals.authenticator.authenticate(foreign)).rejects.toMatchObject({ code: 'AUTH_INVALID' });
     } finally {
       await forged.close();
     }

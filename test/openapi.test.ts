@@ -101,7 +101,7 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
   });
 
   it('describes every route the gateway registers', () => {
-    const registered = gw.gateway.app.registeredRoutes
+    const registered = gw.internals.app.registeredRoutes
       .map((route) => route.split(' ') as [string, string])
       .filter(([method, url]) => method !== 'HEAD' && method !== 'OPTIONS' && !NOT_API.some((re) => re.test(url)));
     expect(registered.length).toBeGreaterThan(15);

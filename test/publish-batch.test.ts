@@ -61,7 +61,7 @@ describe('batch publish on one node', () => {
     expect(events.map((f) => f.id)).toEqual(range(BATCH).map((i) => `a-${i}`));
 
     // The log holds them in the same order, one entry each: a client that was away replays them so.
-    const history = await gw.gateway.log.read('u:batch-user', { epoch: '', offset: 0 }, 2 * BATCH);
+    const history = await gw.internals.log.read('u:batch-user', { epoch: '', offset: 0 }, 2 * BATCH);
     expect(history.entries.map((e) => e.envelope.id)).toEqual(range(BATCH).map((i) => `a-${i}`));
   });
 
@@ -112,7 +112,7 @@ describe('batch publish on one node', () => {
     expect((await gw.api('POST', '/v1/publish', batch)).status).toBe(202);
     expect((await gw.api('POST', '/v1/publish', batch)).status).toBe(202);
     // The second request appended nothing: the user's stream holds each event once.
-    const history = await gw.gateway.log.read('u:retry-user', { epoch: '', offset: 0 }, 100);
+    const history = await gw.internals.log.read('u:retry-user', { epoch: '', offset: 0 }, 100);
     expect(history.entries.map((e) => e.envelope.id)).toEqual(['r-0', 'r-1', 'r-2']);
   });
 });

@@ -242,10 +242,10 @@ describe('handshake: limits', () => {
     const server = createServer();
     const handle = attachWs(server, {
       config: gw.gateway.config,
-      hub: gw.gateway.hub,
-      authenticator: gw.gateway.authenticator,
+      hub: gw.internals.hub,
+      authenticator: gw.internals.authenticator,
       logger: gw.gateway.logger,
-      clock: gw.gateway.clock,
+      clock: gw.internals.clock,
       wsAuthTimeoutMs: 300,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -171,11 +171,11 @@ describe('heartbeats', () => {
       expect(closed.at - since).toBeLessThan(200 + 300 + 1500); // nor much later (slack for a loaded machine)
       await eventually(
         'the hub forgot the reaped session',
-        () => gw.gateway.hub.presence('half-open').length === 0,
+        () => gw.internals.hub.presence('half-open').length === 0,
         2000,
       );
       expect(healthy.closeInfo).toBeUndefined();
-      expect(gw.gateway.hub.presence('healthy')).toHaveLength(1);
+      expect(gw.internals.hub.presence('healthy')).toHaveLength(1);
       healthy.close();
     } finally {
       await gw.close();

@@ -50,7 +50,7 @@ describe('inbound flood control', () => {
     expect(await flooder.first('error')).toMatchObject({ code: 'RATE_LIMITED' });
     expect(await flooder.first('auth_error')).toMatchObject({ code: 'RATE_LIMITED' });
     expect(await flooder.closed()).toMatchObject({ code: 1008, reason: 'RATE_LIMITED' });
-    expect(gw.gateway.hub.presence('ws-flooder')).toEqual([]);
+    expect(gw.internals.hub.presence('ws-flooder')).toEqual([]);
 
     calm.send({ type: 'unsubscribe', channel: 'x' });
     expect(await calm.first('unsubscribed')).toMatchObject({ channel: 'x' });

@@ -80,7 +80,7 @@ describe('recovery on reconnect', () => {
         first.close();
         for (let n = 1; n <= 20; n++)
           await small.gateway.publish({ event: 'tick', data: { n }, to: { users: [user] } });
-        expect(await small.gateway.log.trim()).toBeGreaterThan(0);
+        expect(await small.internals.log.trim()).toBeGreaterThan(0);
 
         const second = connect(small, kind, small.sign({ sub: user }), { position });
         const resumed = await second.session();

@@ -209,7 +209,7 @@ describe('Socket.IO requests whatever their shape (found by the fuzz suite)', ()
     conn.raw('1');
     await eventually('the engine.io connection closed', () => !conn.connected);
     expect(conn.disconnectReason).toBe('transport close');
-    await eventually('the session ended', () => gw.gateway.hub.stats().sessions === 0);
+    await eventually('the session ended', () => gw.internals.hub.stats().sessions === 0);
   });
 });
 

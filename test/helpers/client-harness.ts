@@ -74,7 +74,7 @@ export interface Presented {
 /** Records every token the gateway verifies (handshakes and reauths), by wrapping its authenticator. */
 export function recordPresentedTokens(gw: TestGateway): Presented[] {
   const seen: Presented[] = [];
-  const authenticator = gw.gateway.authenticator;
+  const authenticator = gw.internals.authenticator;
   const original = authenticator.authenticate.bind(authenticator);
   authenticator.authenticate = (token: string) => {
     seen.push({ exp: tokenExpiry(token), at: Date.now() });

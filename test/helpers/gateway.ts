@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createGateway, loadConfig, type Gateway, type GatewayOptions, type SettingName } from '@tether/server';
 import type { AccessClaims } from '@tether/server';
+import { gatewayInternals, type GatewayInternals } from '@tether/server/internals';
 
 export type Env = Partial<Record<SettingName, string>>;
 
 export interface TestGateway {
   gateway: Gateway;
+  /** The gateway's parts (hub, store, signer…), for assertions apps cannot make. */
+  internals: GatewayInternals;
   url: string;
   port: number;
   apiKey: string;
@@ -74,14 +77,16 @@ export async function startGateway(env: Env = {}, options: GatewayOptions = {}):
     return { status: res.status, body: parsed, headers: res.headers };
   };
 
+  const internals = gatewayInternals(gateway);
   return {
     gateway,
+    internals,
     url,
     port,
     apiKey,
     sign(claims, ttlSeconds = config.accessTtlSeconds) {
-      if (gateway.signer === undefined) throw new Error('this gateway has no signing key');
-      return gateway.signer.sign(claims, ttlSeconds).token;
+      if (internals.signer === undefined) throw new Error('this gateway has no signing key');
+      return internals.signer.sign(claims, ttlSeconds).token;
     },
     logs: () => lines.join(''),
     http,

@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from './config/index.js';
 import { SETTINGS, type SettingName } from './config/schema.js';
-import { createGateway } from './gateway.js';
+import { createGateway, gatewayInternals } from './gateway.js';
 import { SERVER_VERSION } from './util/version.js';
 
 /** How long past the grace period a shutdown may run before the watchdog ends the process. */
@@ -47,7 +47,7 @@ serve.action(async (flags: Record<string, string | boolean | undefined>) => {
   }
   if (flags.demo === true) {
     const { seedDemoUsers } = await import('./cli/seed.js');
-    await seedDemoUsers(gateway.store);
+    await seedDemoUsers(gatewayInternals(gateway).store);
   }
   const { url } = await gateway.listen();
   // The structured log has this line too, but only at LOG_LEVEL=info or lower: PORT=0 must always say where it went.

@@ -11,7 +11,8 @@ import { jwks, loadKeys } from './auth/keys.js';
 import { loadRevocations } from './auth/revocation-loader.js';
 import { createRevocationState } from './auth/revocations.js';
 import { createTokenService, type TokenService } from './auth/token-service.js';
-import type { Authenticator, TokenSigner } from './auth/types.js';
+import type { Authenticator, Principal, TokenSigner } from './auth/types.js';
+import { toPublicUser, type NewUserInput, type PublicUser, type UserPatchInput } from './auth/user-admin.js';
 import type { Config } from './config/index.js';
 import { authOperations, registerAuthRoutes } from './http/auth-routes.js';
 import { ApiKeys } from './http/api-key.js';
@@ -64,9 +65,23 @@ export interface GatewayOptions {
   idempotency?: IdempotencyStore;
 }
 
+/** The built-in user store, as an app provisions users (the same operations as `/v1/users`). */
+export interface GatewayUsers {
+  /** Throws CONFLICT for a taken email, VALIDATION_FAILED for a bad scope. */
+  create(input: NewUserInput): Promise<PublicUser>;
+  /** New grants apply to the user's live connections at once; `active: false` revokes every session. NOT_FOUND for an unknown id. */
+  update(id: string, patch: UserPatchInput): Promise<PublicUser>;
+  get(id: string): Promise<PublicUser | undefined>;
+  findByEmail(email: string): Promise<PublicUser | undefined>;
+  /** In creation order. */
+  list(options?: { limit?: number; offset?: number }): Promise<PublicUser[]>;
+}
+
 /**
- * A running Tether gateway: HTTP API, Socket.IO and `/ws` on one port, one hub.
- * Apps that embed Tether use `publish`, `disconnectUser` and `close` directly.
+ * A running Tether gateway: HTTP API, Socket.IO and `/ws` on one port. This is what an app that
+ * embeds Tether lives on: publishing, client-event handlers, the auth-event feed, sessions and
+ * presence, user provisioning, token verification, and its own HTTP routes (`options.routes`).
+ * Nothing else of the gateway's insides is public; an app keeps its own data in its own database.
  *
  * @example
  *   const gateway = await createGateway(loadConfig(process.env));
@@ -75,23 +90,14 @@ export interface GatewayOptions {
  */
 export interface Gateway {
   readonly config: Config;
+  /** The gateway's logger (pino): an app's own lines go with the gateway's, never with a token in them. */
   readonly logger: Logger;
-  readonly clock: Clock;
-  readonly hub: Hub;
-  /** The store, with its Kysely handle for apps that keep their own tables beside Tether's. */
-  readonly store: OpenStore;
-  readonly authenticator: Authenticator;
-  /** Absent when the gateway only verifies tokens issued by an app's own backend. */
-  readonly signer: TokenSigner | undefined;
-  readonly tokens: TokenService | undefined;
-  readonly metrics: Metrics;
-  readonly app: FastifyInstance;
   /** The API keys in force (generated in dev when API_KEYS is unset). */
   readonly apiKeys: readonly string[];
+  /** The built-in user store; undefined when the gateway only verifies tokens issued by an app's own backend. */
+  readonly users: GatewayUsers | undefined;
   /** Live auth events (logins, refreshes, reauths, expiries, revocations) for dashboards. Returns an unsubscribe function. */
   onAuthEvent(listener: AuthEventListener): () => void;
-  /** The event log recovery replays from (store, or Redis Streams in cluster mode). */
-  readonly log: EventLog;
   /**
    * Handles a client event (`send`) in process; the handler's return value is the ack's `result`.
    * Retries with the same idempotency key reach it once. Returns a function removing the handler.
@@ -100,6 +106,16 @@ export interface Gateway {
    *   gateway.onClientEvent('chat_message', async ({ userId }, data) => ({ saved: await save(userId, data) }));
    */
   onClientEvent(event: string, handler: ClientEventHandler): () => void;
+  /**
+   * Verifies an access token as a connection's is verified (signature, `alg`, `iss`, `aud`, `exp`,
+   * `nbf`, revocation) and returns who it names; throws the contract's `AUTH_*` TetherError.
+   * For an app's own HTTP routes that take the same bearer token as the realtime connection.
+   */
+  authenticate(token: string): Promise<Principal>;
+  /** Every live connection on this node (dashboards). */
+  sessions(): PresenceEntry[];
+  /** A user's live connections on every node (this node's in single-node mode). */
+  presence(userId: string): Promise<PresenceEntry[]>;
   listen(): Promise<{ port: number; url: string }>;
   publish(request: PublishRequest): Promise<PublishResult>;
   /**
@@ -114,6 +130,33 @@ export interface Gateway {
   disconnectUser(userId: string): Promise<number>;
   /** Graceful: tells clients to reconnect, drains, then closes HTTP and the store. */
   close(): Promise<void>;
+}
+
+/**
+ * The gateway's parts, for Tether's own tests and tools (`@tether/server/internals`): not a public
+ * API, and changed without notice. Apps use `Gateway`.
+ */
+export interface GatewayInternals {
+  readonly clock: Clock;
+  readonly hub: Hub;
+  readonly store: OpenStore;
+  readonly authenticator: Authenticator;
+  /** Absent when the gateway only verifies tokens issued by an app's own backend. */
+  readonly signer: TokenSigner | undefined;
+  readonly tokens: TokenService | undefined;
+  readonly metrics: Metrics;
+  readonly app: FastifyInstance;
+  /** The event log recovery replays from (store, or Redis Streams in cluster mode). */
+  readonly log: EventLog;
+}
+
+const INTERNALS = new WeakMap<Gateway, GatewayInternals>();
+
+/** The parts of a gateway made by `createGateway` (Tether's tests and tools only). */
+export function gatewayInternals(gateway: Gateway): GatewayInternals {
+  const internals = INTERNALS.get(gateway);
+  if (internals === undefined) throw new Error('not a gateway made by createGateway');
+  return internals;
 }
 
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -330,21 +373,29 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   server.on('upgrade', refuseUnknownUpgrade);
   let ingest: Ingest | undefined;
 
+  const users: GatewayUsers | undefined =
+    admin.users === undefined || tokens === undefined
+      ? undefined
+      : {
+          create: (input) => tokens.createUser(input),
+          update: (id, patch) => admin.users!.update(id, patch),
+          get: (id) => tokens.getUser(id),
+          findByEmail: async (email) => {
+            const user = await store.users.findByEmail(email);
+            return user === undefined ? undefined : toPublicUser(user);
+          },
+          list: async (query = {}) => (await store.users.list(query)).map(toPublicUser),
+        };
   const gateway: Gateway = {
     config,
     logger,
-    clock,
-    hub,
-    store,
-    authenticator,
-    signer,
-    tokens,
-    metrics,
-    app,
     apiKeys,
+    users,
     onAuthEvent: (listener) => authEvents.on(listener),
-    log,
     onClientEvent: (event, handler) => sends.on(event, handler),
+    authenticate: (token) => authenticator.authenticate(token),
+    sessions: () => hub.listSessions(),
+    presence: presenceAll,
     async listen() {
       if (options.routes) await options.routes(app, gateway);
       await app.listen({ port: config.port, host: config.host });
@@ -391,5 +442,6 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       logger.info({ node: nodeId }, 'gateway closed');
     },
   };
+  INTERNALS.set(gateway, { clock, hub, store, authenticator, signer, tokens, metrics, app, log });
   return gateway;
 }

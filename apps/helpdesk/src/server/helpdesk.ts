@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
 import { createGateway, runMigrations, type Config, type Gateway, type GatewayOptions } from '@tether/server';
-import type { Kysely } from 'kysely';
 import { AreasRepository } from './db/areas-repo.js';
+import { openHelpdeskDb, type HelpdeskDb } from './db/connect.js';
 import { DirectMessagesRepository } from './db/direct-messages-repo.js';
 import { HELPDESK_MIGRATION_TABLE, HELPDESK_MIGRATIONS } from './db/migrations.js';
-import type { HelpdeskDatabase } from './db/schema.js';
 import { TicketsRepository } from './db/tickets-repo.js';
 import type { StaffDto } from './domain/dto.js';
 import { HelpdeskService } from './domain/helpdesk-service.js';
@@ -48,24 +48,26 @@ export interface Helpdesk {
  */
 export async function startHelpdesk(config: Config, options: HelpdeskOptions = {}): Promise<Helpdesk> {
   const feed = new DashboardFeed(options.statsIntervalMs);
-  let registerRoutes: ((gateway: Gateway) => Promise<void>) | undefined;
+  let registerRoutes: ((app: FastifyInstance, gateway: Gateway) => Promise<void>) | undefined;
   const gateway = await createGateway(config, {
     ...options,
     observer: feed.observer,
-    routes: async (_app, gw) => registerRoutes?.(gw),
+    routes: async (app, gw) => registerRoutes?.(app, gw),
   });
+  let own: HelpdeskDb | undefined;
 
   try {
-    await runMigrations(gateway.store.db, gateway.store.kind, HELPDESK_MIGRATIONS, HELPDESK_MIGRATION_TABLE);
-    // Our tables live in the same database as Tether's; Kysely's type is ours for our queries.
-    const db = gateway.store.db as unknown as Kysely<HelpdeskDatabase>;
+    // Our tables, through our own connections (Tether's store is its own business).
+    own = await openHelpdeskDb(config, gateway.logger);
+    const { db } = own;
+    await runMigrations(db, own.kind, HELPDESK_MIGRATIONS, HELPDESK_MIGRATION_TABLE);
     const areas = new AreasRepository(db);
     await areas.load();
     const tickets = new TicketsRepository(db, (path) => areas.byPath().get(path)?.name ?? path);
     const dms = new DirectMessagesRepository(db);
     const publisher = new HelpdeskPublisher((request) => gateway.publish(request));
     const listStaff = async (): Promise<StaffDto[]> => {
-      const users = await gateway.store.users.list({ limit: 1000 });
+      const users = (await gateway.users?.list({ limit: 1000 })) ?? [];
       return users
         .filter((u) => u.active && STAFF_ROLES.has(u.role))
         .map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, scopes: u.scopes }));
@@ -75,21 +77,21 @@ export async function startHelpdesk(config: Config, options: HelpdeskOptions = {
       dms,
       areas,
       publisher,
-      now: () => gateway.clock.now(),
+      now: () => options.clock?.now() ?? Date.now(),
       isStaff: async (userId) => {
-        const user = await gateway.store.users.findById(userId);
+        const user = await gateway.users?.get(userId);
         return user !== undefined && user.active && STAFF_ROLES.has(user.role);
       },
     });
     if (options.seed ?? true) await seedDemo({ gateway, areas, tickets, service });
 
     registerClientEvents(gateway, service);
-    const authenticate = (token: string) => gateway.authenticator.authenticate(token);
-    registerRoutes = async (gw) => {
-      registerGuestRoutes(gw.app, { authenticate, service, tickets, areas: () => areas.all() });
-      registerStaffRoutes(gw.app, { authenticate, service, tickets, dms, listStaff });
-      registerAdminRoutes(gw.app, { authenticate, feed, listStaff, disconnectUser: (id) => gw.disconnectUser(id) });
-      await registerStaticRoutes(gw.app, options.publicDir ?? DEFAULT_PUBLIC_DIR);
+    const authenticate = (token: string) => gateway.authenticate(token);
+    registerRoutes = async (app, gw) => {
+      registerGuestRoutes(app, { authenticate, service, tickets, areas: () => areas.all() });
+      registerStaffRoutes(app, { authenticate, service, tickets, dms, listStaff });
+      registerAdminRoutes(app, { authenticate, feed, listStaff, disconnectUser: (id) => gw.disconnectUser(id) });
+      await registerStaticRoutes(app, options.publicDir ?? DEFAULT_PUBLIC_DIR);
     };
     const { url, port } = await gateway.listen();
     feed.start(gateway);
@@ -100,11 +102,13 @@ export async function startHelpdesk(config: Config, options: HelpdeskOptions = {
       async close() {
         feed.stop();
         await gateway.close();
+        await own?.close();
       },
     };
   } catch (error) {
     feed.stop();
     await gateway.close();
+    await own?.close();
     throw error;
   }
 }

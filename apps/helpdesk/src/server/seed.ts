@@ -96,12 +96,12 @@ export async function seedDemo(deps: {
 }): Promise<void> {
   const { gateway } = deps;
   await deps.areas.ensure(demoAreas());
-  const tokens = gateway.tokens;
-  if (tokens === undefined)
+  const users = gateway.users;
+  if (users === undefined)
     throw new TetherError('INTERNAL', 'The demo needs the built-in token service (a signing key)');
   for (const s of DEMO_STAFF) {
-    if ((await gateway.store.users.findByEmail(s.email)) !== undefined) continue;
-    await tokens.createUser({ email: s.email, password: s.password, name: s.name, role: s.role, scopes: [s.scope] });
+    if ((await users.findByEmail(s.email)) !== undefined) continue;
+    await users.create({ email: s.email, password: s.password, name: s.name, role: s.role, scopes: [s.scope] });
   }
   if ((await deps.tickets.listForGrants(['*'], 'seed', 'open', 1)).length > 0) return;
   for (const t of DEMO_TICKETS) {

@@ -52,7 +52,7 @@ export const DEMO_USERS: readonly DemoUser[] = [
  * so running it at every start is harmless. Returns each demo account with whether it was created.
  *
  * @example
- *   const seeded = await seedDemoUsers(gateway.store);
+ *   const seeded = await seedDemoUsers(gatewayInternals(gateway).store);
  *   for (const u of seeded) console.warn(`${u.email} / ${u.password}`);
  */
 export async function seedDemoUsers(

@@ -56,9 +56,9 @@ export class DashboardFeed {
 
   /** The current picture, for the dashboard's first render. */
   snapshot(): AdminStatsDto {
-    const all = this.gateway?.hub.listSessions() ?? [];
+    const all = this.gateway?.sessions() ?? [];
     return {
-      at: this.gateway?.clock.now() ?? Date.now(),
+      at: Date.now(),
       connections: all.slice(0, MAX_LISTED_CONNECTIONS).map(toConnection),
       totalConnections: all.length,
       ...this.lastRate,

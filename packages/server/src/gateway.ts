@@ -2,48 +2,31 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { PublishBatchResult, PublishRequest, PublishResult } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
 import type { DestinationStream } from 'pino';
 import { createAdminOperations } from './admin.js';
-import { createAuthenticator } from './auth/authenticator.js';
-import { createSigner, createVerifier } from './auth/jwt.js';
-import { jwks, loadKeys } from './auth/keys.js';
-import { loadRevocations } from './auth/revocation-loader.js';
-import { createRevocationState } from './auth/revocations.js';
-import { createTokenService, type TokenService } from './auth/token-service.js';
+import type { TokenService } from './auth/token-service.js';
 import type { Authenticator, Principal, TokenSigner } from './auth/types.js';
 import { toPublicUser, type NewUserInput, type PublicUser, type UserPatchInput } from './auth/user-admin.js';
+import { assembleAuthenticator, assembleKeys, assembleTokenService } from './compose/auth.js';
+import { assembleCluster, assembleLog } from './compose/history.js';
+import { assembleHttpRoutes } from './compose/http.js';
+import { assemblePublishing } from './compose/publishing.js';
+import { assembleTransports } from './compose/transports.js';
 import type { Config } from './config/index.js';
-import { authOperations, registerAuthRoutes } from './http/auth-routes.js';
-import { ApiKeys } from './http/api-key.js';
 import { createHttpApp } from './http/app.js';
-import { buildOpenApi } from './http/openapi.js';
-import { registerSystemRoutes, systemOperations } from './http/system-routes.js';
-import { registerV1Routes, v1Operations, type V1Deps } from './http/v1-routes.js';
-import { deviceOperations, registerDeviceRoutes } from './http/device-routes.js';
-import { createStoreLog } from './history/store-log.js';
-import { StreamLayout } from './history/streams.js';
 import type { EventLog } from './history/types.js';
 import { createHub } from './hub/hub.js';
 import type { Hub, HubObserver, PresenceEntry } from './hub/types.js';
 import type { Ingest } from './ingest/start.js';
 import { openDeviceStore } from './push/device-store.js';
-import { createPushFallback } from './push/push-fallback.js';
 import { AuthEventFeed, type AuthEventListener } from './observability/auth-events.js';
 import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
 import { openStore, type OpenStore } from './store/index.js';
-import { createSendDispatcher } from './sends/dispatcher.js';
 import { createMemoryIdempotencyStore } from './sends/memory-idempotency.js';
 import type { ClientEventHandler, IdempotencyStore } from './sends/types.js';
-import { createWebhookForwarder } from './sends/webhook-forwarder.js';
-import { attachSocketIo } from './transports/socketio.js';
-import type { TransportHandle } from './transports/types.js';
-import { refuseUnknownUpgrade } from './transports/unknown-upgrade.js';
-import { attachWs } from './transports/ws.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { devApiKey } from './util/dev-secret.js';
 import { createLogger, type Logger } from './util/logger.js';
-import { SERVER_VERSION } from './util/version.js';
 import { localLimiters } from './util/rate-limit.js';
 
 export interface GatewayOptions {
@@ -159,65 +142,43 @@ export function gatewayInternals(gateway: Gateway): GatewayInternals {
   return internals;
 }
 
+/**
+ * Assembles a gateway: each step below takes the settings and parts it needs and nothing else
+ * (`compose/*`), in the order they depend on each other — store and keys; the cluster layer and
+ * the authenticator over the revocations in force; the log; the hub; the token service; HTTP;
+ * publishing with push; the transports.
+ */
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel, options.logDestination);
   const clock = options.clock ?? systemClock;
   const nodeId = randomUUID().slice(0, 8);
+  const metrics = createMetrics();
 
   const store = await openStore(config, logger);
-  const keys = await loadKeys(config, logger);
-  const signer = createSigner(keys, config, clock);
-  const verifier = createVerifier(keys, config, clock);
-  const nodeRevocations = createRevocationState(clock);
-  await loadRevocations(store, nodeRevocations, config, clock);
-  const metrics = createMetrics();
-  // Cluster mode (REDIS_URL or REDIS_CLUSTER_NODES): loaded only when configured, so a single node never loads ioredis.
-  const redis =
-    config.redisClusterNodes !== undefined
-      ? { nodes: config.redisClusterNodes }
-      : config.redisUrl !== undefined
-        ? { url: config.redisUrl }
-        : undefined;
-  const cluster =
-    redis === undefined
-      ? undefined
-      : await (
-          await import('./broker/cluster-mode.js')
-        ).startClusterMode({
-          config,
-          redis,
-          logger,
-          clock,
-          nodeId,
-          revocations: nodeRevocations,
-          history: { maxEvents: config.historyMaxEvents, maxAgeSeconds: config.historyMaxAgeSeconds },
-          metrics: metrics.redis,
-        });
-  // In cluster mode every revocation update is also applied on every other node.
-  const revocations = cluster?.revocations ?? nodeRevocations;
-  cluster?.onReconnect(() => {
-    // Updates sent while Redis was down never reached the other nodes; the shared store has them.
-    loadRevocations(store, nodeRevocations, config, clock).catch((err: unknown) =>
-      logger.error({ err }, 'revocation reload failed'),
-    );
+  const keys = await assembleKeys(config, { store, logger, clock });
+  const cluster = await assembleCluster(config, {
+    nodeId,
+    revocations: keys.nodeRevocations,
+    reloadRevocations: keys.reloadRevocations,
+    metrics: metrics.redis,
+    logger,
+    clock,
   });
-  const authenticator = createAuthenticator(verifier, revocations);
+  // In cluster mode every revocation update is also applied on every other node.
+  const revocations = cluster?.revocations ?? keys.nodeRevocations;
+  const authenticator = assembleAuthenticator(keys, revocations);
+  const { signer } = keys;
 
   const apiKeys =
     config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config.dataDir, (detail, msg) => logger.warn(detail, msg))];
   const authEvents = new AuthEventFeed();
-  const now = () => clock.now();
   // One observer for the hub and the transports (handshake failures are seen by the transports).
-  const observer = combineObservers(metrics.observer, authEvents.observer(now), options.observer);
-  const log: EventLog =
-    cluster?.log ??
-    (await createStoreLog(store.db, store.kind, {
-      layout: new StreamLayout(config.historySpread ?? 1),
-      maxEvents: config.historyMaxEvents,
-      maxAgeSeconds: config.historyMaxAgeSeconds,
-      clock,
-      logger: logger.child({ component: 'history' }),
-    }));
+  const observer = combineObservers(
+    metrics.observer,
+    authEvents.observer(() => clock.now()),
+    options.observer,
+  );
+  const log = await assembleLog(config, { store, cluster, logger, clock });
   const hub = createHub({
     config,
     authenticator,
@@ -235,142 +196,46 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   /** Connections of a user on every node (this node's in single-node mode). */
   const presenceAll = (userId: string): Promise<PresenceEntry[]> =>
     cluster?.presenceAll(userId) ?? Promise.resolve(hub.presence(userId));
-
-  const tokens =
-    signer === undefined
-      ? undefined
-      : createTokenService({
-          config,
-          // The token service records through the feed, so dashboards see logins and refreshes live.
-          store: { ...store, audit: authEvents.wrapAudit(store.audit, now) },
-          signer,
-          clock,
-          logger: logger.child({ component: 'auth' }),
-          revocations,
-          onFamilyRevoked: (familyId) => hub.revokeFamily(familyId),
-          onUserRevoked: (userId) => hub.disconnectUser(userId),
-        });
-  tokens?.startMaintenance();
+  const tokens = assembleTokenService(config, { signer, store, authEvents, revocations, hub, logger, clock });
 
   const app = await createHttpApp(config, logger, metrics.http);
-
   let closed = false;
   const admin = createAdminOperations({ hub, store, tokens, revocations, clock, presenceAll });
   const disconnectUser = admin.disconnectUser;
-
   const devices = await openDeviceStore(store.db, store.kind);
-  const push =
-    config.pushWebhookUrl === undefined
-      ? undefined
-      : createPushFallback({
-          webhookUrl: config.pushWebhookUrl,
-          maxAttempts: config.pushMaxAttempts,
-          devices,
-          isOnline: async (userId) => (await presenceAll(userId)).length > 0,
-          logger,
-          clock,
-        });
-  /** Users with no live connection get the push webhook. Validated by the hub by now. */
-  const pushOffline = (id: string, request: PublishRequest): void => {
-    const users = request.to.users ?? [];
-    if (push !== undefined && users.length > 0)
-      push.notify({ id, event: request.event, data: request.data ?? {}, users });
-  };
-  const publish = async (request: PublishRequest): Promise<PublishResult> => {
-    const result = await hub.publish(request);
-    pushOffline(result.id, request);
-    return result;
-  };
-  const publishBatch = async (requests: readonly PublishRequest[]): Promise<PublishBatchResult> => {
-    const results = await hub.publishBatch(requests);
-    results.forEach((result, i) => {
-      if (!('error' in result)) pushOffline(result.id, requests[i]!);
-    });
-    return { results };
-  };
-
-  const keyChecker = new ApiKeys(apiKeys);
-  const v1: V1Deps = {
-    hub,
-    apiKeys: keyChecker,
-    publish,
-    publishBatch,
-    disconnectUser,
-    presence: presenceAll,
-    users: admin.users,
-  };
-
-  const startedAt = clock.now();
-  await registerSystemRoutes(app, {
-    hub,
-    registry: metrics.registry,
-    jwks: jwks(keys),
-    startedAt,
-    openapi: buildOpenApi(SERVER_VERSION, [
-      ...authOperations,
-      ...v1Operations,
-      ...deviceOperations,
-      ...systemOperations,
-    ]),
-    readiness: {
-      store: () => sql`SELECT 1`.execute(store.db),
-      // A real read of the log (a stream nobody writes): the store's tables, or Redis's scripts.
-      log: () => log.heads(['u:readyz']),
-      ...(cluster === undefined
-        ? {}
-        : {
-            redis: () =>
-              cluster.bus.isUp() ? cluster.bus.cmd.ping() : Promise.reject(new Error('cluster bus is down')),
-          }),
-    },
-  });
+  const { publish, publishBatch, push } = assemblePublishing(config, { hub, devices, presenceAll, logger, clock });
   // Cluster mode: buckets in Redis, so the nodes spend one budget (each its own while Redis is down).
   const limiters = cluster?.limiters ?? localLimiters(clock);
-  await registerAuthRoutes(app, {
-    config,
+  await assembleHttpRoutes(app, config, {
+    hub,
+    store,
+    log,
+    cluster,
+    keys: keys.keys,
     tokens,
     authenticator,
-    logger: logger.child({ component: 'auth' }),
     limiters,
+    devices,
+    metrics,
+    apiKeys,
+    v1: { publish, publishBatch, disconnectUser, presence: presenceAll, users: admin.users },
+    logger,
     clock,
   });
-  await registerV1Routes(app, v1);
-  await registerDeviceRoutes(app, devices);
 
   const server = app.server;
-  // One per-IP connect limiter, so CONNECT_RATE_PER_IP counts connections of either transport.
-  const connectLimiter = limiters.bucket('connect-ip', {
-    capacity: config.connectRatePerIp,
-    perSecond: config.connectRatePerIp,
-  });
-  const sends = createSendDispatcher({
-    // Cluster mode: shared in Redis, since a retry may reach another node.
-    idempotency: options.idempotency ?? cluster?.idempotency ?? createMemoryIdempotencyStore({ clock }),
-    ttlMs: config.idempotencyTtlSeconds * 1000,
-    forward:
-      config.clientEventsUrl === undefined
-        ? undefined
-        : createWebhookForwarder({
-            url: config.clientEventsUrl,
-            apiKey: apiKeys[0],
-            clock,
-            logger: logger.child({ component: 'sends' }),
-          }),
-    logger: logger.child({ component: 'sends' }),
-  });
-  const transportDeps = {
-    sends,
-    config,
+  const { sends, transports } = assembleTransports(server, config, {
     hub,
     authenticator,
-    logger: logger.child({ component: 'transport' }),
-    clock,
     observer,
-    connectLimiter,
-    ...(options.wsAuthTimeoutMs === undefined ? {} : { wsAuthTimeoutMs: options.wsAuthTimeoutMs }),
-  };
-  const transports: TransportHandle[] = [attachSocketIo(server, transportDeps), attachWs(server, transportDeps)];
-  server.on('upgrade', refuseUnknownUpgrade);
+    limiters,
+    // Cluster mode: shared in Redis, since a retry may reach another node.
+    idempotency: options.idempotency ?? cluster?.idempotency ?? createMemoryIdempotencyStore({ clock }),
+    apiKey: apiKeys[0],
+    wsAuthTimeoutMs: options.wsAuthTimeoutMs,
+    logger,
+    clock,
+  });
   let ingest: Ingest | undefined;
 
   const users: GatewayUsers | undefined =

@@ -25,7 +25,11 @@ import type { AccessClaims, Principal, TokenSigner, TokenVerifier } from './type
  * @example
  *   const signed = createSigner(keys, config)?.sign({ sub: user.id, sid: family.id, scopes }, config.accessTtlSeconds);
  */
-export function createSigner(keys: KeyMaterial, config: Config, clock: Clock = systemClock): TokenSigner | undefined {
+export function createSigner(
+  keys: KeyMaterial,
+  config: Pick<Config, 'jwt' | 'accessTtlSeconds'>,
+  clock: Clock = systemClock,
+): TokenSigner | undefined {
   const own = keys.signing;
   if (own === undefined) return undefined;
   const sign = createFastSigner({
@@ -73,7 +77,11 @@ interface Route {
  * @example
  *   const principal = await createVerifier(keys, config).verify(token);
  */
-export function createVerifier(keys: KeyMaterial, config: Config, clock: Clock = systemClock): TokenVerifier {
+export function createVerifier(
+  keys: KeyMaterial,
+  config: Pick<Config, 'jwt'>,
+  clock: Clock = systemClock,
+): TokenVerifier {
   const common = {
     allowedIss: config.jwt.issuer,
     allowedAud: config.jwt.audience,
@@ -153,7 +161,7 @@ function router(keys: KeyMaterial, own: Route | undefined, external: Route | und
 const NOT_A_JWT = new Set(['FAST_JWT_MALFORMED', 'FAST_JWT_INVALID_TYPE', 'FAST_JWT_INVALID_PAYLOAD']);
 
 /** A fast-jwt error as the contract's AUTH_INVALID, carrying the check that failed (for the log only). */
-function toTetherError(error: unknown, token: string, route: Route, config: Config): TetherError {
+function toTetherError(error: unknown, token: string, route: Route, config: Pick<Config, 'jwt'>): TetherError {
   if (error instanceof TetherError) return error;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && NOT_A_JWT.has(code)) return malformedToken();

@@ -72,7 +72,7 @@ const DEV_SECRET_BYTES = 64;
  *   const keys = await loadKeys(config, logger);
  *   const signer = createSigner(keys, config); // undefined when verify-only
  */
-export async function loadKeys(config: Config, logger: Logger): Promise<KeyMaterial> {
+export async function loadKeys(config: Pick<Config, 'jwt' | 'dataDir'>, logger: Logger): Promise<KeyMaterial> {
   const { secret, privateKey, publicKey, jwksUrl, algorithms } = config.jwt;
   if (publicKey !== undefined && jwksUrl !== undefined) {
     throw new ConfigError('JWT_JWKS_URL', 'must not be set together with JWT_PUBLIC_KEY (choose one verification key)');

@@ -10,7 +10,7 @@ import type { RevocationState } from './types.js';
 export async function loadRevocations(
   store: Store,
   revocations: RevocationState,
-  config: Config,
+  config: Pick<Config, 'accessTtlSeconds' | 'guestTokenTtlSeconds'>,
   clock: Clock,
 ): Promise<void> {
   for (const user of await store.users.listRevoked()) {

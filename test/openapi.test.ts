@@ -82,9 +82,18 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
   it('is an OpenAPI 3.1 document with the package version, and every $ref resolves', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.version).toMatch(/^\d+\.\d+\.\d+/);
-    const text = JSON.stringify(doc);
-    for (const [, name] of text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g))
-      expect(doc.components.schemas, `$ref ${name}`).toHaveProperty(name!);
+    // Every `$ref` is a JSON pointer into this document that leads somewhere.
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]*)"/g)].map(([, ref]) => ref!);
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) {
+      expect(ref, 'a local reference').toMatch(/^#\//);
+      const target = ref
+        .slice(2)
+        .split('/')
+        .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'))
+        .reduce<unknown>((at, token) => (at as Record<string, unknown> | undefined)?.[token], doc);
+      expect(target, `$ref ${ref} resolves`).toBeTypeOf('object');
+    }
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(methods)) {
         expect(Object.keys(op.responses).length, `${method} ${path} has responses`).toBeGreaterThan(0);
@@ -230,14 +239,32 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
   });
 
   it('a handler answer that drifts from its description fails validation', () => {
-    const validate = ajv.compile(
-      JSON.parse(
-        JSON.stringify(doc.paths['/v1/publish']!['post']!.responses['202']!.content!['application/json']!.schema),
-      ),
-    );
-    expect(validate({ id: 'e1', delivered: 2 })).toBe(true);
-    expect(validate({ id: 'e1', delivered: 'two' })).toBe(false);
-    expect(validate({ id: 'e1' })).toBe(false);
+    const schemaOf = (path: string, method: string, status: string) =>
+      ajv.compile(
+        JSON.parse(
+          JSON.stringify(doc.paths[path]![method]!.responses[status]!.content!['application/json']!.schema).replaceAll(
+            '"#/components/',
+            '"doc#/components/',
+          ),
+        ),
+      );
+    const published = schemaOf('/v1/publish', 'post', '202');
+    expect(published({ id: 'e1', delivered: 2 })).toBe(true);
+    expect(published({ id: 'e1', delivered: 'two' })).toBe(false);
+    expect(published({ id: 'e1' })).toBe(false);
+    expect(published({ id: 'e1', delivered: 2, extra: true })).toBe(false);
+    // Errors: the shared body, its code one this route answers with this status, nothing else.
+    const notFound = schemaOf('/v1/users/{id}', 'get', '404');
+    const body = { code: 'NOT_FOUND', message: 'No such user', timestamp: 1 };
+    expect(notFound(body)).toBe(true);
+    expect(notFound({ ...body, code: 'CONFLICT' })).toBe(false);
+    expect(notFound({ ...body, extra: 1 })).toBe(false);
+    expect(notFound({ code: 'NOT_FOUND', message: 'No such user' })).toBe(false);
+    // A route's own extra fields are described: `/readyz`'s `checks`.
+    const notReady = schemaOf('/readyz', 'get', '503');
+    const down = { code: 'NOT_READY', message: 'down', timestamp: 1, node: 'n1', checks: { store: 'unreachable' } };
+    expect(notReady(down)).toBe(true);
+    expect(notReady({ ...down, checks: { store: 'sleeping' } })).toBe(false);
   });
 
   it('serves a browsable page at /docs', async () => {
@@ -245,5 +272,13 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).toContain('swagger');
+    // Swagger UI's CSP covers its own pages, not the API's answers.
+    const docsHeaders = (await fetch(`${gw.url}/docs/static/index.html`)).headers;
+    expect(docsHeaders.get('content-security-policy')).toContain("default-src 'self'");
+    expect((await gw.http('GET', '/healthz')).headers.get('content-security-policy')).toBeNull();
+    // The UI loads the document the gateway serves.
+    const json = await gw.http('GET', '/docs/json');
+    expect(json.status).toBe(200);
+    expect(json.body).toEqual(doc);
   });
 });

@@ -28,16 +28,17 @@ export interface AuthRouteDeps {
   clock: Clock;
 }
 
-const loginBody = z.object({
+// The bodies as parsed below; the OpenAPI document (`authOperations`) describes these same objects.
+export const loginBody = z.object({
   email: z.string().trim().min(1).max(320),
   password: z.string().min(1).max(1024),
 });
 // Any string is accepted here: an empty or unknown one is the service's REFRESH_INVALID, not a 400.
-const refreshBody = z.object({ refresh_token: z.string().max(4096).optional() });
-const mobileRefreshBody = z.object({ refresh_token: z.string().max(4096) });
+export const refreshBody = z.object({ refresh_token: z.string().max(4096).optional() });
+export const mobileRefreshBody = z.object({ refresh_token: z.string().max(4096) });
 // Nothing here chooses the guest id (other fields are dropped); `cookie: true` asks for the refresh
 // cookie, which a body-mode page must never get: on a shared origin it would replace a signed-in user's.
-const guestBody = z.object({ cookie: z.boolean().optional() });
+export const guestBody = z.object({ cookie: z.boolean().optional() });
 
 const tokenPair = {
   access_token: z.string(),
@@ -81,7 +82,7 @@ export const authOperations: readonly ApiOperation[] = [
     summary: 'Rotate a refresh token (body or cookie) for new tokens',
     description: `Without \`refresh_token\` in the body the cookie is used and rotated. ${cookieNote}`,
     tag: 'auth',
-    security: ['refreshCookie'],
+    security: ['refreshCookie', 'none'],
     body: refreshBody,
     bodyRequired: false,
     responses: { 200: { description: 'New tokens', schema: tokensAnswer } },
@@ -91,6 +92,7 @@ export const authOperations: readonly ApiOperation[] = [
       'REFRESH_REUSED',
       'RATE_LIMITED',
       'LOGIN_DISABLED',
+      'NOT_FOUND',
       'ORIGIN_FORBIDDEN',
     ],
   },
@@ -102,7 +104,7 @@ export const authOperations: readonly ApiOperation[] = [
     tag: 'auth',
     body: mobileRefreshBody,
     responses: { 200: { description: 'New tokens', schema: tokensAnswer } },
-    errors: ['REFRESH_INVALID', 'REFRESH_EXPIRED', 'REFRESH_REUSED', 'RATE_LIMITED', 'LOGIN_DISABLED'],
+    errors: ['REFRESH_INVALID', 'REFRESH_EXPIRED', 'REFRESH_REUSED', 'RATE_LIMITED', 'LOGIN_DISABLED', 'NOT_FOUND'],
   },
   {
     method: 'post',
@@ -111,7 +113,7 @@ export const authOperations: readonly ApiOperation[] = [
     summary: 'End a session (its refresh family) and revoke its access tokens',
     description: `Identified by the refresh token (body or cookie) or by the access token. ${cookieNote}`,
     tag: 'auth',
-    security: ['refreshCookie', 'bearer'],
+    security: ['refreshCookie', 'bearer', 'none'],
     body: refreshBody,
     bodyRequired: false,
     responses: { 204: { description: 'Signed out' } },

@@ -5,7 +5,8 @@ import { DEVICE_PLATFORMS, type DeviceRecord, type DeviceStore } from '../push/d
 import type { ApiOperation } from './openapi.js';
 import { parseBody } from './validate.js';
 
-const deviceSchema = z
+/** The body as parsed below; the OpenAPI document (`deviceOperations`) describes this same object. */
+export const deviceSchema = z
   .object({
     userId: z.string().min(1).max(256),
     platform: z.enum(DEVICE_PLATFORMS as [string, ...string[]]),

@@ -15,8 +15,12 @@ export interface ApiOperation {
   summary: string;
   description?: string;
   tag: 'auth' | 'publish' | 'users' | 'presence' | 'devices' | 'system';
-  /** `apiKey`: `/v1` (`Authorization: Bearer <key>`); `refreshCookie`: reads the cookie; none by default. */
-  security?: readonly ('apiKey' | 'refreshCookie' | 'bearer')[];
+  /**
+   * Alternatives, any one of which is enough: `apiKey` for `/v1` (`Authorization: Bearer <key>`),
+   * `refreshCookie` (the httpOnly cookie), `bearer` (an access token), `none` (e.g. a refresh token
+   * in the body instead). Absent: the route takes no credentials.
+   */
+  security?: readonly ('apiKey' | 'refreshCookie' | 'bearer' | 'none')[];
   /** Path parameters (an object schema). */
   params?: z.ZodObject;
   /** The request body, as the handler parses it (`parseBody`). */
@@ -26,18 +30,24 @@ export interface ApiOperation {
   responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
   /** Registry codes this operation can answer with (besides the ones every route can: see `COMMON_ERRORS`). */
   errors: readonly ErrorCode[];
+  /** Fields some of this route's error answers carry beside the registry body (documented as optional). */
+  errorFields?: Record<string, z.ZodType>;
 }
 
-/** Codes any route can answer: a malformed, oversize (FRAME_TOO_LARGE) or slow body, a draining node, a bug. */
+/**
+ * Codes any route can answer: a malformed, oversize (FRAME_TOO_LARGE) or slow body, headers too
+ * large, a draining node, a bug (`errors.ts` maps every framework and parser error to one of these).
+ */
 export const COMMON_ERRORS: readonly ErrorCode[] = [
   'VALIDATION_FAILED',
   'FRAME_TOO_LARGE',
   'REQUEST_TIMEOUT',
+  'HEADERS_TOO_LARGE',
   'SERVER_SHUTDOWN',
   'INTERNAL',
 ];
 
-/** The body of every error answer (the protocol's `ErrorBody`; some routes add fields, listed per route). */
+/** The body of every error answer: the protocol's `ErrorBody` (`TetherError.toBody()`). */
 export const errorBodySchema = z
   .object({
     code: z.enum(ErrorCode),
@@ -45,15 +55,18 @@ export const errorBodySchema = z
     timestamp: z.number().int(),
     retryAfterMs: z.number().int().optional(),
   })
-  // Some answers add fields (a batch's `results`, `/readyz`'s `checks`): other keys are allowed.
-  .loose()
-  .describe('Every error answer: a registry code, a message, when.');
+  .describe('Every error answer: a registry code, a message, when (and for some codes, when to retry).');
 
 /** The OpenAPI 3.1 document for `operations`. Built once at start-up; `version` is the package's. */
 export function buildOpenApi(version: string, operations: readonly ApiOperation[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  // Anything zod cannot express in JSON Schema throws (at start-up, and in test/openapi.test.ts)
+  // rather than being described as "anything".
   const toSchema = (schema: z.ZodType, io: 'input' | 'output') =>
-    strip(z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any', reused: 'inline' }));
+    strip(z.toJSONSchema(schema, { target: 'draft-2020-12', io, reused: 'inline' }));
+  // The shared error body, open so each answer below can add its own fields and close it again
+  // (`unevaluatedProperties` sees through `allOf`; `additionalProperties` would not).
+  const { additionalProperties: _open, ...errorBody } = toSchema(errorBodySchema, 'output');
   for (const op of operations) {
     const responses: Record<string, unknown> = {};
     for (const [status, answer] of Object.entries(op.responses)) {
@@ -70,11 +83,16 @@ export function buildOpenApi(version: string, operations: readonly ApiOperation[
       const status = ERRORS[code].httpStatus;
       byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
     }
+    const extraFields =
+      op.errorFields === undefined ? {} : toSchema(z.object(op.errorFields).partial(), 'output')['properties'];
     for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
-      responses[String(status)] = {
-        description: codes.join(', '),
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
+      // The shared body, its `code` narrowed to what this route answers with this status.
+      const schema = {
+        allOf: [{ $ref: '#/components/schemas/ErrorBody' }],
+        properties: { code: { enum: codes }, ...(extraFields as object) },
+        unevaluatedProperties: false,
       };
+      responses[String(status)] = { description: codes.join(', '), content: { 'application/json': { schema } } };
     }
     const parameters =
       op.params === undefined
@@ -91,7 +109,9 @@ export function buildOpenApi(version: string, operations: readonly ApiOperation[
       summary: op.summary,
       ...(op.description === undefined ? {} : { description: op.description }),
       tags: [op.tag],
-      ...(op.security === undefined ? {} : { security: op.security.map((name) => ({ [name]: [] })) }),
+      ...(op.security === undefined
+        ? {}
+        : { security: op.security.map((name) => (name === 'none' ? {} : { [name]: [] })) }),
       ...(parameters === undefined ? {} : { parameters }),
       ...(op.body === undefined
         ? {}
@@ -126,7 +146,7 @@ export function buildOpenApi(version: string, operations: readonly ApiOperation[
     ],
     paths,
     components: {
-      schemas: { ErrorBody: toSchema(errorBodySchema, 'output') },
+      schemas: { ErrorBody: errorBody },
       securitySchemes: {
         apiKey: {
           type: 'http',

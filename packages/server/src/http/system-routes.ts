@@ -50,6 +50,7 @@ export const systemOperations: readonly ApiOperation[] = [
       },
     },
     errors: ['NOT_READY'],
+    errorFields: { node: z.string(), checks: readinessChecks },
   },
   {
     method: 'get',

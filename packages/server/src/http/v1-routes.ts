@@ -9,9 +9,10 @@ import {
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { PublicUser } from '../auth/user-admin.js';
+import { MAX_BATCH_EVENTS } from '../hub/publish.js';
 import type { Hub, PresenceEntry } from '../hub/types.js';
 import type { ApiKeys } from './api-key.js';
-import type { ApiOperation } from './openapi.js';
+import { errorBodySchema, type ApiOperation } from './openapi.js';
 import { parseBody } from './validate.js';
 
 /** What the `/v1` server-to-server routes need; the gateway provides it. */
@@ -35,7 +36,8 @@ export interface V1Deps {
 
 const stringList = z.array(z.string().min(1).max(512)).max(1000);
 
-const publishSchema = z.object({
+// The bodies as parsed below; the OpenAPI document (`v1Operations`) describes these same objects.
+export const publishSchema = z.object({
   event: z.string().min(1).max(128),
   data: z.record(z.string(), z.unknown()).optional(),
   to: z
@@ -44,10 +46,16 @@ const publishSchema = z.object({
   id: z.string().min(1).max(128).optional(),
 });
 
+/**
+ * A batch as the document describes it. The route hands an array to the hub, whose `validateBatch`
+ * checks it (all or nothing, its messages naming the event's index): this schema is for readers.
+ */
+export const publishBatchSchema = z.array(publishSchema).min(1).max(MAX_BATCH_EVENTS);
+
 /** A batch body may be larger than other bodies: up to 1,000 events. */
 export const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 
-const userSchema = z.object({
+export const userSchema = z.object({
   email: z.email().max(320),
   password: z.string().min(8).max(1024),
   name: z.string().min(1).max(200),
@@ -57,7 +65,7 @@ const userSchema = z.object({
 });
 export type UserInput = z.output<typeof userSchema>;
 
-const userPatchSchema = z
+export const userPatchSchema = z
   .object({
     name: z.string().min(1).max(200),
     role: z.string().min(1).max(64),
@@ -70,20 +78,15 @@ const userPatchSchema = z
   .strict();
 export type UserPatchInput = z.output<typeof userPatchSchema>;
 
-const idParam = z.object({ id: z.string().min(1).max(200) });
+export const idParam = z.object({ id: z.string().min(1).max(200) });
 
 const publishAnswer = z.object({
   id: z.string(),
   delivered: z.number().int().describe('connections this node wrote the event to'),
 });
-const batchAnswer = z.object({
-  results: z.array(
-    z.union([
-      publishAnswer,
-      z.object({ id: z.string(), error: z.object({ code: z.string(), message: z.string() }).loose() }),
-    ]),
-  ),
-});
+/** One event's answer in a batch: published, or the error that event met. */
+const batchResults = z.array(z.union([publishAnswer, z.object({ id: z.string(), error: errorBodySchema })]));
+const batchAnswer = z.object({ results: batchResults });
 const publicUser = z.object({
   id: z.string(),
   email: z.string(),
@@ -119,7 +122,7 @@ export const v1Operations: readonly ApiOperation[] = [
       'status and body with `results` beside it.',
     tag: 'publish',
     security: ['apiKey'],
-    body: z.union([publishSchema, z.array(publishSchema).min(1).max(1000)]),
+    body: z.union([publishSchema, publishBatchSchema]),
     responses: {
       202: {
         description: 'Published (an event: `{id, delivered}`; a batch: `{results}`)',
@@ -127,6 +130,7 @@ export const v1Operations: readonly ApiOperation[] = [
       },
     },
     errors: ['API_KEY_INVALID', 'PUBLISH_FAILED'],
+    errorFields: { results: batchResults.describe("a failed batch: every event's own answer") },
   },
   {
     method: 'post',

@@ -218,6 +218,37 @@ describe('helpdesk in a real browser', () => {
     expect(await adminB.textContent('[data-testid="refresh-count"]')).toContain(String(refreshes));
   }, 180_000);
 
+  it('the conversation follows new messages at the bottom; scrolled up, a "new messages" marker counts them', async () => {
+    const page = eoDistrict;
+    if (!(await page.isVisible(`[data-testid="ticket-view"][data-ticket-id="${ticketId}"]`)))
+      await page.click(sel.ticket(ticketId));
+    await page.waitForSelector(`[data-testid="ticket-view"][data-ticket-id="${ticketId}"]`);
+    const list = '[data-testid="ticket-view"] [data-testid="messages"]';
+    const gap = () => page.$eval(list, (el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    // Enough messages to overflow the list: each one arriving at the bottom is followed.
+    let last = '';
+    for (let i = 0; i < 14; i++) last = await guestSays(guestToken, `Follow-up ${i}: the leaves are still yellow`);
+    await page.waitForSelector(sel.message(last), { timeout: 5000 });
+    expect(await page.$eval(list, (el) => el.scrollHeight > el.clientHeight)).toBe(true);
+    await expect.poll(gap, { timeout: 2000 }).toBeLessThan(40);
+    expect(await page.isVisible('[data-testid="new-messages"]')).toBe(false);
+
+    // Reading older messages: new ones do not move the list, the marker counts them.
+    await page.$eval(list, (el) => (el.scrollTop = 0));
+    const a = await guestSays(guestToken, 'One more thing');
+    const b = await guestSays(guestToken, 'And the price of CAN?');
+    await page.waitForSelector(sel.message(b), { state: 'attached', timeout: 5000 });
+    await page.waitForSelector(sel.message(a), { state: 'attached' });
+    await expect
+      .poll(() => page.textContent('[data-testid="new-messages"]'), { timeout: 5000 })
+      .toContain('2 new messages');
+    expect(await page.$eval(list, (el) => el.scrollTop)).toBeLessThan(40);
+    await shoot(page, 'new-messages-marker');
+    await page.click('[data-testid="new-messages"]');
+    await expect.poll(gap, { timeout: 2000 }).toBeLessThan(40);
+    expect(await page.isVisible('[data-testid="new-messages"]')).toBe(false);
+  });
+
   it('signing out on one admin device leaves the other working; disconnecting a user from the dashboard signs their pages out at once', async () => {
     await adminA.click('[data-testid="sign-out"]');
     await adminA.waitForSelector('[data-testid="signin"]');
@@ -242,13 +273,19 @@ describe('helpdesk in a real browser', () => {
       await expect.poll(points, { timeout: 10_000 }).toBeGreaterThan(before);
     }
     await shoot(adminA, 'dashboard');
-    const kiharuButton = adminA
-      .locator('tr[data-testid="connection-row"]', { hasText: 'Kamau' })
-      .locator('[data-testid="disconnect"]');
+    const kiharuRow = adminA.locator('tr[data-testid="connection-row"]', { hasText: 'Kamau' }).first();
+    // One tap only asks; cancelling leaves the officer signed in.
+    await kiharuRow.locator('[data-testid="disconnect"]').click();
+    await kiharuRow.locator('[data-testid="disconnect-cancel"]').click();
+    await kiharuRow.locator('[data-testid="disconnect"]').click();
+    expect(await eoDistrict.isVisible('[data-testid="signed-out"]')).toBe(false);
     const t0 = Date.now();
-    await kiharuButton.click();
+    await kiharuRow.locator('[data-testid="disconnect-confirm"]').click();
     await eoDistrict.waitForSelector('[data-testid="signed-out"]', { timeout: 5000 });
     expect(Date.now() - t0).toBeLessThan(2000);
+    // A forced sign-out is a warning that says why, not the notice of a normal sign-out.
+    expect(await eoDistrict.getAttribute('[data-testid="signed-out"]', 'data-forced')).toBe('true');
+    expect(await eoDistrict.textContent('[data-testid="signed-out"]')).toContain('administrator');
     await adminA.waitForSelector('[data-testid="auth-event"][data-type="revoked"]', { timeout: 5000 });
     await adminB.waitForSelector(sel.connected);
   });

@@ -15,6 +15,10 @@ export function usePath(): [string, (path: string) => void] {
   return [path, navigate];
 }
 
-export function formatTime(ms: number): string {
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+/** `14:05:09` today; `3 Dec, 14:05` on another day (older messages say when). */
+export function formatTime(ms: number, now = Date.now()): string {
+  const at = new Date(ms);
+  if (at.toDateString() === new Date(now).toDateString())
+    return at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return at.toLocaleString([], { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
 }

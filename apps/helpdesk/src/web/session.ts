@@ -46,19 +46,29 @@ function withClients(tokens: TokenManager): Session {
   return { tokens, api, realtime };
 }
 
+/** What the sign-in page says after a sign-out: `forced` when the user did not ask for it (a warning). */
+export interface SignOutNotice {
+  text: string;
+  forced: boolean;
+}
+
 /** A person-readable reason for a sign-out. */
-export function signedOutReason(event: { code: string | null }): string {
+export function signedOutReason(event: { code: string | null }): SignOutNotice {
+  const forced = (text: string): SignOutNotice => ({ text, forced: true });
   switch (event.code) {
     case null:
-      return 'You signed out.';
+      return { text: 'You signed out.', forced: false };
     case 'AUTH_REVOKED':
-      return 'Your session was ended by an administrator or from another device. Please sign in again.';
+      return forced(
+        'You were signed out: an administrator ended your session, your account was disabled, or this session was ' +
+          'signed out on another device. Please sign in again.',
+      );
     case 'REFRESH_EXPIRED':
-      return 'Your session has expired. Please sign in again.';
+      return forced('Your session has expired. Please sign in again.');
     case 'REFRESH_REUSED':
-      return 'For your safety this session was closed (its refresh token was used twice). Please sign in again.';
+      return forced('For your safety this session was closed (its sign-in was used twice). Please sign in again.');
     default:
-      return `You were signed out (${event.code}). Please sign in again.`;
+      return forced('You were signed out. Please sign in again.');
   }
 }
 

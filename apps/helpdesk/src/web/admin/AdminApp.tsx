@@ -65,7 +65,10 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
   );
   useHelpdeskEvent('auth_event', (e) => setEvents((list) => [e, ...list].slice(0, 200)), realtime);
 
+  // Disconnecting is two taps: the first asks, the second (on the same row) does it.
+  const [confirming, setConfirming] = useState<string | null>(null);
   const disconnect = async (userId: string) => {
+    setConfirming(null);
     try {
       const res = await api.post<{ disconnected: number }>(`/api/admin/users/${encodeURIComponent(userId)}/disconnect`);
       setNotice(
@@ -123,15 +126,31 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
                     <td>{formatTime(c.connectedAt)}</td>
                     <td data-testid="expires-in">{Math.max(0, Math.round((c.expiresAt - now) / 1000))} s</td>
                     <td>
-                      {i === 0 && userId !== me.id && (
+                      {i === 0 && userId !== me.id && confirming !== userId && (
                         <button
                           className="danger"
-                          onClick={() => void disconnect(userId)}
+                          onClick={() => setConfirming(userId)}
                           data-testid="disconnect"
                           data-user-id={userId}
                         >
                           Disconnect user
                         </button>
+                      )}
+                      {i === 0 && confirming === userId && (
+                        <span className="confirm" role="group" aria-label={`Disconnect ${label(userId)}?`}>
+                          Sign {label(userId)} out of every device?{' '}
+                          <button
+                            className="danger"
+                            onClick={() => void disconnect(userId)}
+                            data-testid="disconnect-confirm"
+                            data-user-id={userId}
+                          >
+                            Yes, disconnect
+                          </button>{' '}
+                          <button onClick={() => setConfirming(null)} data-testid="disconnect-cancel">
+                            Cancel
+                          </button>
+                        </span>
                       )}
                     </td>
                   </tr>

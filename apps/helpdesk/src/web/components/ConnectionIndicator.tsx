@@ -11,10 +11,12 @@ const LABEL: Record<string, string> = {
   failed: 'Signed out',
 };
 
-/** The SDK's state, the access token's remaining lifetime, and how many refreshes happened. */
+/**
+ * The connection in words (Live, Reconnecting…, Offline); the token details (remaining lifetime,
+ * refreshes done in place) only in a developer view folded under it, since a countdown shown to an
+ * officer or a farmer looks alarming and says nothing they can act on.
+ */
 export function ConnectionIndicator({ view }: { view: ConnectionView }) {
-  const now = useNow(1000);
-  const left = view.expiresAt === undefined ? null : Math.max(0, Math.round((view.expiresAt - now) / 1000));
   const state = !view.online && view.state !== 'connected' ? 'offline' : view.state;
   return (
     <div
@@ -26,19 +28,25 @@ export function ConnectionIndicator({ view }: { view: ConnectionView }) {
     >
       <span className="dot" aria-hidden="true" />
       <span className="indicator-state">{state === 'offline' ? 'Offline' : (LABEL[view.state] ?? view.state)}</span>
-      {left !== null && (
-        <span className="indicator-token" title="Access token lifetime left; the SDK refreshes it before it ends">
-          token {left}s
-        </span>
-      )}
-      <span
-        className="indicator-refresh"
-        data-testid="refresh-count"
-        title="Access tokens refreshed since this page opened (in place, no reconnect)"
-      >
-        ↻ {view.refreshes}
-      </span>
+      <details className="indicator-dev">
+        <summary aria-label="Connection details">details</summary>
+        <TokenDetails view={view} />
+      </details>
     </div>
+  );
+}
+
+/** Developer view: the access token's remaining lifetime and the refreshes done without a reconnect. */
+function TokenDetails({ view }: { view: ConnectionView }) {
+  const now = useNow(1000);
+  const left = view.expiresAt === undefined ? null : Math.max(0, Math.round((view.expiresAt - now) / 1000));
+  return (
+    <span className="indicator-details">
+      {left !== null && <span title="The SDK renews the access token before it ends">access token: {left}s left</span>}
+      <span data-testid="refresh-count" title="Access tokens renewed since this page opened, in place">
+        renewed {view.refreshes}×
+      </span>
+    </span>
   );
 }
 

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { TetherError } from '@tether/client';
+import type { SignOutNotice } from '../session.js';
 
 /** Email + password sign-in (POST /auth/login through the SDK's token manager). */
 export function SignIn({
@@ -8,7 +9,7 @@ export function SignIn({
   title,
 }: {
   onSignIn: (email: string, password: string) => Promise<void>;
-  notice: string | null;
+  notice: SignOutNotice | null;
   title: string;
 }) {
   const [email, setEmail] = useState('');
@@ -36,8 +37,13 @@ export function SignIn({
     <main className="signin" data-testid="signin">
       <h1>{title}</h1>
       {notice !== null && (
-        <p className="banner banner-info" data-testid="signed-out">
-          {notice}
+        <p
+          className={`banner ${notice.forced ? 'banner-warn' : 'banner-info'}`}
+          role={notice.forced ? 'alert' : 'status'}
+          data-testid="signed-out"
+          data-forced={String(notice.forced)}
+        >
+          {notice.text}
         </p>
       )}
       <form onSubmit={(e) => void submit(e)}>

@@ -1,9 +1,9 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { MeDto } from '../../server/domain/dto.js';
-import { signedOutReason, staffSession, type Session } from '../session.js';
+import { signedOutReason, staffSession, type Session, type SignOutNotice } from '../session.js';
 
 export type AuthPhase =
-  { kind: 'loading' } | { kind: 'signed_out'; notice: string | null } | { kind: 'ready'; me: MeDto };
+  { kind: 'loading' } | { kind: 'signed_out'; notice: SignOutNotice | null } | { kind: 'ready'; me: MeDto };
 
 /**
  * The staff page's session lifecycle: restore a stored session, sign in, sign out, and fall to the

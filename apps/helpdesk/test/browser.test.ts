@@ -220,15 +220,20 @@ describe('helpdesk in a real browser', () => {
 
   it('the conversation follows new messages at the bottom; scrolled up, a "new messages" marker counts them', async () => {
     const page = eoDistrict;
-    if (!(await page.isVisible(`[data-testid="ticket-view"][data-ticket-id="${ticketId}"]`)))
-      await page.click(sel.ticket(ticketId));
-    await page.waitForSelector(`[data-testid="ticket-view"][data-ticket-id="${ticketId}"]`);
+    const view = `[data-testid="ticket-view"][data-ticket-id="${ticketId}"]`;
+    // Opened in the first test; resolved since, so it may sit in the Resolved tab: open it by URL.
+    if (!(await page.isVisible(view))) {
+      await page.goto(`/tickets/${ticketId}`);
+      await page.waitForSelector(sel.connected, { timeout: 15_000 });
+    }
+    await page.waitForSelector(view, { timeout: 10_000 });
     const list = '[data-testid="ticket-view"] [data-testid="messages"]';
     const gap = () => page.$eval(list, (el) => el.scrollHeight - el.scrollTop - el.clientHeight);
     // Enough messages to overflow the list: each one arriving at the bottom is followed.
-    let last = '';
-    for (let i = 0; i < 14; i++) last = await guestSays(guestToken, `Follow-up ${i}: the leaves are still yellow`);
-    await page.waitForSelector(sel.message(last), { timeout: 5000 });
+    const sent = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => guestSays(guestToken, `Follow-up ${i}: the leaves are still yellow`)),
+    );
+    for (const id of sent) await page.waitForSelector(sel.message(id), { state: 'attached', timeout: 10_000 });
     expect(await page.$eval(list, (el) => el.scrollHeight > el.clientHeight)).toBe(true);
     await expect.poll(gap, { timeout: 2000 }).toBeLessThan(40);
     expect(await page.isVisible('[data-testid="new-messages"]')).toBe(false);
@@ -244,10 +249,47 @@ describe('helpdesk in a real browser', () => {
       .toContain('2 new messages');
     expect(await page.$eval(list, (el) => el.scrollTop)).toBeLessThan(40);
     await shoot(page, 'new-messages-marker');
-    await page.click('[data-testid="new-messages"]');
+    await page.click('[data-testid="new-messages"]', { timeout: 5000 });
     await expect.poll(gap, { timeout: 2000 }).toBeLessThan(40);
     expect(await page.isVisible('[data-testid="new-messages"]')).toBe(false);
-  });
+  }, 60_000);
+
+  it('on a 390×844 phone: a one-line header, the inbox, a request with a reply, and back', async () => {
+    const context = await browser.newContext({
+      baseURL: hd.url,
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    contexts.push(context);
+    const phone = await context.newPage();
+    phone.on('pageerror', (e) => pageErrors.push(e.message));
+    await signIn(phone, 'eo.mbiri@helpdesk.demo', 'eo-demo');
+
+    // The header is one row, and signing out stays on screen.
+    expect(await phone.$eval('.topbar', (el) => el.getBoundingClientRect().height)).toBeLessThan(60);
+    const signOut = (await phone.locator('[data-testid="sign-out"]').boundingBox())!;
+    expect(signOut.x + signOut.width).toBeLessThanOrEqual(390);
+    // The list alone; the request opens in its place, with a way back.
+    await phone.waitForSelector(sel.ticket(ticketId), { timeout: 5000 });
+    expect(await phone.isVisible('[data-testid="ticket-view"]')).toBe(false);
+    await shoot(phone, 'phone-inbox');
+    await phone.tap(sel.ticket(ticketId), { timeout: 5000 });
+    await phone.waitForSelector(`[data-testid="ticket-view"][data-ticket-id="${ticketId}"]`, { timeout: 5000 });
+    expect(await phone.isVisible(sel.ticket(ticketId))).toBe(false);
+    await phone.fill('[data-testid="reply"] textarea', 'Njeri here: I will visit your farm on Friday.');
+    await phone.tap('[data-testid="reply"] button[type=submit]');
+    await phone.waitForSelector('[data-testid="message"] >> text=I will visit your farm', { timeout: 5000 });
+    // The newest message is on screen: the conversation followed it.
+    const newest = (await phone.locator('[data-testid="message"]').last().boundingBox())!;
+    expect(newest.y + newest.height).toBeLessThanOrEqual(844);
+    expect(await phone.textContent('[data-testid="me"]')).not.toContain('ke/');
+    await shoot(phone, 'phone-ticket');
+    await phone.tap('[data-testid="back"]', { timeout: 5000 });
+    await phone.waitForSelector(sel.ticket(ticketId), { timeout: 5000 });
+    expect(await phone.isVisible('[data-testid="ticket-view"]')).toBe(false);
+  }, 60_000);
 
   it('signing out on one admin device leaves the other working; disconnecting a user from the dashboard signs their pages out at once', async () => {
     await adminA.click('[data-testid="sign-out"]');

@@ -70,7 +70,14 @@ export async function startHelpdesk(config: Config, options: HelpdeskOptions = {
       const users = (await gateway.users?.list({ limit: 1000 })) ?? [];
       return users
         .filter((u) => u.active && STAFF_ROLES.has(u.role))
-        .map((u) => ({ id: u.id, name: u.name, email: u.email, role: u.role, scopes: u.scopes }));
+        .map((u) => ({
+          id: u.id,
+          name: u.name,
+          email: u.email,
+          role: u.role,
+          scopes: u.scopes,
+          area: areas.describe(u.scopes),
+        }));
     };
     const service = new HelpdeskService({
       tickets,
@@ -89,7 +96,14 @@ export async function startHelpdesk(config: Config, options: HelpdeskOptions = {
     const authenticate = (token: string) => gateway.authenticate(token);
     registerRoutes = async (app, gw) => {
       registerGuestRoutes(app, { authenticate, service, tickets, areas: () => areas.all() });
-      registerStaffRoutes(app, { authenticate, service, tickets, dms, listStaff });
+      registerStaffRoutes(app, {
+        authenticate,
+        service,
+        tickets,
+        dms,
+        listStaff,
+        describeArea: (s) => areas.describe(s),
+      });
       registerAdminRoutes(app, { authenticate, feed, listStaff, disconnectUser: (id) => gw.disconnectUser(id) });
       await registerStaticRoutes(app, options.publicDir ?? DEFAULT_PUBLIC_DIR);
     };

@@ -30,6 +30,18 @@ export class AreasRepository {
     return this.cache;
   }
 
+  /** The areas `scopes` cover, as people name them: `All regions`, or `Kiharu district, Njoro district`. */
+  describe(scopes: readonly string[]): string {
+    if (scopes.includes('*')) return 'All regions';
+    const byPath = this.byPath();
+    return scopes
+      .map((scope) => {
+        const area = byPath.get(scope);
+        return area === undefined ? scope : `${area.name} ${area.level}`;
+      })
+      .join(', ');
+  }
+
   byPath(): Map<string, AreaDto> {
     return new Map(this.cache.map((a) => [a.path, a]));
   }

@@ -63,6 +63,8 @@ export interface StaffDto {
   email: string;
   role: string;
   scopes: string[];
+  /** The areas the grants cover, as people name them: `All regions`, `Kiharu district`. */
+  area: string;
 }
 
 export interface MeDto extends StaffDto {

@@ -13,6 +13,8 @@ export interface StaffRouteDeps {
   /** The staff directory (built-in users with a staff role). */
   listStaff: () => Promise<StaffDto[]>;
   dms: DirectMessagesRepository;
+  /** The areas grants cover, by their display names. */
+  describeArea: (scopes: readonly string[]) => string;
 }
 
 /** Inbox, ticket view, replies, resolve/reopen and direct messages: staff only. */
@@ -28,6 +30,7 @@ export function registerStaffRoutes(app: FastifyInstance, deps: StaffRouteDeps):
       email: typeof claims['email'] === 'string' ? claims['email'] : '',
       role: caller.principal.role ?? 'staff',
       scopes: caller.principal.scopes,
+      area: deps.describeArea(caller.principal.scopes),
       isAdmin: caller.principal.scopes.includes('*'),
     };
     return me;

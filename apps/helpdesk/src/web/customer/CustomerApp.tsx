@@ -96,7 +96,7 @@ export function CustomerApp() {
                 data-testid="message"
                 data-message-id={m.id}
               >
-                <span className="author">{m.authorKind === 'customer' ? 'You' : `${m.authorName} (helpdesk)`}</span>
+                <span className="author">{m.authorKind === 'customer' ? 'You' : `${m.authorName} · helpdesk`}</span>
                 <span className="body">{m.body}</span>
                 <span className="time">{formatTime(m.createdAt)}</span>
               </li>

@@ -1,5 +1,5 @@
 import type { DirectMessageDto, StaffDto } from '../../server/domain/dto.js';
-import { describeScope } from '../labels.js';
+import { describeStaff } from '../labels.js';
 import { formatTime } from '../router.js';
 import { Composer } from './Composer.js';
 
@@ -9,7 +9,8 @@ export interface DirectMessagesProps {
   unread: Record<string, number>;
   peerId: string | null;
   messages: DirectMessageDto[] | undefined;
-  onOpen: (id: string) => void;
+  /** Opens a conversation, or (null) goes back to the list (phones show one at a time). */
+  onOpen: (id: string | null) => void;
   onSend: (id: string, body: string) => Promise<void>;
 }
 
@@ -17,7 +18,7 @@ export interface DirectMessagesProps {
 export function DirectMessages({ me, staff, unread, peerId, messages, onOpen, onSend }: DirectMessagesProps) {
   const peer = staff.find((s) => s.id === peerId);
   return (
-    <section className="dms" data-testid="dms">
+    <section className={peerId === null ? 'dms' : 'dms has-open'} data-testid="dms">
       <ul className="people">
         {staff.map((s) => (
           <li key={s.id}>
@@ -28,7 +29,7 @@ export function DirectMessages({ me, staff, unread, peerId, messages, onOpen, on
               data-user-id={s.id}
             >
               <strong>{s.name}</strong>
-              <span className="muted small">{describeScope(s.scopes)}</span>
+              <span className="muted small">{describeStaff(s)}</span>
               {(unread[s.id] ?? 0) > 0 && <span className="badge">{unread[s.id]}</span>}
             </button>
           </li>
@@ -39,7 +40,17 @@ export function DirectMessages({ me, staff, unread, peerId, messages, onOpen, on
           <p className="empty">Choose a colleague to message.</p>
         ) : (
           <>
-            <h2>{peer.name}</h2>
+            <h2>
+              <button
+                className="back link"
+                onClick={() => onOpen(null)}
+                data-testid="back"
+                aria-label="Back to colleagues"
+              >
+                ←
+              </button>{' '}
+              {peer.name}
+            </h2>
             <ol className="messages">
               {(messages ?? []).map((m) => (
                 <li

@@ -3,7 +3,7 @@ import type { DirectMessageDto, MeDto, MessageDto, TicketDto } from '../../serve
 import { ConnectionBanner, ConnectionIndicator } from '../components/ConnectionIndicator.js';
 import { SignIn } from '../components/SignIn.js';
 import { useConnection } from '../hooks.js';
-import { describeScope } from '../labels.js';
+import { describeStaff } from '../labels.js';
 import { usePath } from '../router.js';
 import type { Session } from '../session.js';
 import { DirectMessages } from './DirectMessages.js';
@@ -46,7 +46,7 @@ export function Header({
         <nav>{children}</nav>
         <ConnectionIndicator view={view} />
         <span className="me" data-testid="me">
-          {me.name} <span className="muted small">{describeScope(me.scopes)}</span>
+          {me.name} <span className="muted small">{describeStaff(me)}</span>
         </span>
         <button className="link" onClick={() => void onSignOut()} data-testid="sign-out">
           Sign out
@@ -110,14 +110,15 @@ function Workspace({ session, me, onSignOut }: { session: Session; me: MeDto; on
           unread={state.dmUnread}
           peerId={peerId}
           messages={peerId === null ? undefined : state.dms[peerId]}
-          onOpen={(id) => navigate(`/messages/${id}`)}
+          onOpen={(id) => navigate(id === null ? '/messages' : `/messages/${id}`)}
           onSend={async (id, body) => {
             const message = await api.post<DirectMessageDto>(`/api/dm/${encodeURIComponent(peerId!)}`, { id, body });
             dispatch({ type: 'dm', message, me: me.id });
           }}
         />
       ) : (
-        <div className="workspace">
+        // Phones show the list or the open request, never both (styles.css, max-width 800px).
+        <div className={ticketId === null ? 'workspace' : 'workspace has-open'}>
           <Inbox
             tickets={Object.values(state.tickets)}
             tab={tab}
@@ -131,6 +132,7 @@ function Workspace({ session, me, onSignOut }: { session: Session; me: MeDto; on
             </p>
           ) : (
             <TicketView
+              onBack={() => navigate('/')}
               ticket={ticket}
               messages={state.messages[ticket.id]}
               whispers={state.whispers[ticket.id]}

@@ -9,10 +9,12 @@ export interface TicketViewProps {
   whispers: WhisperDto[] | undefined;
   onReply: (id: string, body: string) => Promise<void>;
   onStatus: (status: 'open' | 'resolved') => Promise<void>;
+  /** Back to the inbox (shown on phones, where the inbox is hidden while a request is open). */
+  onBack?: () => void;
 }
 
 /** One request: history, reply, the whisper panel (automatic suggestions) and resolve/reopen. */
-export function TicketView({ ticket, messages, whispers, onReply, onStatus }: TicketViewProps) {
+export function TicketView({ ticket, messages, whispers, onReply, onStatus, onBack }: TicketViewProps) {
   const [draft, setDraft] = useState('');
   const [statusError, setStatusError] = useState<string | null>(null);
   const follow = useFollow(ticket.id, messages?.length ?? 0);
@@ -30,7 +32,14 @@ export function TicketView({ ticket, messages, whispers, onReply, onStatus }: Ti
     <section className="ticket" data-testid="ticket-view" data-ticket-id={ticket.id} data-status={ticket.status}>
       <header className="ticket-header">
         <div>
-          <h2>{ticket.customerName}</h2>
+          <h2>
+            {onBack !== undefined && (
+              <button className="back link" onClick={onBack} data-testid="back" aria-label="Back to the inbox">
+                ←
+              </button>
+            )}{' '}
+            {ticket.customerName}
+          </h2>
           <p className="muted">
             {ticket.wardName} ward · opened {formatTime(ticket.createdAt)} ·{' '}
             <span className={`status status-${ticket.status}`} data-testid="ticket-status">

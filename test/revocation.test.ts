@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REVOCATION_MESSAGES } from '@tether/protocol';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { SioClient, WsClient } from './helpers/realtime.js';
 
@@ -58,7 +59,11 @@ describe('revocation of live connections through the token service', () => {
       { authorization: `Bearer ${a.access_token}` },
     );
     expect(out.status).toBe(204);
-    expect(await deviceA.first('auth_error')).toMatchObject({ code: 'AUTH_REVOKED' });
+    // Told why, still with the contract's code.
+    expect(await deviceA.first('auth_error')).toMatchObject({
+      code: 'AUTH_REVOKED',
+      message: REVOCATION_MESSAGES.logout,
+    });
     await deviceA.disconnected();
     expect(Date.now() - before).toBeLessThan(1000);
 
@@ -79,7 +84,10 @@ describe('revocation of live connections through the token service', () => {
     expect(rotated.status).toBe(200);
     const reuse = await gw.http('POST', '/auth/refresh', { refresh_token: first.refresh_token });
     expect(reuse.body.code).toBe('REFRESH_REUSED');
-    expect(await device.first('auth_error')).toMatchObject({ code: 'AUTH_REVOKED' });
+    expect(await device.first('auth_error')).toMatchObject({
+      code: 'AUTH_REVOKED',
+      message: REVOCATION_MESSAGES.reuse,
+    });
     await device.disconnected();
   });
 
@@ -99,12 +107,26 @@ describe('revocation of live connections through the token service', () => {
     await gw.api('PATCH', `/v1/users/${userId}`, { scopes: USER.scopes });
   });
 
+  it('an administrator kick (POST /v1/users/{id}/disconnect) tells every live connection so, on both transports', async () => {
+    const s = await login();
+    const [a, b] = [await ws(s.access_token), await sio(s.access_token)];
+    expect((await gw.api('POST', `/v1/users/${userId}/disconnect`)).status).toBe(200);
+    for (const device of [a, b])
+      expect(await device.first('auth_error')).toMatchObject({
+        code: 'AUTH_REVOKED',
+        message: REVOCATION_MESSAGES.api_disconnect,
+      });
+  });
+
   it('disabling a user closes every connection with AUTH_REVOKED and refuses its tokens until re-enabled', async () => {
     const s = await login();
     const device = await ws(s.access_token);
     const off = await gw.api('PATCH', `/v1/users/${userId}`, { active: false });
     expect(off.status).toBe(200);
-    expect(await device.first('auth_error')).toMatchObject({ code: 'AUTH_REVOKED' });
+    expect(await device.first('auth_error')).toMatchObject({
+      code: 'AUTH_REVOKED',
+      message: REVOCATION_MESSAGES.user_disabled,
+    });
     expect(await device.closed()).toMatchObject({ code: 1008, reason: 'AUTH_REVOKED' });
     const refused = await gw.http('POST', '/auth/login', { email: USER.email, password: USER.password });
     expect(refused.status).toBe(401);

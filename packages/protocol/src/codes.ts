@@ -68,6 +68,19 @@ export const AUTH_MESSAGES = {
   invalid: 'Invalid authentication token',
 } as const;
 
+/**
+ * The message of an `AUTH_REVOKED` that closes live connections, by why they were revoked, so a
+ * client can tell its user what happened. The code stays `AUTH_REVOKED`; a revocation without a
+ * known reason keeps the registry's message.
+ */
+export const REVOCATION_MESSAGES = {
+  api_disconnect: 'Signed out by an administrator',
+  user_disabled: 'This account was disabled',
+  user_inactive: 'This account was disabled',
+  logout: 'This session was signed out (on this device or another one)',
+  reuse: 'This session was closed: its refresh token was used twice',
+} as const;
+
 export const ERRORS: { readonly [K in ErrorCode]: ErrorSpec } = {
   AUTH_REQUIRED: {
     message: 'Authentication required',

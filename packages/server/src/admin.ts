@@ -1,3 +1,4 @@
+import { REVOCATION_MESSAGES } from '@tether/protocol';
 import type { TokenService } from './auth/token-service.js';
 import type { RevocationState } from './auth/types.js';
 import type { V1Deps } from './http/v1-routes.js';
@@ -38,7 +39,7 @@ export function createAdminOperations(deps: AdminDeps): {
       const now = clock.now();
       await store.subjects.revoke(userId, now);
       revocations.revokeUser(userId, now);
-      hub.disconnectUser(userId);
+      hub.disconnectUser(userId, 'AUTH_REVOKED', REVOCATION_MESSAGES.api_disconnect);
     }
     return count;
   };

@@ -1,4 +1,5 @@
 import { ApiClient, RealtimeClient, TokenManager, webStorage } from '@tether/client';
+import { REVOCATION_MESSAGES } from '@tether/protocol';
 import type { HelpdeskEvents } from '../server/domain/dto.js';
 
 /** The helpdesk's events as the SDK's EventMap. */
@@ -53,15 +54,17 @@ export interface SignOutNotice {
 }
 
 /** A person-readable reason for a sign-out. */
-export function signedOutReason(event: { code: string | null }): SignOutNotice {
+export function signedOutReason(event: { code: string | null; message?: string }): SignOutNotice {
   const forced = (text: string): SignOutNotice => ({ text, forced: true });
   switch (event.code) {
     case null:
       return { text: 'You signed out.', forced: false };
     case 'AUTH_REVOKED':
+      // The gateway says why (an administrator, a disabled account, a sign-out elsewhere).
       return forced(
-        'You were signed out: an administrator ended your session, your account was disabled, or this session was ' +
-          'signed out on another device. Please sign in again.',
+        (Object.values(REVOCATION_MESSAGES) as string[]).includes(event.message ?? '')
+          ? `${event.message}. Please sign in again.`
+          : 'Your session was ended. Please sign in again.',
       );
     case 'REFRESH_EXPIRED':
       return forced('Your session has expired. Please sign in again.');

@@ -1,3 +1,4 @@
+import { REVOCATION_MESSAGES } from '@tether/protocol';
 import { createAuthenticator } from '../auth/authenticator.js';
 import { createSigner, createVerifier } from '../auth/jwt.js';
 import { loadKeys, type KeyMaterial } from '../auth/keys.js';
@@ -76,9 +77,17 @@ export function assembleTokenService(
     clock,
     logger: deps.logger.child({ component: 'auth' }),
     revocations: deps.revocations,
-    onFamilyRevoked: (familyId) => hub.revokeFamily(familyId),
-    onUserRevoked: (userId) => hub.disconnectUser(userId),
+    // Live connections are told why (REVOCATION_MESSAGES), still with AUTH_REVOKED.
+    onFamilyRevoked: (familyId, reason) => hub.revokeFamily(familyId, revocationMessage(reason)),
+    onUserRevoked: (userId, reason) => hub.disconnectUser(userId, 'AUTH_REVOKED', revocationMessage(reason)),
   });
   tokens.startMaintenance();
   return tokens;
+}
+
+/** The message for a revocation reason, or undefined (the registry's) for one without its own. */
+function revocationMessage(reason: string): string | undefined {
+  return Object.hasOwn(REVOCATION_MESSAGES, reason)
+    ? REVOCATION_MESSAGES[reason as keyof typeof REVOCATION_MESSAGES]
+    : undefined;
 }

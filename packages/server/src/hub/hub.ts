@@ -471,10 +471,11 @@ export function createHub(deps: HubDeps): LocalHub {
     sessions: ReadonlySet<HubSession> | undefined,
     code: ErrorCode,
     subject: Record<string, string>,
+    message?: string,
   ): number {
     if (sessions === undefined) return 0;
     const affected = [...sessions];
-    for (const session of affected) end(session, code, 'revoked', true);
+    for (const session of affected) end(session, code, 'revoked', true, message);
     logger.info({ event: 'revoke', ...subject, code, sessions: affected.length }, 'sessions revoked');
     return affected.length;
   }
@@ -536,9 +537,14 @@ export function createHub(deps: HubDeps): LocalHub {
   function apply(action: HubAction): number {
     switch (action.t) {
       case 'disconnect':
-        return revoke(indexes.byUser.get(action.userId), action.code, { userId: action.userId });
+        return revoke(indexes.byUser.get(action.userId), action.code, { userId: action.userId }, action.message);
       case 'family':
-        return revoke(indexes.byFamily.get(action.familyId), 'AUTH_REVOKED', { familyId: action.familyId });
+        return revoke(
+          indexes.byFamily.get(action.familyId),
+          'AUTH_REVOKED',
+          { familyId: action.familyId },
+          action.message,
+        );
       case 'grants':
         return updateGrants(action.userId, action);
     }
@@ -569,8 +575,10 @@ export function createHub(deps: HubDeps): LocalHub {
     deliverCopy,
     resetStreams,
     apply,
-    disconnectUser: (userId, code = 'AUTH_REVOKED') => everywhere({ t: 'disconnect', userId, code }),
-    revokeFamily: (familyId) => everywhere({ t: 'family', familyId }),
+    disconnectUser: (userId, code = 'AUTH_REVOKED', message) =>
+      everywhere({ t: 'disconnect', userId, code, ...(message === undefined ? {} : { message }) }),
+    revokeFamily: (familyId, message) =>
+      everywhere({ t: 'family', familyId, ...(message === undefined ? {} : { message }) }),
     updateGrants: (userId, { scopes, channels }) => everywhere({ t: 'grants', userId, scopes, channels }),
     ...(broker === undefined ? {} : { channelReady: (channel: string) => broker.channelReady(channel) }),
     presence: (userId) => [...(indexes.byUser.get(userId) ?? [])].map((session) => session.presence(nodeId)),

@@ -149,8 +149,9 @@ export interface StreamFollower {
 
 /** A change to live connections that every node must make for the user or family (cluster mode). */
 export type HubAction =
-  | { t: 'disconnect'; userId: string; code: ErrorCode }
-  | { t: 'family'; familyId: string }
+  /** `message`: what the closed connections are told (default: the code's registry message). */
+  | { t: 'disconnect'; userId: string; code: ErrorCode; message?: string }
+  | { t: 'family'; familyId: string; message?: string }
   | { t: 'grants'; userId: string; scopes?: string[]; channels?: string[] };
 
 /**
@@ -219,9 +220,9 @@ export interface Hub {
    */
   publishBatch(requests: readonly PublishRequest[]): Promise<PublishBatchItem[]>;
   /** Closes every live connection of the user with AUTH_REVOKED. Returns how many. */
-  disconnectUser(userId: string, code?: ErrorCode): number;
+  disconnectUser(userId: string, code?: ErrorCode, message?: string): number;
   /** Closes the connections whose token belongs to the refresh family. */
-  revokeFamily(familyId: string): number;
+  revokeFamily(familyId: string, message?: string): number;
   /** New grants for a user's live connections (PATCH /v1/users). */
   updateGrants(userId: string, grants: { scopes?: string[]; channels?: string[] }): number;
   presence(userId: string): PresenceEntry[];

@@ -159,7 +159,14 @@ describe('helpdesk in a real browser', () => {
     await eoDistrict.click('[data-testid="reply"] button[type=submit]');
     await guest.waitForSelector('[data-testid="message"] >> text=Top-dress with CAN', { timeout: 5000 });
     expect(await count(guest, '[data-testid="message"]')).toBe(3);
+    expect(await eoDistrict.inputValue('[data-testid="reply"] textarea')).toBe('');
     await shoot(guest, 'guest-chat');
+    // The customer answers with Enter: the box is empty again, the message shown once.
+    await guest.fill('[data-testid="guest-composer"] textarea', 'Thank you, I will send a photo.');
+    await guest.press('[data-testid="guest-composer"] textarea', 'Enter');
+    await guest.waitForSelector('[data-testid="message"] >> text=I will send a photo', { timeout: 5000 });
+    expect(await guest.inputValue('[data-testid="guest-composer"] textarea')).toBe('');
+    expect(await count(guest, '[data-testid="message"]')).toBe(4);
 
     await adminA.click('[data-testid="resolve"]');
     await Promise.all(

@@ -7,6 +7,8 @@ websocket-client and requests). Prints one JSON line per thing that happens.
 """
 import json
 import os
+import sys
+import threading
 
 import requests
 import socketio
@@ -17,8 +19,16 @@ EVENTS = os.environ.get("TETHER_EVENTS", "order").split(",")
 META = os.environ.get("TETHER_META", "1") != "0"
 
 
+_print_lock = threading.Lock()
+
+
 def say(**fields):
-    print(json.dumps(fields), flush=True)
+    # One whole line per call: handlers run on several threads, and print() writes the text and
+    # its newline separately, so two unguarded calls could interleave into one line.
+    line = json.dumps(fields) + "\n"
+    with _print_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 # Sign in with Tether's token service (an app with its own backend gets its tokens there instead).

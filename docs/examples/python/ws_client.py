@@ -6,6 +6,8 @@ Needs Debian's python3-websocket and python3-requests. Prints one JSON line per 
 """
 import json
 import os
+import sys
+import threading
 import time
 
 import requests
@@ -15,8 +17,16 @@ BASE = os.environ.get("TETHER_URL", "http://127.0.0.1:3000")
 WS_URL = BASE.replace("http", "ws", 1) + "/ws"
 
 
+_print_lock = threading.Lock()
+
+
 def say(**fields):
-    print(json.dumps(fields), flush=True)
+    # One whole line per call: handlers run on several threads, and print() writes the text and
+    # its newline separately, so two unguarded calls could interleave into one line.
+    line = json.dumps(fields) + "\n"
+    with _print_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 login = requests.post(

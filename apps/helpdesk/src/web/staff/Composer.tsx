@@ -1,9 +1,11 @@
-import { useState, type FormEvent } from 'react';
+import { useRef, useState, type FormEvent } from 'react';
 import { newId } from '../session.js';
 
 /**
  * A message box that never loses a message: the id is chosen before sending and kept until the
- * server confirms, so "Retry" after a network failure cannot create a duplicate.
+ * server confirms, so "Retry" after a network failure cannot create a duplicate. The box empties
+ * as soon as a message is sent (what the user types meanwhile is theirs, never overwritten), and a
+ * send that fails puts the text back for "Send again" unless something new was typed.
  */
 export function Composer({
   onSend,
@@ -21,6 +23,8 @@ export function Composer({
   const [own, setOwn] = useState('');
   const text = draft ?? own;
   const setText = onDraft ?? setOwn;
+  const current = useRef(text);
+  current.current = text;
   const [pendingId, setPendingId] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -33,11 +37,13 @@ export function Composer({
     setPendingId(id);
     setBusy(true);
     setError(null);
+    setText('');
+    current.current = '';
     try {
       await onSend(id, body);
-      setText('');
       setPendingId(null);
     } catch {
+      if (current.current.trim() === '') setText(body);
       setError('Not sent — you seem to be offline. Press Send again to retry.');
     } finally {
       setBusy(false);

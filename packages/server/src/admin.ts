@@ -1,7 +1,7 @@
 import { REVOCATION_MESSAGES } from '@tether/protocol';
 import type { TokenService } from './auth/token-service.js';
 import type { RevocationState } from './auth/types.js';
-import type { V1Deps } from './http/v1-routes.js';
+import { toPublicUser, type NewUserInput, type PublicUser, type UserPatchInput } from './auth/user-admin.js';
 import type { Hub, PresenceEntry } from './hub/types.js';
 import type { Store } from './store/types.js';
 import type { Clock } from './util/clock.js';
@@ -16,13 +16,26 @@ export interface AdminDeps {
   presenceAll(userId: string): Promise<PresenceEntry[]>;
 }
 
+/** The built-in user store, as an app provisions users (the same operations as `/v1/users`). */
+export interface GatewayUsers {
+  /** Throws CONFLICT for a taken email, VALIDATION_FAILED for a bad scope. */
+  create(input: NewUserInput): Promise<PublicUser>;
+  /** New grants apply to the user's live connections at once; `active: false` revokes every session. NOT_FOUND for an unknown id. */
+  update(id: string, patch: UserPatchInput): Promise<PublicUser>;
+  get(id: string): Promise<PublicUser | undefined>;
+  findByEmail(email: string): Promise<PublicUser | undefined>;
+  /** In creation order. */
+  list(options?: { limit?: number; offset?: number }): Promise<PublicUser[]>;
+}
+
 /**
  * The operations behind `/v1/users`: kicking a user and the built-in user store, with their effects on
  * live connections (revocation closes sockets, new grants apply at once).
  */
 export function createAdminOperations(deps: AdminDeps): {
   disconnectUser(userId: string): Promise<number>;
-  users: V1Deps['users'];
+  /** Also `gateway.users`: the same operations for apps and for the HTTP API. */
+  users: GatewayUsers | undefined;
 } {
   const { hub, store, tokens, revocations, clock, presenceAll } = deps;
 
@@ -44,7 +57,7 @@ export function createAdminOperations(deps: AdminDeps): {
     return count;
   };
 
-  const users: V1Deps['users'] =
+  const users: GatewayUsers | undefined =
     tokens === undefined
       ? undefined
       : {
@@ -57,6 +70,11 @@ export function createAdminOperations(deps: AdminDeps): {
             return user;
           },
           get: (id) => tokens.getUser(id),
+          findByEmail: async (email) => {
+            const user = await store.users.findByEmail(email);
+            return user === undefined ? undefined : toPublicUser(user);
+          },
+          list: async (query = {}) => (await store.users.list(query)).map(toPublicUser),
         };
 
   return { disconnectUser, users };

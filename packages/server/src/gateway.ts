@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type { PublishBatchResult, PublishRequest, PublishResult } from '@tether/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { createAdminOperations } from './admin.js';
+import { createAdminOperations, type GatewayUsers } from './admin.js';
+
+export type { GatewayUsers } from './admin.js';
 import type { TokenService } from './auth/token-service.js';
 import type { Authenticator, Principal, TokenSigner } from './auth/types.js';
-import { toPublicUser, type NewUserInput, type PublicUser, type UserPatchInput } from './auth/user-admin.js';
 import { assembleAuthenticator, assembleKeys, assembleTokenService } from './compose/auth.js';
 import { assembleCluster, assembleLog } from './compose/history.js';
 import { assembleHttpRoutes } from './compose/http.js';
@@ -46,18 +47,6 @@ export interface GatewayOptions {
   routes?: (app: FastifyInstance, gateway: Gateway) => Promise<void> | void;
   /** Where client-send results are kept for retries (default: in memory; cluster mode may share one). */
   idempotency?: IdempotencyStore;
-}
-
-/** The built-in user store, as an app provisions users (the same operations as `/v1/users`). */
-export interface GatewayUsers {
-  /** Throws CONFLICT for a taken email, VALIDATION_FAILED for a bad scope. */
-  create(input: NewUserInput): Promise<PublicUser>;
-  /** New grants apply to the user's live connections at once; `active: false` revokes every session. NOT_FOUND for an unknown id. */
-  update(id: string, patch: UserPatchInput): Promise<PublicUser>;
-  get(id: string): Promise<PublicUser | undefined>;
-  findByEmail(email: string): Promise<PublicUser | undefined>;
-  /** In creation order. */
-  list(options?: { limit?: number; offset?: number }): Promise<PublicUser[]>;
 }
 
 /**
@@ -238,24 +227,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   let ingest: Ingest | undefined;
 
-  const users: GatewayUsers | undefined =
-    admin.users === undefined || tokens === undefined
-      ? undefined
-      : {
-          create: (input) => tokens.createUser(input),
-          update: (id, patch) => admin.users!.update(id, patch),
-          get: (id) => tokens.getUser(id),
-          findByEmail: async (email) => {
-            const user = await store.users.findByEmail(email);
-            return user === undefined ? undefined : toPublicUser(user);
-          },
-          list: async (query = {}) => (await store.users.list(query)).map(toPublicUser),
-        };
   const gateway: Gateway = {
     config,
     logger,
     apiKeys,
-    users,
+    users: admin.users,
     onAuthEvent: (listener) => authEvents.on(listener),
     onClientEvent: (event, handler) => sends.on(event, handler),
     authenticate: (token) => authenticator.authenticate(token),

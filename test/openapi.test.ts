@@ -54,6 +54,10 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
     await gw?.close();
   });
 
+  /** Compiles a schema of the document; its `$ref`s point into the components, registered as `doc`. */
+  const compile = (schema: unknown): ValidateFunction =>
+    ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"doc#/components/')) as object);
+
   /** Validates a real answer against the document's schema for (method, path, status). */
   function conforms(method: string, path: string, answer: HttpAnswer): void {
     const op = doc.paths[path]?.[method.toLowerCase()];
@@ -71,8 +75,7 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
     const key = `${method} ${path} ${answer.status}`;
     let validate = validators.get(key);
     if (validate === undefined) {
-      // `$ref`s point into the document's components, registered above as `doc`.
-      validate = ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"doc#/components/')));
+      validate = compile(schema);
       validators.set(key, validate);
     }
     const ok = validate(answer.body);
@@ -101,8 +104,7 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
           for (const scheme of Object.keys(requirement)) expect(doc.components.securitySchemes).toHaveProperty(scheme);
         // Every schema in the document compiles.
         for (const response of Object.values(op.responses))
-          for (const media of Object.values(response.content ?? {}))
-            ajv.compile(JSON.parse(JSON.stringify(media.schema).replaceAll('"#/components/', '"doc#/components/')));
+          for (const media of Object.values(response.content ?? {})) compile(media.schema);
       }
     }
     const ids = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
@@ -240,14 +242,7 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
 
   it('a handler answer that drifts from its description fails validation', () => {
     const schemaOf = (path: string, method: string, status: string) =>
-      ajv.compile(
-        JSON.parse(
-          JSON.stringify(doc.paths[path]![method]!.responses[status]!.content!['application/json']!.schema).replaceAll(
-            '"#/components/',
-            '"doc#/components/',
-          ),
-        ),
-      );
+      compile(doc.paths[path]![method]!.responses[status]!.content!['application/json']!.schema);
     const published = schemaOf('/v1/publish', 'post', '202');
     expect(published({ id: 'e1', delivered: 2 })).toBe(true);
     expect(published({ id: 'e1', delivered: 'two' })).toBe(false);

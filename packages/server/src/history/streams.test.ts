@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  StreamLayout,
-  decodePosition,
-  encodePosition,
-  readScopes,
-  streamKey,
-  streamScope,
-  streamsOf,
-} from './streams.js';
+import { StreamLayout, decodePosition, encodePosition, readScopes, streamKey, streamScope } from './streams.js';
 
 describe('streams and positions', () => {
   it('appends an event to each user, each scope and every ancestor, and each channel, once', () => {
-    const streams = streamsOf({
+    const streams = StreamLayout.SINGLE.streamsOf({
       id: 'e',
       event: 'x',
       data: {},

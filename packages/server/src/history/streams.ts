@@ -100,21 +100,6 @@ export function streamScope(stream: string): string | undefined {
   return hash < 0 ? stream.slice(2) : stream.slice(2, hash);
 }
 
-/** `StreamLayout.streamsOf` in the single layout (one stream per scope). */
-export function streamsOf(envelope: PublishEnvelope, layout: StreamLayout = StreamLayout.SINGLE): string[] {
-  return layout.streamsOf(envelope);
-}
-
-/** `StreamLayout.streamsRead` in the single layout. */
-export function streamsRead(
-  userId: string,
-  scopeReads: readonly string[],
-  channels: Iterable<string>,
-  layout: StreamLayout = StreamLayout.SINGLE,
-): string[] {
-  return layout.streamsRead(userId, scopeReads, channels);
-}
-
 /**
  * The scopes a connection reads: its grants (or the narrowed set it asked for) without those another
  * one covers — `ke` makes `ke/muranga` redundant, since every event below `ke/muranga` is in `s:ke`.

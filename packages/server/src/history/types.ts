@@ -4,7 +4,7 @@ import type { StreamLayout } from './streams.js';
 /**
  * The event log behind recovery: one stream per addressee. An event to users U, scopes S and
  * channels C is appended to the stream of each user in U, of each scope in S and each of its
- * ancestors up to `*`, and of each channel in C (`streamsOf`). A connection reads a small set of
+ * ancestors up to `*`, and of each channel in C (`StreamLayout.streamsOf`). A connection reads a small set of
  * streams — its user, one per scope it reads, one per joined channel — so recovery costs what the
  * connection missed, not what the whole deployment published.
  *
@@ -63,7 +63,7 @@ export interface EventLog {
   /** How scope streams are laid out (which streams an event goes to and a scope read means). */
   readonly layout: StreamLayout;
   /**
-   * Appends the event to each stream of `streamsOf(envelope)` and assigns its cursors; appending an
+   * Appends the event to each stream of `layout.streamsOf(envelope)` and assigns its cursors; appending an
    * id already appended (a retried publish) returns the first cursors and appends nothing.
    * Throws TetherError(PUBLISH_FAILED) if the log is unreachable.
    */

@@ -41,6 +41,20 @@ state = {"access": login["access_token"], "refresh": login["refresh_token"], "po
 
 sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2)
 
+# python-engineio hands each incoming message to a new thread, so two events that arrive together
+# (a replay after a reconnect) can reach the handlers out of order. Tether delivers in order; keep
+# it by dispatching messages on the reading thread, as they arrive: handlers must not wait for the
+# socket (emit with a callback, never call()); the token refresh's HTTP request only delays the next event.
+_trigger_event = sio.eio._trigger_event
+
+
+def _in_arrival_order(event, *args, **kwargs):
+    kwargs.pop("run_async", None)
+    return _trigger_event(event, *args, **kwargs)
+
+
+sio.eio._trigger_event = _in_arrival_order
+
 
 def handshake():
     # Read at every (re)connect: the current token, and the position of the last event received,

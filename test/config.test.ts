@@ -44,6 +44,17 @@ describe('configuration', () => {
     expect((error as Error).message).not.toContain('\n');
   });
 
+  it.each([
+    [{ RECEIPT_PUSH_AFTER_MS: '5000' }, /RECEIPT_PUSH_AFTER_MS needs PUSH_WEBHOOK_URL/],
+    [
+      { RECEIPT_PUSH_AFTER_MS: '5000', PUSH_WEBHOOK_URL: 'http://127.0.0.1:9/push', DELIVERY_RECORD: 'off' },
+      /RECEIPT_PUSH_AFTER_MS needs DELIVERY_RECORD users or all/,
+    ],
+    [{ DELIVERY_RECORD: 'some' }, /DELIVERY_RECORD must be off, users or all/],
+  ])('refuses delivery settings that cannot work together: %o', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
   it('never echoes a refused secret value', () => {
     expect(() => loadConfig({ JWT_SECRET: 'tooshortsecret' })).toThrow(/JWT_SECRET/);
     try {

@@ -205,6 +205,19 @@ describe('OpenAPI 3.1 description of the HTTP API', () => {
       );
       conforms('POST', '/v1/publish', await gw.api('POST', '/v1/publish', { event: '' }));
       conforms('POST', '/v1/publish', await gw.http('POST', '/v1/publish', { event: 'n', to: {} }));
+      // The delivery record of that user-addressed event (written in the background: poll), a timeline.
+      let record = await gw.api('GET', `/v1/events/${one.body.id as string}/deliveries`);
+      for (let tries = 0; record.status === 404 && tries < 100; tries++) {
+        await new Promise((done) => setTimeout(done, 50));
+        record = await gw.api('GET', `/v1/events/${one.body.id as string}/deliveries`);
+      }
+      conforms('GET', '/v1/events/{id}/deliveries', record);
+      expect(record.status).toBe(200);
+      conforms('GET', '/v1/events/{id}/deliveries', await gw.api('GET', '/v1/events/nothing-here/deliveries'));
+      const timeline = await gw.api('GET', '/v1/users/p1/timeline?limit=50');
+      conforms('GET', '/v1/users/{id}/timeline', timeline);
+      expect(timeline.body.entries.length).toBeGreaterThan(0);
+      conforms('GET', '/v1/users/{id}/timeline', await gw.api('GET', '/v1/users/p1/timeline?limit=0'));
       const disconnected = await gw.api('POST', '/v1/users/p1/disconnect');
       conforms('POST', '/v1/users/{id}/disconnect', disconnected);
       expect(disconnected.body.disconnected).toBe(1);

@@ -12,6 +12,7 @@ import { RecentIds } from './dedupe.js';
 import { Emitter } from './emitter.js';
 import { Outbox } from './outbox.js';
 import { PositionStore } from './position-store.js';
+import { ReceiptBatcher } from './receipts.js';
 import type { Platform } from './platform.js';
 import type { ConnectionState, StateListener } from './state-machine.js';
 import type { SignedOut, TokenManager } from './token-manager.js';
@@ -67,6 +68,13 @@ export interface RealtimeClientOptions {
    * about two wards. Default: every scope granted. Change it later with `narrow()`.
    */
   narrow?: string[];
+  /**
+   * Delivery receipts: after the handlers of an event with an id ran, its id goes to the gateway in a
+   * batch (one frame per `receiptDelayMs`, default 100, or per 256 events), so the gateway's delivery
+   * record shows this device received it. False: none are sent. Default true.
+   */
+  receipts?: boolean;
+  receiptDelayMs?: number;
 }
 
 /** After each `session_created` of a gateway with an event log. */
@@ -104,6 +112,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   private lastSession: SessionCreatedPayload | null = null;
   private readonly positions: PositionStore;
   private readonly outbox: Outbox;
+  private readonly receipts: ReceiptBatcher | undefined;
 
   constructor(private readonly options: RealtimeClientOptions) {
     this.recent = new RecentIds(options.dedupeCapacity ?? 1000);
@@ -132,6 +141,13 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
       resume: () => this.resume(),
       onReauthing: (active) => this.outbox.setPaused(active),
     });
+    this.receipts =
+      options.receipts === false
+        ? undefined
+        : new ReceiptBatcher(platform, Math.max(0, options.receiptDelayMs ?? 100), (ids) => {
+            const transport = this.connection.currentTransport;
+            return this.lastSession !== null && transport?.receipt !== undefined && transport.receipt(ids);
+          });
     this.connection.machine.onChange((change) => {
       if (change.current === 'connected') return;
       this.lastSession = null;
@@ -199,6 +215,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     // Close first: the server ends this session's sockets with AUTH_REVOKED, which must not read as a revocation.
     this.connection.close('logout()');
     this.outbox.clear('Logged out before the send was acknowledged');
+    this.receipts?.clear();
     this.positions.clear();
     this.recent.clear();
     this.channels.clear();
@@ -210,6 +227,7 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
   dispose(): void {
     this.connection.dispose();
     this.outbox.shut('Client disposed');
+    this.receipts?.clear();
     this.positions.flush();
     this.handlers.clear();
     this.lifecycle.clear();
@@ -311,6 +329,8 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     if (payload.recovered !== undefined)
       this.lifecycle.emit('recovery', { recovered: payload.recovered, position: payload.position });
     this.outbox.setTransport(transport);
+    // Receipts held while disconnected go out on the new connection.
+    this.receipts?.flush();
     for (const channel of this.channels) {
       transport.subscribe(channel).then(
         (ack) => {
@@ -329,7 +349,16 @@ export class RealtimeClient<Events extends EventMap = EventMap> {
     position?: string,
   ): void {
     if (position !== undefined) this.positions.set(position);
-    if (id !== undefined && this.recent.seen(id)) return;
+    if (id === undefined) {
+      this.runHandlers(name, data, id, transport);
+      return;
+    }
+    // A repeat (recovery after a live copy) was handled before: it is acknowledged, not handled again.
+    if (!this.recent.seen(id)) this.runHandlers(name, data, id, transport);
+    this.receipts?.add(id);
+  }
+
+  private runHandlers(name: string, data: Record<string, unknown>, id: string | undefined, transport: Transport): void {
     const set = this.handlers.get(name);
     if (!set) return;
     const meta: EventMeta = { id, event: name, transport: transport.kind };

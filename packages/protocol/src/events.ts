@@ -163,7 +163,22 @@ export interface ClientToServerEvents {
   unsubscribe: (request: SubscribeRequest, ack: (result: SubscribeAck) => void) => void;
   send: (request: SendRequest, ack: (result: SendAck) => void) => void;
   narrow: (request: NarrowRequest, ack: (result: NarrowAck) => void) => void;
+  /** Delivery receipts: no acknowledgement (fire and forget). */
+  receipt: (request: ReceiptRequest) => void;
 }
+
+/**
+ * Delivery receipts: the ids of events that reached the application's code on this connection,
+ * batched (the SDK sends one per short window or per `MAX_RECEIPT_IDS` events). Client to server only,
+ * never acknowledged; a client that never sends one still works (its deliveries stay unacknowledged).
+ * Socket.IO event `receipt` with this payload; `/ws` frame `{"type":"receipt","ids":[…]}`.
+ */
+export interface ReceiptRequest {
+  ids: string[];
+}
+export const RECEIPT_EVENT = 'receipt';
+/** Most event ids in one receipt. */
+export const MAX_RECEIPT_IDS = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Plain WebSocket (`/ws`): JSON text frames, each with a `type`.
@@ -181,7 +196,8 @@ export type ClientFrame =
   | { type: 'reauth'; token: string }
   | { type: 'subscribe'; channel: string; rid?: string }
   | { type: 'unsubscribe'; channel: string; rid?: string }
-  | { type: 'send'; event: string; data?: unknown; key: string; rid: string };
+  | { type: 'send'; event: string; data?: unknown; key: string; rid: string }
+  | ({ type: 'receipt' } & ReceiptRequest);
 
 export type ServerFrame =
   | ({ type: 'session_created' } & SessionCreatedPayload)

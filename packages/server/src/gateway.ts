@@ -23,6 +23,9 @@ import { openDeviceStore } from './push/device-store.js';
 import { AuthEventFeed, type AuthEventListener } from './observability/auth-events.js';
 import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
 import { openStore, type OpenStore } from './store/index.js';
+import { openDeliveryStore } from './receipts/delivery-store.js';
+import { DeliveryRecorder } from './receipts/recorder.js';
+import type { DeliveryReport, TimelineReport } from './receipts/types.js';
 import { createMemoryIdempotencyStore } from './sends/memory-idempotency.js';
 import type { ClientEventHandler, IdempotencyStore } from './sends/types.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -100,6 +103,13 @@ export interface Gateway {
   publishBatch(requests: readonly PublishRequest[]): Promise<PublishBatchResult>;
   /** Closes every live connection of the user (AUTH_REVOKED) and refuses every token issued before now. */
   disconnectUser(userId: string): Promise<number>;
+  /**
+   * Which device of which addressed user received an event, when, by which path (live, recovery,
+   * push), and which acknowledged it; undefined when nothing is recorded under the id.
+   */
+  deliveries(eventId: string): Promise<DeliveryReport | undefined>;
+  /** A user's connection timeline (newest `limit` entries, default 200, oldest first) and live connections. */
+  timeline(userId: string, options?: { limit?: number; before?: number }): Promise<TimelineReport>;
   /** Graceful: tells clients to reconnect, drains, then closes HTTP and the store. */
   close(): Promise<void>;
 }
@@ -161,10 +171,25 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const apiKeys =
     config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config.dataDir, (detail, msg) => logger.warn(detail, msg))];
   const authEvents = new AuthEventFeed();
+  const recorder = new DeliveryRecorder({
+    store: await openDeliveryStore(store.db, store.kind),
+    settings: {
+      mode: config.deliveryRecord,
+      retentionMs: config.deliveryRetentionSeconds * 1000,
+      maxRows: config.deliveryMaxRows,
+      receiptTimeoutMs: config.receiptTimeoutMs,
+      pushAfterMs: config.receiptPushAfterMs,
+    },
+    nodeId,
+    clock,
+    logger: logger.child({ component: 'receipts' }),
+    metrics: metrics.receipts,
+  });
   // One observer for the hub and the transports (handshake failures are seen by the transports).
   const observer = combineObservers(
     metrics.observer,
     authEvents.observer(() => clock.now()),
+    recorder.observer,
     options.observer,
   );
   const log = await assembleLog(config, { store, cluster, logger, clock });
@@ -180,6 +205,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     nodeId,
     // Cluster mode: the shared Redis Streams log, so a client recovers on whichever node it reaches.
     log,
+    ...(config.deliveryRecord === 'off' ? {} : { deliveries: recorder }),
   });
   await cluster?.attach(hub);
   /** Connections of a user on every node (this node's in single-node mode). */
@@ -192,7 +218,23 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const admin = createAdminOperations({ hub, store, tokens, revocations, clock, presenceAll });
   const disconnectUser = admin.disconnectUser;
   const devices = await openDeviceStore(store.db, store.kind);
-  const { publish, publishBatch, push } = assemblePublishing(config, { hub, devices, presenceAll, logger, clock });
+  const { publish, publishBatch, push } = assemblePublishing(config, {
+    hub,
+    devices,
+    presenceAll,
+    recorder,
+    logger,
+    clock,
+  });
+  recorder.start(push === undefined ? undefined : (userId, event) => push.pushNow(userId, event));
+  const deliveries = (eventId: string) => recorder.deliveries(eventId);
+  const timeline = async (userId: string, options: { limit?: number; before?: number } = {}) => ({
+    ...(await recorder.timelineOf(userId, {
+      limit: options.limit ?? 200,
+      ...(options.before === undefined ? {} : { before: options.before }),
+    })),
+    devices: await presenceAll(userId),
+  });
   // Cluster mode: buckets in Redis, so the nodes spend one budget (each its own while Redis is down).
   const limiters = cluster?.limiters ?? localLimiters(clock);
   await assembleHttpRoutes(app, config, {
@@ -207,7 +249,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     devices,
     metrics,
     apiKeys,
-    v1: { publish, publishBatch, disconnectUser, presence: presenceAll, users: admin.users },
+    v1: { publish, publishBatch, disconnectUser, presence: presenceAll, users: admin.users, deliveries, timeline },
     logger,
     clock,
   });
@@ -263,6 +305,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     publish,
     publishBatch,
     disconnectUser,
+    deliveries,
+    timeline,
     async close() {
       if (closed) return;
       closed = true;
@@ -272,6 +316,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       await hub.shutdown(config.shutdownGraceMs);
       await Promise.all(transports.map((t) => t.close()));
       await push?.stop();
+      // Buffered records and pending pushes are written; those pending are sent by whichever node is up when due.
+      await recorder.close();
       await cluster?.close();
       tokens?.stopMaintenance();
       // server.close() waits for every socket, upgraded ones included: those left after a short bound are destroyed.

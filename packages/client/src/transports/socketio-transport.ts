@@ -98,6 +98,12 @@ class SocketIoTransport implements Transport {
     return this.ack(() => this.live().timeout(this.options.ackTimeoutMs).emitWithAck('send', request));
   }
 
+  receipt(ids: string[]): boolean {
+    if (!this.socket || this.closed || !this.socket.connected) return false;
+    this.socket.emit('receipt', { ids });
+    return true;
+  }
+
   narrow(scopes: string[] | null): Promise<NarrowAck> {
     return this.ack(() => this.live().timeout(this.options.ackTimeoutMs).emitWithAck('narrow', { scopes }));
   }

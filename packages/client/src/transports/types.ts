@@ -52,6 +52,11 @@ export interface Transport {
   unsubscribe(channel: string): Promise<SubscribeAck>;
   /** A client event with its idempotency key. Rejects (TetherError) when no answer comes in time or the socket closes. */
   send(request: SendRequest): Promise<SendAck>;
+  /**
+   * Delivery receipts (never acknowledged): false when the connection cannot take them now. Optional
+   * for custom transports; without it no receipts are sent.
+   */
+  receipt?(ids: string[]): boolean;
   /** Narrows the scopes received (null: every scope granted). Rejects like `subscribe`. */
   narrow(scopes: string[] | null): Promise<NarrowAck>;
   /** Closes without reporting `closed`; idempotent. */

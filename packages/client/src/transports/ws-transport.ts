@@ -116,6 +116,15 @@ class WsTransport implements Transport {
     this.failPending('Connection closed');
   }
 
+  receipt(ids: string[]): boolean {
+    try {
+      this.sendFrame({ type: 'receipt', ids });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   narrow(scopes: string[] | null): Promise<NarrowAck> {
     return this.pending(this.narrows, (rid) => ({ type: 'narrow', scopes, rid }));
   }

@@ -3,10 +3,11 @@ import type { Config } from '../config/index.js';
 import type { Hub, PresenceEntry } from '../hub/types.js';
 import type { DeviceStore } from '../push/device-store.js';
 import { createPushFallback, type PushFallback } from '../push/push-fallback.js';
+import type { DeliveryRecorder } from '../receipts/recorder.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
-export type PublishingSettings = Pick<Config, 'pushWebhookUrl' | 'pushMaxAttempts'>;
+export type PublishingSettings = Pick<Config, 'pushWebhookUrl' | 'pushMaxAttempts' | 'receiptPushAfterMs'>;
 
 export interface Publishing {
   publish(request: PublishRequest): Promise<PublishResult>;
@@ -16,8 +17,10 @@ export interface Publishing {
 }
 
 /**
- * Publishing as the HTTP API and apps see it: the hub's publish, then the push webhook for the
- * addressed users with no live connection on any node (`PUSH_WEBHOOK_URL`).
+ * Publishing as the HTTP API and apps see it: the hub's publish, the delivery record's note of
+ * which users a user-addressed event was for, then the push webhook for the addressed users with no
+ * live connection on any node (`PUSH_WEBHOOK_URL`) and, with `RECEIPT_PUSH_AFTER_MS`, a pending push
+ * for those online, sent if no device of theirs acknowledges the event in time.
  */
 export function assemblePublishing(
   settings: PublishingSettings,
@@ -25,10 +28,12 @@ export function assemblePublishing(
     hub: Hub;
     devices: DeviceStore;
     presenceAll(userId: string): Promise<PresenceEntry[]>;
+    recorder: DeliveryRecorder;
     logger: Logger;
     clock: Clock;
   },
 ): Publishing {
+  const { recorder } = deps;
   const { hub } = deps;
   const push =
     settings.pushWebhookUrl === undefined
@@ -40,12 +45,17 @@ export function assemblePublishing(
           isOnline: async (userId) => (await deps.presenceAll(userId)).length > 0,
           logger: deps.logger,
           clock: deps.clock,
+          onPushed: (eventId, userId, reason) => recorder.pushed(eventId, userId, reason),
+          ...(settings.receiptPushAfterMs === undefined
+            ? {}
+            : { whenOnline: (userId, event) => recorder.schedulePush(userId, event) }),
         });
-  /** Users with no live connection get the push webhook. Validated by the hub by now. */
+  /** Recorded as addressed; users with no live connection get the push webhook. Validated by the hub by now. */
   const pushOffline = (id: string, request: PublishRequest): void => {
     const users = request.to.users ?? [];
-    if (push !== undefined && users.length > 0)
-      push.notify({ id, event: request.event, data: request.data ?? {}, users });
+    if (users.length === 0) return;
+    recorder.addressed({ id, event: request.event, users });
+    push?.notify({ id, event: request.event, data: request.data ?? {}, users });
   };
   return {
     push,

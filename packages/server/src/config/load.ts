@@ -22,6 +22,13 @@ export interface Config {
   redisPrefix: string;
   pushWebhookUrl: string | undefined;
   pushMaxAttempts: number;
+  /** Which deliveries are recorded (`DELIVERY_RECORD`); `off` also stops the connection timeline. */
+  deliveryRecord: 'off' | 'users' | 'all';
+  deliveryRetentionSeconds: number;
+  deliveryMaxRows: number;
+  receiptTimeoutMs: number;
+  /** Push on a missing receipt after this many ms (with a push webhook); undefined: off. */
+  receiptPushAfterMs: number | undefined;
   pgNotifyUrl: string | undefined;
   pgNotifyChannels: string[];
   /** The database holding the transactional outbox (`PG_OUTBOX_URL`); its table lives in `databaseSchema`. */
@@ -145,6 +152,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
 
+  if (s.RECEIPT_PUSH_AFTER_MS !== undefined && s.PUSH_WEBHOOK_URL === undefined) {
+    throw new ConfigError('RECEIPT_PUSH_AFTER_MS', 'needs PUSH_WEBHOOK_URL (pushes go to the push webhook)');
+  }
+  if (s.RECEIPT_PUSH_AFTER_MS !== undefined && s.DELIVERY_RECORD === 'off') {
+    throw new ConfigError(
+      'RECEIPT_PUSH_AFTER_MS',
+      'needs DELIVERY_RECORD users or all (receipts are read from the delivery record)',
+    );
+  }
+
   if (s.PG_NOTIFY_URL !== undefined && s.PG_NOTIFY_CHANNELS.length === 0) {
     throw new ConfigError('PG_NOTIFY_CHANNELS', 'must name at least one channel when PG_NOTIFY_URL is set');
   }
@@ -160,6 +177,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     redisPrefix: s.REDIS_PREFIX,
     pushWebhookUrl: s.PUSH_WEBHOOK_URL,
     pushMaxAttempts: s.PUSH_MAX_ATTEMPTS,
+    deliveryRecord: s.DELIVERY_RECORD,
+    deliveryRetentionSeconds: s.DELIVERY_RETENTION_SECONDS,
+    deliveryMaxRows: s.DELIVERY_MAX_ROWS,
+    receiptTimeoutMs: s.RECEIPT_TIMEOUT_MS,
+    receiptPushAfterMs: s.RECEIPT_PUSH_AFTER_MS,
     pgNotifyUrl: s.PG_NOTIFY_URL,
     pgNotifyChannels: s.PG_NOTIFY_CHANNELS,
     pgOutboxUrl: s.PG_OUTBOX_URL,

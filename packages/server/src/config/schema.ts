@@ -161,6 +161,35 @@ export const SETTINGS = {
     default: '5',
     help: 'push webhook attempts per event (exponential backoff between them)',
   },
+  DELIVERY_RECORD: {
+    flag: 'delivery-record',
+    schema: z.enum(['off', 'users', 'all'], { message: 'off, users or all' }),
+    default: 'users',
+    help: 'which deliveries and receipts are recorded (GET /v1/events/{id}/deliveries): events addressed to users by id, every event, or none (off also stops the connection timeline)',
+  },
+  DELIVERY_RETENTION_SECONDS: {
+    flag: 'delivery-retention-seconds',
+    schema: int(60, 30 * 86400),
+    default: '86400',
+    help: 'delivery records and connection timelines older than this are deleted',
+  },
+  DELIVERY_MAX_ROWS: {
+    flag: 'delivery-max-rows',
+    schema: int(1000, 100_000_000),
+    default: '1000000',
+    help: 'the delivery record and the timeline each keep at most about this many rows (oldest deleted first)',
+  },
+  RECEIPT_TIMEOUT_MS: {
+    flag: 'receipt-timeout-ms',
+    schema: int(100, 3_600_000),
+    default: '10000',
+    help: 'a recorded delivery without a receipt this long counts as unacknowledged (metric)',
+  },
+  RECEIPT_PUSH_AFTER_MS: {
+    flag: 'receipt-push-after-ms',
+    schema: int(100, 86_400_000),
+    help: 'with PUSH_WEBHOOK_URL: a user-addressed event no device of the user acknowledged this long after publish is pushed (unset: only users with no live connection are pushed)',
+  },
   PG_NOTIFY_URL: {
     flag: 'pg-notify-url',
     schema: url(['postgres:', 'postgresql:']),

@@ -14,7 +14,7 @@ export interface ApiOperation {
   operationId: string;
   summary: string;
   description?: string;
-  tag: 'auth' | 'publish' | 'users' | 'presence' | 'devices' | 'system';
+  tag: 'auth' | 'publish' | 'users' | 'presence' | 'deliveries' | 'devices' | 'system';
   /**
    * Alternatives, any one of which is enough: `apiKey` for `/v1` (`Authorization: Bearer <key>`),
    * `refreshCookie` (the httpOnly cookie), `bearer` (an access token), `none` (e.g. a refresh token
@@ -23,6 +23,8 @@ export interface ApiOperation {
   security?: readonly ('apiKey' | 'refreshCookie' | 'bearer' | 'none')[];
   /** Path parameters (an object schema). */
   params?: z.ZodObject;
+  /** Query parameters, each optional unless its schema refuses undefined. */
+  query?: z.ZodObject;
   /** The request body, as the handler parses it (`parseBody`). */
   body?: z.ZodType;
   bodyRequired?: boolean;
@@ -94,15 +96,20 @@ export function buildOpenApi(version: string, operations: readonly ApiOperation[
       };
       responses[String(status)] = { description: codes.join(', '), content: { 'application/json': { schema } } };
     }
-    const parameters =
-      op.params === undefined
-        ? undefined
-        : Object.entries(op.params.shape).map(([name, schema]) => ({
-            name,
-            in: 'path',
-            required: true,
-            schema: toSchema(schema as z.ZodType, 'input'),
-          }));
+    const parameters = [
+      ...Object.entries(op.params?.shape ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'path',
+        required: true,
+        schema: toSchema(schema as z.ZodType, 'input'),
+      })),
+      ...Object.entries(op.query?.shape ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'query',
+        required: !(schema as z.ZodType).safeParse(undefined).success,
+        schema: toSchema(schema as z.ZodType, 'input'),
+      })),
+    ];
     paths[op.path] ??= {};
     paths[op.path]![op.method] = {
       operationId: op.operationId,
@@ -112,7 +119,7 @@ export function buildOpenApi(version: string, operations: readonly ApiOperation[
       ...(op.security === undefined
         ? {}
         : { security: op.security.map((name) => (name === 'none' ? {} : { [name]: [] })) }),
-      ...(parameters === undefined ? {} : { parameters }),
+      ...(parameters.length === 0 ? {} : { parameters }),
       ...(op.body === undefined
         ? {}
         : {
@@ -141,6 +148,7 @@ export function buildOpenApi(version: string, operations: readonly ApiOperation[
       { name: 'publish', description: 'Publishing events to users, scopes and channels.' },
       { name: 'users', description: 'The built-in user store.' },
       { name: 'presence', description: 'Who is connected, on every node.' },
+      { name: 'deliveries', description: 'Delivery records with receipts, and connection timelines.' },
       { name: 'devices', description: 'Push devices for users without a live connection.' },
       { name: 'system', description: 'Health, readiness, metrics, keys.' },
     ],

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { PublicUser } from '../auth/user-admin.js';
 import { MAX_BATCH_EVENTS } from '../hub/publish.js';
 import type { Hub, PresenceEntry } from '../hub/types.js';
+import type { DeliveryReport, TimelineReport } from '../receipts/types.js';
 import type { ApiKeys } from './api-key.js';
 import { errorBodySchema, type ApiOperation } from './openapi.js';
 import { parseBody } from './validate.js';
@@ -24,6 +25,10 @@ export interface V1Deps {
   disconnectUser(userId: string): Promise<number>;
   /** Connections of a user on every node (cluster mode); default: `hub.presence`, this node only. */
   presence?(userId: string): Promise<PresenceEntry[]>;
+  /** The delivery record of an event (undefined: nothing recorded under that id). */
+  deliveries(eventId: string): Promise<DeliveryReport | undefined>;
+  /** A user's connection timeline. */
+  timeline(userId: string, options: { limit: number; before?: number }): Promise<TimelineReport>;
   /** Built-in user store operations; absent when the gateway only verifies external tokens. */
   users:
     | {
@@ -106,6 +111,53 @@ const presenceEntry = z.object({
   userAgent: z.string().optional(),
   isGuest: z.boolean(),
   node: z.string(),
+  rttMs: z.number().optional().describe('the last heartbeat round trip measured on it, in ms'),
+});
+const deviceDelivery = z.object({
+  sessionId: z.string(),
+  device: z.string().describe('the login session (refresh family) of its token, else the connection id'),
+  transport: z.string(),
+  node: z.string(),
+  path: z.enum(['live', 'recovery']),
+  deliveredAt: z.number().int(),
+  acknowledgedAt: z.number().int().nullable().describe('when its SDK reported the event reached the app; null: not'),
+});
+const deliveryReport = z.object({
+  id: z.string(),
+  event: z.string().nullable(),
+  publishedAt: z.number().int().nullable(),
+  users: z.array(
+    z.object({
+      userId: z.string(),
+      acknowledged: z.boolean(),
+      devices: z.array(deviceDelivery),
+      pushes: z.array(z.object({ at: z.number().int(), reason: z.string() })),
+    }),
+  ),
+  unacknowledged: z.number().int(),
+});
+const timelineReport = z.object({
+  userId: z.string(),
+  entries: z.array(
+    z.object({
+      id: z.number().int(),
+      at: z.number().int(),
+      kind: z.enum(['connect', 'reauth', 'reauth_failed', 'warning', 'expired', 'revoked', 'disconnect']),
+      sessionId: z.string(),
+      device: z.string(),
+      transport: z.string(),
+      node: z.string(),
+      code: z.string().nullable(),
+      reason: z.string().nullable(),
+      detail: z.record(z.string(), z.unknown()).nullable(),
+    }),
+  ),
+  reconnectsLastHour: z.number().int(),
+  devices: z.array(presenceEntry),
+});
+export const timelineQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  before: z.coerce.number().int().min(1).optional(),
 });
 const userStoreErrors = ['API_KEY_INVALID', 'LOGIN_DISABLED'] as const;
 
@@ -158,6 +210,34 @@ export const v1Operations: readonly ApiOperation[] = [
       },
     },
     errors: ['API_KEY_INVALID'],
+  },
+  {
+    method: 'get',
+    path: '/v1/events/{id}/deliveries',
+    operationId: 'eventDeliveries',
+    summary: 'Which device of which addressed user received an event, when, by which path, and its receipt',
+    description:
+      'Recorded for events addressed to users by id (`DELIVERY_RECORD=users`, the default) or every event ' +
+      '(`all`), for `DELIVERY_RETENTION_SECONDS`. 404 when nothing is recorded under the id.',
+    tag: 'deliveries',
+    security: ['apiKey'],
+    params: idParam,
+    responses: { 200: { description: 'The delivery record', schema: deliveryReport } },
+    errors: ['API_KEY_INVALID', 'NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/v1/users/{id}/timeline',
+    operationId: 'userTimeline',
+    summary: "A user's connection timeline: connects, reauths, warnings, expiries, revocations, disconnects",
+    tag: 'deliveries',
+    security: ['apiKey'],
+    params: idParam,
+    query: timelineQuery,
+    responses: {
+      200: { description: 'The newest entries, oldest first, and the live connections', schema: timelineReport },
+    },
+    errors: ['API_KEY_INVALID', 'VALIDATION_FAILED'],
   },
   {
     method: 'post',
@@ -227,6 +307,19 @@ export async function registerV1Routes(app: FastifyInstance, deps: V1Deps): Prom
     const { id } = parseBody(idParam, request.params);
     const connections = deps.presence === undefined ? deps.hub.presence(id) : await deps.presence(id);
     return { online: connections.length > 0, connections };
+  });
+
+  app.get('/v1/events/:id/deliveries', async (request) => {
+    const { id } = parseBody(idParam, request.params);
+    const report = await deps.deliveries(id);
+    if (report === undefined) throw new TetherError('NOT_FOUND', 'No deliveries are recorded for this event id');
+    return report;
+  });
+
+  app.get('/v1/users/:id/timeline', async (request) => {
+    const { id } = parseBody(idParam, request.params);
+    const query = parseBody(timelineQuery, request.query);
+    return deps.timeline(id, query);
   });
 
   app.post('/v1/users', async (request, reply) => {

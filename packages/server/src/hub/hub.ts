@@ -1,6 +1,7 @@
 import {
   AUTH_MESSAGES,
   ERRORS,
+  MAX_RECEIPT_IDS,
   TetherError,
   type ErrorCode,
   type NarrowAck,
@@ -23,7 +24,7 @@ import { normalizeGrants, SessionIndexes } from './indexes.js';
 import { readNarrow } from './narrow.js';
 import { TokenLifecycle } from './lifecycle.js';
 import { guardObserver } from './observer.js';
-import { generateId, route, validateBatch, validatePublish } from './publish.js';
+import { generateId, MAX_PUBLISH_ID_LENGTH, route, validateBatch, validatePublish } from './publish.js';
 import { outboundFor, recover, type RecoveryDeps } from './recovery.js';
 import type { SchedulerStats } from './scheduler.js';
 import { HubSession } from './session.js';
@@ -31,6 +32,7 @@ import type {
   CloseReason,
   ConnectionInfo,
   ConnectionSink,
+  DeliveryTracker,
   Hub,
   HubAction,
   HubBroker,
@@ -69,6 +71,8 @@ export interface HubDeps {
    * node's connections, and disconnects and grant changes reach every node. Absent: this node alone.
    */
   broker?: HubBroker;
+  /** The delivery record: told of each event written and each receipt (absent: none kept). */
+  deliveries?: DeliveryTracker;
 }
 
 /** The hub as this node sees it: the `Hub` interface plus what a cluster broker and metrics need. */
@@ -105,7 +109,7 @@ export interface LocalHub extends Hub {
  *   await hub.publish({ event: 'ticket_created', data: { ticketId: 't1' }, to: { scopes: ['ke/muranga'] } });
  */
 export function createHub(deps: HubDeps): LocalHub {
-  const { config, clock, logger, broker } = deps;
+  const { config, clock, logger, broker, deliveries } = deps;
   const nodeId = deps.nodeId ?? generateId().slice(0, 8);
   const random = deps.random ?? Math.random;
   const observer = guardObserver(deps.observer, logger);
@@ -201,6 +205,7 @@ export function createHub(deps: HubDeps): LocalHub {
           write,
           live: (session) => lifecycle.arm(session),
           reset: streamReset,
+          ...(deps.deliveries === undefined ? {} : { deliveries: deps.deliveries }),
         };
 
   function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo, resume?: ResumeRequest): Session {
@@ -358,6 +363,7 @@ export function createHub(deps: HubDeps): LocalHub {
     }
     try {
       session.sink.sendEvent(event, event.cursors === undefined ? undefined : session.cursors.position());
+      deliveries?.sent(session, event, 'live');
       return true;
     } catch (err) {
       logger.warn({ err, sessionId: session.id, eventId: event.id }, 'event could not be written');
@@ -557,8 +563,31 @@ export function createHub(deps: HubDeps): LocalHub {
     return count;
   }
 
+  function receipt(handle: Session, ids: unknown): void {
+    const session = internal(handle);
+    if (
+      !Array.isArray(ids) ||
+      ids.length === 0 ||
+      ids.length > MAX_RECEIPT_IDS ||
+      !ids.every((id) => typeof id === 'string' && id.length > 0 && id.length <= MAX_PUBLISH_ID_LENGTH)
+    )
+      throw new TetherError(
+        'VALIDATION_FAILED',
+        `"ids" must be 1–${MAX_RECEIPT_IDS} event ids of at most ${MAX_PUBLISH_ID_LENGTH} characters`,
+      );
+    if (!session.closed) deliveries?.receipt(session, ids as string[]);
+  }
+
+  function heartbeat(handle: Session, ms: number): void {
+    const session = internal(handle);
+    session.rttMs = ms;
+    observer.onHeartbeat(session, ms);
+  }
+
   return {
     nodeId,
+    receipt,
+    heartbeat,
     admit: (principal) => {
       admitHere(principal);
       return broker?.admit(principal);

@@ -10,6 +10,7 @@ const CALLBACKS = [
   'onAuthFailed',
   'onReauth',
   'onExpiryWarning',
+  'onHeartbeat',
   'onPublish',
   'onDelivered',
 ] as const satisfies readonly (keyof HubObserver)[];

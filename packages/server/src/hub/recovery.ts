@@ -4,7 +4,7 @@ import { decodePosition, streamKey } from '../history/streams.js';
 import type { Cursor, EventLog, StreamEntry } from '../history/types.js';
 import type { Logger } from '../util/logger.js';
 import type { HubSession } from './session.js';
-import type { OutboundEvent, PublishEnvelope, SystemMessage } from './types.js';
+import type { DeliveryPath, DeliveryTracker, OutboundEvent, PublishEnvelope, SystemMessage } from './types.js';
 
 /** What recovery needs from the hub. */
 export interface RecoveryDeps {
@@ -18,6 +18,8 @@ export interface RecoveryDeps {
   live(session: HubSession): void;
   /** Closes a session one of whose streams lost history while it was held (STREAM_RESET). */
   reset(session: HubSession): void;
+  /** Told of each event written (the delivery record); absent when none is kept. */
+  deliveries?: DeliveryTracker;
 }
 
 /** An event for delivery: one per publish, shared by every recipient (transports cache encodings on it). */
@@ -33,6 +35,7 @@ export function outboundFor(
     publishedAt,
     encoded: {},
     ...(cursors === undefined ? {} : { cursors }),
+    ...(envelope.to.users.length === 0 ? {} : { users: envelope.to.users }),
   };
 }
 
@@ -105,7 +108,7 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
     session.cursors.advance(item.cursors);
     if (!entitled(session, item.envelope)) continue;
     sent.add(item.envelope.id);
-    send(session, outboundFor(item.envelope, performance.now(), item.cursors));
+    send(session, outboundFor(item.envelope, performance.now(), item.cursors), 'recovery');
     replayed++;
   }
   const buffered = session.replayBuffer;
@@ -124,7 +127,7 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
     }
     // Per-stream copies of one event (Redis Cluster) may both be held: the first is sent.
     sent.add(event.id);
-    send(session, event);
+    send(session, event, 'live');
     flushed++;
   }
   logger.info(
@@ -143,9 +146,10 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
   );
   deps.live(session);
 
-  function send(target: HubSession, event: OutboundEvent): void {
+  function send(target: HubSession, event: OutboundEvent, path: DeliveryPath): void {
     try {
       target.sink.sendEvent(event, target.cursors.position());
+      deps.deliveries?.sent(target, event, path);
     } catch (err) {
       logger.warn({ err, sessionId: target.id, eventId: event.id }, 'event could not be written');
     }

@@ -25,6 +25,8 @@ export class HubSession implements Session {
   reauthChain: Promise<unknown> = Promise.resolve();
   /** Live events held while the replay of a resume is read; undefined once live. */
   replayBuffer: OutboundEvent[] | undefined;
+  /** The last heartbeat round trip measured, in ms (0: none yet). */
+  rttMs = 0;
   /** Where the connection stands in each stream it reads (with an event log). */
   readonly cursors: SessionCursors;
   /**
@@ -108,6 +110,7 @@ export class HubSession implements Session {
       userAgent: this.info.userAgent,
       isGuest: this.isGuest,
       node,
+      ...(this.rttMs === 0 ? {} : { rttMs: this.rttMs }),
     };
   }
 }

@@ -29,6 +29,23 @@ export interface OutboundEvent {
   readonly encoded: { ws?: string; sio?: unknown };
   /** The event's cursor in each stream of the log it went to; absent when no log is kept. */
   readonly cursors?: ReadonlyMap<string, Cursor>;
+  /** The users it was addressed to by id (`to.users`), for the delivery record. */
+  readonly users?: readonly string[];
+  /** `users` as a set, made by the delivery record the first time a long list is asked. */
+  userSet?: ReadonlySet<string>;
+}
+
+/** How an event reached a connection, in the delivery record. */
+export type DeliveryPath = 'live' | 'recovery';
+
+/**
+ * The delivery record's view from the hub (`receipts/recorder.ts`): told of each event written to a
+ * connection and of each receipt a connection sends. Both are called on the hot path: they only
+ * buffer, and decide cheaply (by `event.users`) whether the event is recorded at all.
+ */
+export interface DeliveryTracker {
+  sent(session: Session, event: OutboundEvent, path: DeliveryPath): void;
+  receipt(session: Session, ids: readonly string[]): void;
 }
 
 /**
@@ -105,6 +122,8 @@ export interface PresenceEntry {
   userAgent: string | undefined;
   isGuest: boolean;
   node: string;
+  /** The last heartbeat round trip measured on it, in ms (absent until one is). */
+  rttMs?: number;
 }
 
 /** Why a session ended (logs, metrics, dashboard). */
@@ -131,6 +150,8 @@ export interface HubObserver {
   ): void;
   onReauth?(session: Session, ok: boolean, code?: ErrorCode, reason?: RefusalReason): void;
   onExpiryWarning?(session: Session): void;
+  /** A heartbeat answer came back `ms` after its ping. */
+  onHeartbeat?(session: Session, ms: number): void;
   onPublish?(result: PublishResult, event: string): void;
   /** Called once per publish with the count of local writes and the time spent routing+writing. */
   onDelivered?(count: number, publishToSendMs: number): void;
@@ -210,6 +231,13 @@ export interface Hub {
    */
   channelReady?(channel: string): Promise<void>;
   unsubscribe(session: Session, channel: string): SubscribeAck;
+  /**
+   * Delivery receipts from the connection: the ids of events that reached the app's code. Throws
+   * TetherError(VALIDATION_FAILED) for anything but 1–MAX_RECEIPT_IDS ids of at most 128 characters.
+   */
+  receipt(session: Session, ids: unknown): void;
+  /** The transport measured a heartbeat round trip (ms). */
+  heartbeat(session: Session, ms: number): void;
   /** The transport reports the connection is gone (client closed, heartbeat, error). */
   unregister(session: Session, reason: CloseReason): void;
   /** Routes to local sessions (and, in cluster mode, via the broker). */

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HubObserver, Session } from '../hub/types.js';
+import type { ReceiptMetrics } from '../receipts/recorder.js';
 
 /**
  * Prometheus metrics, one registry per gateway (several gateways in one test process must not
@@ -12,6 +13,7 @@ export interface Metrics {
   readonly ingest: IngestMetrics;
   readonly http: HttpMetrics;
   readonly redis: RedisMetrics;
+  readonly receipts: ReceiptMetrics;
 }
 
 /** What the HTTP app reports once per answered request. */
@@ -216,6 +218,59 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     roundTrip: (op, seconds, ok) => (ok ? redisRoundTrip.observe({ op }, seconds) : redisFailures.inc({ op })),
   };
 
+  const receiptLatency = new Histogram({
+    name: 'tether_receipt_latency_seconds',
+    help: 'Time from a publish (or its arrival on this node) to the receipt of a recorded delivery',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const unacknowledged = new Counter({
+    name: 'tether_deliveries_unacknowledged_total',
+    help: 'Recorded deliveries with no receipt within RECEIPT_TIMEOUT_MS, by transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+  let awaitingRead: () => number = () => 0;
+  new Gauge({
+    name: 'tether_deliveries_awaiting_receipt',
+    help: 'Recorded deliveries on this node waiting for their receipt (within RECEIPT_TIMEOUT_MS)',
+    registers: [registry],
+    collect() {
+      this.set(awaitingRead());
+    },
+  });
+  const receiptPushes = new Counter({
+    name: 'tether_receipt_pushes_total',
+    help: 'Pushes sent because no device of the user acknowledged an event within RECEIPT_PUSH_AFTER_MS',
+    registers: [registry],
+  });
+  const recordDropped = new Counter({
+    name: 'tether_delivery_records_dropped_total',
+    help: 'Delivery record and timeline rows dropped (write buffer full, or the store refused the write)',
+    registers: [registry],
+  });
+  const reconnections = new Counter({
+    name: 'tether_reconnections_total',
+    help: 'Connections of a device (login session) that had connected to this node within the hour before, by transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  });
+  const heartbeatRtt = new Histogram({
+    name: 'tether_heartbeat_rtt_seconds',
+    help: 'Heartbeat round trip per connection (ping to pong), by transport',
+    labelNames: ['transport'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const receipts: ReceiptMetrics = {
+    receiptLatency: (seconds) => receiptLatency.observe(Math.max(0, seconds)),
+    unacknowledged: (count, transport) => unacknowledged.inc({ transport }, count),
+    awaiting: (read) => void (awaitingRead = read),
+    receiptPush: () => receiptPushes.inc(),
+    dropped: (count) => recordDropped.inc(count),
+    reconnection: (transport) => reconnections.inc({ transport }),
+  };
+
   const kindOf = (s: Session) => (s.isGuest ? 'guest' : 'user');
   const observer: HubObserver = {
     onSessionOpened(session) {
@@ -235,6 +290,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     onExpiryWarning() {
       warnings.inc();
     },
+    onHeartbeat(session, ms) {
+      heartbeatRtt.observe({ transport: session.transport }, ms / 1000);
+    },
     onPublish() {
       publishes.inc();
     },
@@ -251,6 +309,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     ingest,
     http,
     redis,
+    receipts,
   };
 }
 
@@ -276,6 +335,7 @@ export function combineObservers(...observers: (HubObserver | undefined)[]): Hub
     onAuthFailed: call('onAuthFailed'),
     onReauth: call('onReauth'),
     onExpiryWarning: call('onExpiryWarning'),
+    onHeartbeat: call('onHeartbeat'),
     onPublish: call('onPublish'),
     onDelivered: call('onDelivered'),
   };

@@ -25,11 +25,26 @@ export interface PushFallbackDeps {
   clock: Clock;
   /** Randomness for backoff jitter, in [0, 1). */
   random?: () => number;
+  /**
+   * An addressed user who is online: called instead of pushing (push on a missing receipt schedules
+   * a push for later). Absent: online users are not pushed.
+   */
+  whenOnline?(userId: string, event: PushEvent): void;
+  /** A push for the user was handed to the webhook (its first attempt), with why. */
+  onPushed?(eventId: string, userId: string, reason: 'offline' | 'no_receipt'): void;
+}
+
+export interface PushEvent {
+  id: string;
+  event: string;
+  data: Record<string, unknown>;
 }
 
 export interface PushFallback {
   /** Called after a successful publish; sends in the background, never throws. */
-  notify(event: { id: string; event: string; data: Record<string, unknown>; users: readonly string[] }): void;
+  notify(event: PushEvent & { users: readonly string[] }): void;
+  /** Pushes the event to the user's devices now, online or not (no device acknowledged it in time). */
+  pushNow(userId: string, event: PushEvent): Promise<void>;
   /** Cancels pending retries; resolves when in-flight requests have ended. */
   stop(): Promise<void>;
 }
@@ -98,11 +113,15 @@ export function createPushFallback(deps: PushFallbackDeps): PushFallback {
     timers.add(timer);
   }
 
-  async function forUser(
-    userId: string,
-    event: { id: string; event: string; data: Record<string, unknown> },
-  ): Promise<void> {
-    if (await deps.isOnline(userId)) return;
+  async function forUser(userId: string, event: PushEvent): Promise<void> {
+    if (await deps.isOnline(userId)) {
+      deps.whenOnline?.(userId, event);
+      return;
+    }
+    await pushTo(userId, event, 'offline');
+  }
+
+  async function pushTo(userId: string, event: PushEvent, reason: 'offline' | 'no_receipt'): Promise<void> {
     const devices = await deps.devices.listByUser(userId);
     if (devices.length === 0) return;
     const body: PushWebhookBody = {
@@ -112,6 +131,7 @@ export function createPushFallback(deps: PushFallbackDeps): PushFallback {
       data: event.data,
       id: event.id,
     };
+    deps.onPushed?.(event.id, userId, reason);
     await attempt(body, 1);
   }
 
@@ -128,6 +148,14 @@ export function createPushFallback(deps: PushFallbackDeps): PushFallback {
           ),
         );
       }
+    },
+    async pushNow(userId, event) {
+      if (stopped) return;
+      const work = pushTo(userId, event, 'no_receipt').catch((err: unknown) =>
+        logger.warn({ component: 'push', userId, eventId: event.id, err: (err as Error).message }, 'push failed'),
+      );
+      track(work);
+      await work;
     },
     async stop() {
       stopped = true;

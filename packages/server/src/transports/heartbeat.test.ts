@@ -65,6 +65,21 @@ describe('HeartbeatSweeper', () => {
     expect(s.terminated).toBe(true);
   });
 
+  it('measures the round trip from a ping to its pong, even when other frames came in between', () => {
+    const clock = manualClock();
+    const sweeper = new HeartbeatSweeper({ intervalMs: 1000, timeoutMs: 1000, clock, onDead: () => {} });
+    const s = socket();
+    sweeper.add(s);
+    expect(sweeper.pong(s)).toBeUndefined(); // no ping yet
+    clock.advance(1000);
+    expect(s.pings).toBe(1);
+    sweeper.alive(s); // a frame arrived before the pong
+    const rtt = sweeper.pong(s);
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect(sweeper.pong(s)).toBeUndefined(); // answered once
+    sweeper.stop();
+  });
+
   it('uses a single timer for all sockets and none when idle', () => {
     const clock = manualClock();
     const sweeper = new HeartbeatSweeper({ intervalMs: 1000, timeoutMs: 1000, clock, onDead: () => undefined });

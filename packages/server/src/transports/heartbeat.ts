@@ -11,6 +11,8 @@ interface Beat {
   nextPingAt: number;
   /** When the outstanding ping expires; 0 when none is outstanding. */
   deadline: number;
+  /** `performance.now()` of the last ping not yet answered by a pong (round trip); 0 when none. */
+  pingAt: number;
 }
 
 export interface HeartbeatOptions {
@@ -40,7 +42,7 @@ export class HeartbeatSweeper {
   }
 
   add(socket: Pingable): void {
-    this.beats.set(socket, { nextPingAt: this.options.clock.now() + this.options.intervalMs, deadline: 0 });
+    this.beats.set(socket, { nextPingAt: this.options.clock.now() + this.options.intervalMs, deadline: 0, pingAt: 0 });
     this.arm();
   }
 
@@ -54,6 +56,17 @@ export class HeartbeatSweeper {
     if (beat === undefined) return;
     beat.deadline = 0;
     beat.nextPingAt = this.options.clock.now() + this.options.intervalMs;
+  }
+
+  /** A pong: the peer is alive, and the round trip since the last ping (ms), if one was waiting. */
+  pong(socket: Pingable): number | undefined {
+    const beat = this.beats.get(socket);
+    if (beat === undefined) return undefined;
+    this.alive(socket);
+    if (beat.pingAt === 0) return undefined;
+    const rtt = performance.now() - beat.pingAt;
+    beat.pingAt = 0;
+    return rtt;
   }
 
   get size(): number {
@@ -78,6 +91,7 @@ export class HeartbeatSweeper {
         this.options.onDead(socket);
       } else if (now >= beat.nextPingAt) {
         beat.deadline = now + this.options.timeoutMs;
+        beat.pingAt = performance.now();
         try {
           socket.ping();
         } catch {

@@ -17,7 +17,7 @@ import type { EngineAdmission } from './engine-admission.js';
 import { InboundGuard } from './inbound-guard.js';
 import { encodeSioEvent } from './sio-encoding.js';
 import type { TransportDeps } from './types.js';
-import { channelName, payloadChannel, payloadToken, tokenOf } from './ws-frames.js';
+import { channelName, payloadChannel, payloadField, payloadToken, tokenOf } from './ws-frames.js';
 
 /**
  * Client → server events as they really arrive: any number of arguments, then socket.io's
@@ -30,6 +30,7 @@ export interface SioListenEvents {
   unsubscribe: (...args: unknown[]) => void;
   send: (...args: unknown[]) => void;
   narrow: (...args: unknown[]) => void;
+  receipt: (...args: unknown[]) => void;
 }
 
 type Answer = ReauthAck | SubscribeAck | SendAck | NarrowAck;
@@ -103,6 +104,15 @@ export class SioConnection implements ConnectionSink {
     );
     socket.on('send', (...args) => this.respond(args, (payload) => this.send(session, payload)));
     socket.on('narrow', (...args) => this.respond(args, (payload) => this.narrow(session, payload)));
+    // Receipts are never acknowledged: a bad one gets an `error` event, as a bad `/ws` frame does.
+    socket.on('receipt', (payload: unknown) => {
+      try {
+        this.shared.deps.hub.receipt(session, payloadField(payload, 'ids'));
+      } catch (err) {
+        this.sendSystem({ kind: 'error', payload: asTetherError(err).toBody(this.shared.deps.clock.now()) });
+      }
+    });
+    this.measureHeartbeats(session);
     socket.on('disconnect', (reason) => {
       this.end(closeReasonOf(reason));
       // The gateway has one namespace: an engine.io connection that left it would otherwise stay
@@ -207,6 +217,20 @@ export class SioConnection implements ConnectionSink {
       }
       ack?.(answer);
     })();
+  }
+
+  /** engine.io pings on its own timer; the round trip is from the ping packet it writes to the pong. */
+  private measureHeartbeats(session: Session): void {
+    const { conn } = this.socket;
+    let pingAt = 0;
+    conn.on('packetCreate', (packet: { type: string }) => {
+      if (packet.type === 'ping') pingAt = performance.now();
+    });
+    conn.on('heartbeat', () => {
+      if (pingAt === 0) return;
+      this.shared.deps.hub.heartbeat(session, performance.now() - pingAt);
+      pingAt = 0;
+    });
   }
 
   /** Answered like `/ws` reauth: a missing or malformed token is AUTH_REQUIRED / AUTH_INVALID, the connection stays. */

@@ -76,7 +76,10 @@ export class WsConnection implements ConnectionSink {
   start(req: IncomingMessage, overRate?: TetherError): void {
     const { ws, shared } = this;
     ws.on('message', this.onMessage);
-    ws.on('pong', () => shared.heartbeat.alive(ws));
+    ws.on('pong', () => {
+      const rtt = shared.heartbeat.pong(ws);
+      if (rtt !== undefined && this.session !== undefined) shared.deps.hub.heartbeat(this.session, rtt);
+    });
     ws.on('error', (err) => {
       // ws answers protocol errors (e.g. 1009 beyond the hard payload ceiling) itself, then closes.
       this.closeReason = 'transport_error';
@@ -224,6 +227,13 @@ export class WsConnection implements ConnectionSink {
         return;
       case 'send':
         void this.clientSend(session, frame);
+        return;
+      case 'receipt':
+        try {
+          hub.receipt(session, frame.ids);
+        } catch (err) {
+          this.sendError(asTetherError(err));
+        }
         return;
       case 'narrow': {
         const ack = hub.narrow(session, frame.scopes);

@@ -18,7 +18,8 @@ export type InboundFrame =
   | { type: 'reauth'; token: unknown }
   | { type: 'subscribe' | 'unsubscribe'; channel: unknown; rid?: string }
   | { type: 'narrow'; scopes: unknown; rid?: string }
-  | { type: 'send'; event: unknown; data: unknown; key: unknown; rid: string };
+  | { type: 'send'; event: unknown; data: unknown; key: unknown; rid: string }
+  | { type: 'receipt'; ids: unknown };
 
 /**
  * Parses a `/ws` text frame. A frame that is not JSON, has no known `type` or a bad `rid` ends in
@@ -41,6 +42,8 @@ export function parseClientFrame(text: string): InboundFrame {
       return { type, token: frame.token, resume: readResume(frame.position, frame.channels, frame.narrow) };
     case 'reauth':
       return { type, token: frame.token };
+    case 'receipt':
+      return { type, ids: frame.ids };
     case 'send': {
       const rid = frame.rid;
       if (typeof rid !== 'string' || rid.length === 0 || rid.length > MAX_RID_CHARS)
@@ -130,6 +133,11 @@ export function encodedEvent(event: OutboundEvent, position: string | undefined)
   }));
   // Positions are URL-safe characters only: nothing to escape.
   return position === undefined ? head : head.slice(0, -1) + ',"position":"' + position + '"}';
+}
+
+/** A field of a Socket.IO payload, whatever the payload is (undefined when it is not an object). */
+export function payloadField(payload: unknown, name: string): unknown {
+  return field(payload, name);
 }
 
 function field(payload: unknown, name: string): unknown {

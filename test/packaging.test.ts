@@ -63,7 +63,14 @@ describe('the packed packages, installed outside the workspace', () => {
   }, 660_000);
 
   afterAll(() => {
-    server?.kill('SIGKILL');
+    // npx runs the binary as its child: end the whole process group, not only npx.
+    if (server?.pid !== undefined) {
+      try {
+        process.kill(-server.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -91,6 +98,7 @@ describe('the packed packages, installed outside the workspace', () => {
         LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
     });
     const url = await new Promise<string>((resolveUrl, reject) => {
       let stderr = '';

@@ -4,7 +4,7 @@ import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { launchChromium } from '../../../test/helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../scripts/build-web.mjs';
-import type { TicketDetailDto } from '../src/server/domain/dto.js';
+import type { StaffDto, TicketDetailDto } from '../src/server/domain/dto.js';
 import { startTestHelpdesk, type TestHelpdesk } from './helpers.js';
 import { UnpluggableProxy } from './unpluggable-proxy.js';
 
@@ -366,4 +366,57 @@ describe('helpdesk in a real browser', () => {
     await adminB.waitForSelector(sel.message(after), { timeout: 5000 });
     expect(await count(adminB, sel.message(after))).toBe(1);
   }, 90_000);
+
+  it("the dashboard shows a direct message's deliveries, acknowledged by the officer's open page, and the officer's timeline", async () => {
+    // An admin writes to Chebet, whose page has the conversation open (the direct-message test).
+    const login = await hd.http('POST', '/auth/login', {
+      body: { email: 'admin@helpdesk.demo', password: 'admin-demo' },
+    });
+    const adminToken = (login.body as { access_token: string }).access_token;
+    const staff = (await hd.http('GET', '/api/admin/staff', { token: adminToken })).body as StaffDto[];
+    const chebet = staff.find((p) => p.name === 'Chebet')!;
+    const sent = await hd.http('POST', `/api/dm/${chebet.id}`, {
+      token: adminToken,
+      body: { body: 'Did this reach your browser?' },
+    });
+    expect(sent.status).toBe(201);
+    const eventId = (sent.body as { id: string }).id;
+    await eoOther.waitForSelector(`[data-testid="dm"][data-message-id="${eventId}"]`, { timeout: 5000 });
+
+    // The dashboard lists it among recent events to users; the admin searches its id.
+    await adminA.waitForSelector('[data-testid="dashboard"]');
+    await adminA.waitForSelector(`[data-testid="recent-event"][data-event-id="${eventId}"]`, { timeout: 5000 });
+    await adminA.fill('[data-testid="delivery-search"] input[name="event-id"]', eventId);
+    await adminA.click('[data-testid="delivery-search"] button[type=submit]');
+    const report = adminA.locator(`[data-testid="delivery-report"][data-event-id="${eventId}"]`);
+    const officer = report.locator(`[data-testid="delivery-user"][data-user-id="${chebet.id}"]`);
+    // The SDK on Chebet's page acknowledges it a moment after showing it; the panel looks again until then.
+    const device = officer.locator('[data-testid="delivery-device"][data-acknowledged="true"]');
+    await device.waitFor({ timeout: 10_000 });
+    expect(await officer.getAttribute('data-acknowledged')).toBe('true');
+    expect(await device.getAttribute('data-path')).toBe('live');
+    expect(await device.locator('[data-label="Device"]').textContent()).toContain('Chrome on Linux');
+    expect(await device.locator('[data-testid="acknowledged-at"]').textContent()).toMatch(/\d\d:\d\d:\d\d/);
+    expect(await report.locator('[data-testid="unacknowledged"]').textContent()).toMatch(/^\d+ not acknowledged$/);
+    await adminA.locator('[data-testid="deliveries-panel"]').scrollIntoViewIfNeeded();
+    await shoot(adminA, 'admin-deliveries');
+
+    // From there, the officer's timeline: the open page is a live device, its connect is in the entries.
+    await officer.locator('[data-testid="open-timeline"]').click();
+    const timeline = adminA.locator(`[data-testid="timeline"][data-user-id="${chebet.id}"]`);
+    await timeline.waitFor({ timeout: 5000 });
+    const connected = timeline.locator('[data-testid="timeline-entry"][data-kind="connect"]').first();
+    await connected.waitFor();
+    expect(await connected.locator('.what').textContent()).toBe('Connected');
+    expect(await timeline.locator('[data-testid="timeline-device"]').count()).toBeGreaterThanOrEqual(1);
+    expect(await adminA.locator('[data-testid="timeline-panel"] h2').textContent()).toContain('Chebet');
+    await shoot(adminA, 'admin-timeline');
+
+    // At phone width the records become cards: nothing runs off the side of the screen.
+    await adminA.setViewportSize({ width: 390, height: 844 });
+    await expect
+      .poll(() => adminA.evaluate(() => document.documentElement.scrollWidth), { timeout: 5000 })
+      .toBeLessThanOrEqual(390);
+    await adminA.setViewportSize({ width: 1280, height: 800 });
+  }, 60_000);
 });

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DirectMessageDto, MessageDto, TicketDetailDto, TicketDto } from '../src/server/domain/dto.js';
+import type {
+  AdminStatsDto,
+  DeliveryReportDto,
+  DirectMessageDto,
+  MessageDto,
+  TicketDetailDto,
+  TicketDto,
+  TimelineDto,
+} from '../src/server/domain/dto.js';
 import { DEMO_STAFF } from '../src/server/seed.js';
 import { startTestHelpdesk, type TestHelpdesk } from './helpers.js';
 
@@ -241,6 +249,90 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     expect(receipt['readerId']).toBe(nakuruId);
   });
 
+  it("an admin looks up a direct message's deliveries (device, path, receipt) and the recipient's timeline; others are refused", async () => {
+    const adminToken = tokens['admin@helpdesk.demo'];
+    const kiharuId = ids['eo.kiharu@helpdesk.demo']!;
+    const adminId = ids['admin@helpdesk.demo']!;
+    const sent = await hd.http('POST', `/api/dm/${kiharuId}`, { token: adminToken, body: { body: 'Delivered?' } });
+    const dm = sent.body as DirectMessageDto;
+    await kiharu.next('direct_message', (d) => (d['message'] as DirectMessageDto).id === dm.id);
+    // The message id is the event id; the officer's client acknowledges it as the SDK does.
+    expect(kiharu.events.find((e) => e.event === 'direct_message' && e.meta.id === dm.id)).toBeDefined();
+    kiharu.socket.emit('receipt', { ids: [dm.id] });
+
+    // The dashboard lists it among the recent user-addressed events, with its addressees.
+    const stats = (await hd.http('GET', '/api/admin/stats', { token: adminToken })).body as AdminStatsDto;
+    expect(stats.recentEvents[0]).toMatchObject({ id: dm.id, event: 'direct_message', users: [adminId, kiharuId] });
+
+    const path = `/api/admin/events/${encodeURIComponent(dm.id)}/deliveries`;
+    const kiharuDevice = async () => {
+      const res = await hd.http('GET', path, { token: adminToken });
+      expect(res.status).toBe(200);
+      return (res.body as DeliveryReportDto).users.find((u) => u.userId === kiharuId)?.devices[0];
+    };
+    await expect
+      .poll(async () => (await kiharuDevice())?.acknowledgedAt, { timeout: 5000 })
+      .toEqual(expect.any(Number));
+    const report = (await hd.http('GET', path, { token: adminToken })).body as DeliveryReportDto;
+    expect(report).toMatchObject({ id: dm.id, event: 'direct_message', publishedAt: expect.any(Number) });
+    expect(report.users.map((u) => u.userId).sort()).toEqual([adminId, kiharuId].sort());
+    const officer = report.users.find((u) => u.userId === kiharuId)!;
+    expect(officer).toMatchObject({ acknowledged: true, pushes: [] });
+    expect(officer.devices).toEqual([
+      {
+        sessionId: expect.any(String),
+        device: expect.any(String),
+        deviceName: expect.any(String),
+        transport: 'socket.io',
+        node: expect.any(String),
+        path: 'live',
+        deliveredAt: expect.any(Number),
+        acknowledgedAt: expect.any(Number),
+      },
+    ]);
+    expect(officer.devices[0]!.acknowledgedAt!).toBeGreaterThanOrEqual(officer.devices[0]!.deliveredAt);
+    // The admin's own socket got it too and sent no receipt: one unacknowledged delivery.
+    const own = report.users.find((u) => u.userId === adminId)!;
+    expect(own.acknowledged).toBe(false);
+    expect(own.devices.map((d) => d.acknowledgedAt)).toEqual([null]);
+    expect(report.unacknowledged).toBe(1);
+
+    const timeline = await hd.http('GET', `/api/admin/users/${kiharuId}/timeline`, { token: adminToken });
+    expect(timeline.status).toBe(200);
+    const t = timeline.body as TimelineDto;
+    expect(t.userId).toBe(kiharuId);
+    expect(t.reconnectsLastHour).toEqual(expect.any(Number));
+    const connect = t.entries.find((e) => e.kind === 'connect')!;
+    expect(connect).toMatchObject({
+      at: expect.any(Number),
+      transport: 'socket.io',
+      code: null,
+      revokedBy: null,
+      sessionId: officer.devices[0]!.sessionId,
+      deviceName: officer.devices[0]!.deviceName,
+    });
+    expect(t.devices).toEqual([
+      expect.objectContaining({ sessionId: connect.sessionId, userId: kiharuId, transport: 'socket.io' }),
+    ]);
+    expect(t.devices[0]!.rttMs === null || typeof t.devices[0]!.rttMs === 'number').toBe(true);
+
+    // Admins only, as the rest of the dashboard.
+    for (const token of [tokens['eo.kiharu@helpdesk.demo'], guestToken]) {
+      expect((await hd.http('GET', path, { token })).status).toBe(403);
+      expect((await hd.http('GET', `/api/admin/users/${kiharuId}/timeline`, { token })).status).toBe(403);
+    }
+    expect((await hd.http('GET', path)).status).toBe(401);
+    // Nothing recorded under an id: 404 with the usual error body; a bad query: 400.
+    const unknown = await hd.http('GET', `/api/admin/events/${randomUUID()}/deliveries`, { token: adminToken });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ code: 'NOT_FOUND', message: expect.any(String) });
+    const bad = await hd.http('GET', `/api/admin/users/${kiharuId}/timeline?limit=0`, { token: adminToken });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    const tooLong = await hd.http('GET', `/api/admin/events/${'x'.repeat(201)}/deliveries`, { token: adminToken });
+    expect(tooLong.status).toBe(400);
+  });
+
   it('the dashboard is for admins only and lists live connections; disconnecting a user revokes its sessions', async () => {
     expect((await hd.http('GET', '/api/admin/stats', { token: tokens['eo.kiharu@helpdesk.demo'] })).status).toBe(403);
     const stats = await admin.next('admin_stats', (d) => (d['connections'] as unknown[]).length >= 4);
@@ -254,6 +346,13 @@ describe.each(['sqlite', 'postgres'] as const)('helpdesk API and realtime events
     expect((await revoked)['code']).toBe('AUTH_REVOKED');
     await admin.next('auth_event', (d) => d['type'] === 'revoked' && d['userId'] === nakuruId);
     expect((await hd.http('GET', '/api/tickets', { token: tokens['eo.nakuru@helpdesk.demo'] })).status).toBe(401);
+    // Their timeline says an administrator (this one) did it.
+    const timeline = await hd.http('GET', `/api/admin/users/${nakuruId}/timeline`, {
+      token: tokens['admin@helpdesk.demo'],
+    });
+    const revokedEntry = (timeline.body as TimelineDto).entries.find((e) => e.kind === 'revoked');
+    expect(revokedEntry).toMatchObject({ code: 'AUTH_REVOKED', revokedBy: 'Amina Admin' });
+    expect((timeline.body as TimelineDto).devices).toEqual([]);
   });
 
   it("a refused token reaches the admin's auth-event feed with the check that failed, never the token", async () => {

@@ -14,6 +14,7 @@ import { registerStaffRoutes } from './http/staff-routes.js';
 import { registerStaticRoutes } from './http/static-routes.js';
 import { registerClientEvents } from './realtime/client-events.js';
 import { DashboardFeed } from './realtime/dashboard-feed.js';
+import { deliveryView, timelineView } from './realtime/delivery-views.js';
 import { HelpdeskPublisher } from './realtime/events.js';
 import { seedDemo } from './seed.js';
 
@@ -47,7 +48,7 @@ export interface Helpdesk {
  *   console.log(`open ${helpdesk.url}`);
  */
 export async function startHelpdesk(config: Config, options: HelpdeskOptions = {}): Promise<Helpdesk> {
-  const feed = new DashboardFeed(options.statsIntervalMs);
+  const feed = new DashboardFeed(options.statsIntervalMs, () => options.clock?.now() ?? Date.now());
   let registerRoutes: ((app: FastifyInstance, gateway: Gateway) => Promise<void>) | undefined;
   const gateway = await createGateway(config, {
     ...options,
@@ -65,7 +66,10 @@ export async function startHelpdesk(config: Config, options: HelpdeskOptions = {
     await areas.load();
     const tickets = new TicketsRepository(db, (path) => areas.byPath().get(path)?.name ?? path);
     const dms = new DirectMessagesRepository(db);
-    const publisher = new HelpdeskPublisher((request) => gateway.publish(request));
+    const publisher = new HelpdeskPublisher(
+      (request) => gateway.publish(request),
+      (event) => feed.eventPublished(event),
+    );
     const listStaff = async (): Promise<StaffDto[]> => {
       const users = (await gateway.users?.list({ limit: 1000 })) ?? [];
       return users
@@ -104,7 +108,14 @@ export async function startHelpdesk(config: Config, options: HelpdeskOptions = {
         listStaff,
         describeArea: (s) => areas.describe(s),
       });
-      registerAdminRoutes(app, { authenticate, feed, listStaff, disconnectUser: (id) => gw.disconnectUser(id) });
+      registerAdminRoutes(app, {
+        authenticate,
+        feed,
+        listStaff,
+        disconnectUser: (id) => gw.disconnectUser(id),
+        deliveries: (id) => deliveryView(gw, id),
+        timeline: (id, query) => timelineView(gw, id, query, (userId, at) => feed.revokedBy(userId, at)),
+      });
       await registerStaticRoutes(app, options.publicDir ?? DEFAULT_PUBLIC_DIR);
     };
     const { url, port } = await gateway.listen();

@@ -123,6 +123,87 @@ export interface AdminStatsDto {
   publishesPerSecond: number;
   /** Writes to connections in the last second. */
   deliveriesPerSecond: number;
+  /** The newest events this helpdesk addressed to users by id (their deliveries are recorded), newest first. */
+  recentEvents: PublishedEventDto[];
+}
+
+/** An event the helpdesk published to users by id: what an operator looks up in the delivery record. */
+export interface PublishedEventDto {
+  /** The Tether event id (`GET /api/admin/events/:id/deliveries`). */
+  id: string;
+  event: string;
+  /** The user ids it was addressed to (`to.users`; scope-addressed readers are not recorded). */
+  users: string[];
+  at: number;
+  /** Connections it was written to on publish. */
+  delivered: number;
+}
+
+/** One connection an event was written to, and its delivery receipt (`gateway.deliveries`). */
+export interface DeviceDeliveryDto {
+  sessionId: string;
+  /** The login session of the connection's token: the same phone across reconnects. */
+  device: string;
+  /** The device as people name it ("Chrome on Linux"), from its connect in the timeline; `unknown` when not found. */
+  deviceName: string;
+  transport: string;
+  node: string;
+  /** Live, or replayed by recovery on a reconnect. */
+  path: 'live' | 'recovery';
+  deliveredAt: number;
+  /** When the SDK on it reported the event reached the app; null: not (yet) acknowledged. */
+  acknowledgedAt: number | null;
+}
+
+export interface UserDeliveriesDto {
+  userId: string;
+  acknowledged: boolean;
+  devices: DeviceDeliveryDto[];
+  /** Pushes sent for it: `offline` (no live connection) or `no_receipt` (none acknowledged in time). */
+  pushes: { at: number; reason: string }[];
+}
+
+/** `GET /api/admin/events/:id/deliveries`. */
+export interface DeliveryReportDto {
+  id: string;
+  /** The event name; null when it was not addressed to users by id. */
+  event: string | null;
+  publishedAt: number | null;
+  users: UserDeliveriesDto[];
+  /** Device deliveries not acknowledged. */
+  unacknowledged: number;
+}
+
+export type TimelineKind = 'connect' | 'reauth' | 'reauth_failed' | 'warning' | 'expired' | 'revoked' | 'disconnect';
+
+export interface TimelineEntryDto {
+  id: number;
+  at: number;
+  kind: TimelineKind;
+  sessionId: string;
+  device: string;
+  /** The device as people name it, from the user agent of its connect; `unknown` when not found. */
+  deviceName: string;
+  transport: string;
+  node: string;
+  code: string | null;
+  /** Why it closed (`heartbeat`, `client`, …) or the check a renewal failed. */
+  reason: string | null;
+  /** connect: `userAgent`, `tokenSource`; warning, reauth: `expiresAt`. */
+  detail: Record<string, unknown> | null;
+  /** A revocation this helpdesk's dashboard caused: the administrator's name. */
+  revokedBy: string | null;
+}
+
+/** `GET /api/admin/users/:id/timeline`. */
+export interface TimelineDto {
+  userId: string;
+  /** Oldest first. */
+  entries: TimelineEntryDto[];
+  /** Connects in the last hour beyond one per device. */
+  reconnectsLastHour: number;
+  /** The user's live connections now, with the last heartbeat round trip when measured. */
+  devices: (ConnectionDto & { rttMs: number | null })[];
 }
 
 export interface AuthEventDto {

@@ -16,6 +16,11 @@ export const OpenTicketBody = z.object({
   body: text,
 });
 export const StatusQuery = z.object({ status: z.enum(['open', 'resolved']).default('open') });
+/** A user's timeline: the newest `limit` entries, before entry id `before` for the page before. */
+export const TimelineQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before: z.coerce.number().int().min(1).optional(),
+});
 
 /** Parses with a zod schema; a failure is VALIDATION_FAILED naming the first bad field. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {

@@ -1,17 +1,26 @@
-import type { AuthEvent, Gateway, HubObserver, Logger, PresenceEntry } from '@tether/server';
-import type { AdminStatsDto, AuthEventDto, ConnectionDto } from '../domain/dto.js';
-import { describeDevice } from './device.js';
+import type { AuthEvent, Gateway, HubObserver, Logger } from '@tether/server';
+import type { AdminStatsDto, AuthEventDto, PublishedEventDto } from '../domain/dto.js';
+import { toConnectionDto } from './device.js';
 
 /** Admins hold the root grant; publishing to it reaches exactly the admins' connections. */
 const ADMIN_SCOPE = '*';
 const RECENT_AUTH_EVENTS = 200;
 /** The dashboard lists at most this many connections: the push goes out every second. */
 const MAX_LISTED_CONNECTIONS = 500;
+/** User-addressed events kept for the dashboard's "recent events" list (ids to look up deliveries by). */
+const RECENT_PUBLISHED = 20;
+/** Dashboard disconnects remembered, to say who revoked a session in a user's timeline. */
+const RECENT_DISCONNECTS = 200;
+/** A revocation this long after a dashboard disconnect of the same user is taken to be its doing. */
+const DISCONNECT_WINDOW_MS = 10_000;
 
 /**
  * The admin dashboard's data: live connections (from the hub), auth events (from the gateway's
  * feed) and events per second (from a hub observer), pushed to admins over Tether itself —
- * `admin_stats` once a second and `auth_event` as they happen, both to scope `*`.
+ * `admin_stats` once a second and `auth_event` as they happen, both to scope `*`. It also keeps the
+ * last events the helpdesk addressed to users by id (`admin_stats.recentEvents`), so an operator has
+ * event ids to look up in the delivery record, and the dashboard's own disconnects, so a user's
+ * timeline can say an administrator revoked their session.
  *
  * Made before the gateway (its observer goes into `createGateway`'s options), then `start`ed with it.
  */
@@ -22,6 +31,9 @@ export class DashboardFeed {
   private ownDeliveries = 0;
   private lastRate = { publishesPerSecond: 0, deliveriesPerSecond: 0 };
   private readonly recent: AuthEventDto[] = [];
+  /** Newest first. */
+  private readonly published: PublishedEventDto[] = [];
+  private readonly disconnects: { userId: string; by: string; at: number }[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private unsubscribe: (() => void) | undefined;
   private gateway: Gateway | undefined;
@@ -38,7 +50,11 @@ export class DashboardFeed {
 
   private logger: Logger | undefined;
 
-  constructor(private readonly intervalMs = 1000) {}
+  constructor(
+    private readonly intervalMs = 1000,
+    /** The gateway's clock (timeline entries are stamped with it). */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   start(gateway: Gateway): void {
     this.gateway = gateway;
@@ -59,10 +75,32 @@ export class DashboardFeed {
     const all = this.gateway?.sessions() ?? [];
     return {
       at: Date.now(),
-      connections: all.slice(0, MAX_LISTED_CONNECTIONS).map(toConnection),
+      connections: all.slice(0, MAX_LISTED_CONNECTIONS).map(toConnectionDto),
       totalConnections: all.length,
       ...this.lastRate,
+      recentEvents: [...this.published],
     };
+  }
+
+  /** An event the helpdesk addressed to users by id was published (`HelpdeskPublisher`). */
+  eventPublished(event: PublishedEventDto): void {
+    this.published.unshift(event);
+    if (this.published.length > RECENT_PUBLISHED) this.published.pop();
+  }
+
+  /** An admin disconnected a user from the dashboard (about to: call it before `disconnectUser`). */
+  disconnectedByAdmin(userId: string, by: string): void {
+    this.disconnects.push({ userId, by, at: this.now() });
+    if (this.disconnects.length > RECENT_DISCONNECTS) this.disconnects.shift();
+  }
+
+  /** The admin whose dashboard disconnect revoked a session of the user at `at`, if one did. */
+  revokedBy(userId: string, at: number): string | null {
+    for (let i = this.disconnects.length - 1; i >= 0; i--) {
+      const d = this.disconnects[i]!;
+      if (d.userId === userId && at >= d.at && at - d.at <= DISCONNECT_WINDOW_MS) return d.by;
+    }
+    return null;
   }
 
   recentAuthEvents(): AuthEventDto[] {
@@ -96,18 +134,4 @@ export class DashboardFeed {
       },
     );
   }
-}
-
-function toConnection(s: PresenceEntry): ConnectionDto {
-  return {
-    sessionId: s.sessionId,
-    userId: s.userId,
-    transport: s.transport,
-    connectedAt: s.connectedAt,
-    expiresAt: s.expiresAt,
-    ip: s.ip,
-    device: describeDevice(s.userAgent),
-    isGuest: s.isGuest,
-    node: s.node,
-  };
 }

@@ -1,3 +1,6 @@
+import type { PresenceEntry } from '@tether/server';
+import type { ConnectionDto } from '../domain/dto.js';
+
 /** A short, human name for a user agent ("Chrome on Linux"), for the dashboard's device column. */
 export function describeDevice(userAgent: string | undefined): string {
   if (userAgent === undefined || userAgent.length === 0) return 'unknown';
@@ -25,4 +28,19 @@ export function describeDevice(userAgent: string | undefined): string {
             ? 'Linux'
             : undefined;
   return os === undefined ? browser : `${browser} on ${os}`;
+}
+
+/** A live connection as the dashboard lists it (no user agent string, a device name instead). */
+export function toConnectionDto(s: PresenceEntry): ConnectionDto {
+  return {
+    sessionId: s.sessionId,
+    userId: s.userId,
+    transport: s.transport,
+    connectedAt: s.connectedAt,
+    expiresAt: s.expiresAt,
+    ip: s.ip,
+    device: describeDevice(s.userAgent),
+    isGuest: s.isGuest,
+    node: s.node,
+  };
 }

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { PublishRequest, PublishResult } from '@tether/protocol';
-import type { DirectMessageDto, HelpdeskEvents, MessageDto, TicketDto, WhisperDto } from '../domain/dto.js';
+import type {
+  DirectMessageDto,
+  HelpdeskEvents,
+  MessageDto,
+  PublishedEventDto,
+  TicketDto,
+  WhisperDto,
+} from '../domain/dto.js';
 
 export type Publish = (request: PublishRequest) => Promise<PublishResult>;
 
@@ -10,9 +17,16 @@ export type Publish = (request: PublishRequest) => Promise<PublishResult>;
  * device), plus the customer's user id where the customer should see it; direct messages to the
  * two users. Message events reuse the message id as the Tether event id, so a client that gets the
  * same message live and from a catch-up fetch shows it once.
+ *
+ * Events addressed to users by id are the ones Tether records deliveries and receipts of: each one
+ * published is reported to `onUserEvent` (the dashboard's "recent events", where an admin finds the
+ * id to look up).
  */
 export class HelpdeskPublisher {
-  constructor(private readonly publish: Publish) {}
+  constructor(
+    private readonly publish: Publish,
+    private readonly onUserEvent?: (event: PublishedEventDto) => void,
+  ) {}
 
   private send<E extends keyof HelpdeskEvents>(
     event: E,
@@ -20,7 +34,13 @@ export class HelpdeskPublisher {
     to: PublishRequest['to'],
     id: string,
   ): Promise<PublishResult> {
-    return this.publish({ event, data: data as unknown as Record<string, unknown>, to, id });
+    const published = this.publish({ event, data: data as unknown as Record<string, unknown>, to, id });
+    const users = to.users ?? [];
+    if (this.onUserEvent === undefined || users.length === 0) return published;
+    return published.then((result) => {
+      this.onUserEvent?.({ id: result.id, event, users: [...users], at: Date.now(), delivered: result.delivered });
+      return result;
+    });
   }
 
   ticketCreated(ticket: TicketDto, message: MessageDto): Promise<PublishResult> {

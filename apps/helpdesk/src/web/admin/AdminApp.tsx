@@ -6,11 +6,16 @@ import { formatTime } from '../router.js';
 import type { Session } from '../session.js';
 import { Header } from '../staff/StaffApp.js';
 import { useStaffAuth } from '../staff/use-staff-auth.js';
+import { DeliveriesPanel } from './DeliveriesPanel.js';
 import { Sparkline } from './Sparkline.js';
+import { TimelinePanel } from './TimelinePanel.js';
 
 const HISTORY = 60;
 
-/** `/admin`: live connections, token expiry per connection, auth events, events per second, disconnect. */
+/**
+ * `/admin`: live connections, token expiry per connection, auth events, events per second, disconnect;
+ * an event's deliveries (which device got it, and acknowledged it) and a person's connection timeline.
+ */
 export function AdminApp() {
   const { session, phase, signIn, signOut } = useStaffAuth();
   if (phase.kind === 'loading') return <p className="loading">Loading…</p>;
@@ -33,7 +38,9 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
   const [stats, setStats] = useState<AdminStatsDto | null>(null);
   const [rates, setRates] = useState<{ deliveries: number[]; publishes: number[] }>({ deliveries: [], publishes: [] });
   const [events, setEvents] = useState<AuthEventDto[]>([]);
-  const [names, setNames] = useState<Record<string, string>>({});
+  const [staff, setStaff] = useState<StaffDto[]>([]);
+  const [timelineUser, setTimelineUser] = useState<string | null>(null);
+  const [timelineFocus, setTimelineFocus] = useState(0);
   const [notice, setNotice] = useState<string | null>(null);
   const now = useNow(1000);
   const { api, realtime } = session;
@@ -48,7 +55,7 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
       ]);
       setStats(s);
       setEvents(e.reverse());
-      setNames(Object.fromEntries(staff.map((p) => [p.id, p.name])));
+      setStaff(staff);
     },
     true,
   );
@@ -79,6 +86,11 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
     }
   };
 
+  const names: Record<string, string> = Object.fromEntries(staff.map((p) => [p.id, p.name]));
+  const openTimeline = (userId: string) => {
+    setTimelineUser(userId);
+    setTimelineFocus((n) => n + 1);
+  };
   const byUser = new Map<string, AdminStatsDto['connections']>();
   for (const c of stats?.connections ?? []) byUser.set(c.userId, [...(byUser.get(c.userId) ?? []), c]);
   const label = (id: string | null) =>
@@ -120,7 +132,19 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
               {[...byUser.entries()].map(([userId, conns]) =>
                 conns.map((c, i) => (
                   <tr key={c.sessionId} data-testid="connection-row" data-user-id={userId}>
-                    <td>{i === 0 ? <strong>{label(userId)}</strong> : ''}</td>
+                    <td>
+                      {i === 0 && (
+                        <button
+                          className="link person-link"
+                          onClick={() => openTimeline(userId)}
+                          title="Open their devices and timeline"
+                          data-testid="open-timeline"
+                          data-user-id={userId}
+                        >
+                          <strong>{label(userId)}</strong>
+                        </button>
+                      )}
+                    </td>
                     <td>{c.device}</td>
                     <td>{c.transport}</td>
                     <td>{formatTime(c.connectedAt)}</td>
@@ -186,6 +210,16 @@ function Dashboard({ session, me, onSignOut }: { session: Session; me: MeDto; on
             ))}
           </ol>
         </section>
+        <DeliveriesPanel api={api} recent={stats?.recentEvents ?? []} label={label} onOpenUser={openTimeline} />
+        <TimelinePanel
+          api={api}
+          userId={timelineUser}
+          people={staff}
+          label={label}
+          changedAt={timelineUser === null ? undefined : events.find((e) => e.userId === timelineUser)?.at}
+          focus={timelineFocus}
+          onOpen={setTimelineUser}
+        />
       </div>
     </div>
   );

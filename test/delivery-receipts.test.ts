@@ -455,6 +455,7 @@ describe('connection timeline', () => {
     expect(phoneSteps[0]).toEqual(['connect', null]);
     expect(phoneSteps).toContainEqual(['reauth', null]);
     expect(phoneSteps.at(-1)).toEqual(['revoked', 'AUTH_REVOKED']);
+    expect(entries.at(-1)!.detail).toEqual({ message: 'Signed out by an administrator' });
     expect(phoneSteps.findIndex((s) => s[0] === 'reauth')).toBeLessThan(phoneSteps.length - 1);
     // In time order overall, with transport and node on each entry.
     const times = entries.map((e) => e.at);

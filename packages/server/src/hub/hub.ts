@@ -143,7 +143,7 @@ export function createHub(deps: HubDeps): LocalHub {
   }
 
   /** Removes the session from every index and the scheduler. Returns false when it was already gone. */
-  function detach(session: HubSession, reason: CloseReason, code: ErrorCode | null): boolean {
+  function detach(session: HubSession, reason: CloseReason, code: ErrorCode | null, message?: string): boolean {
     if (session.closed) return false;
     session.closed = true;
     session.closeCode = code;
@@ -162,7 +162,7 @@ export function createHub(deps: HubDeps): LocalHub {
       },
       'session closed',
     );
-    observer.onSessionClosed(session, reason, code);
+    observer.onSessionClosed(session, reason, code, message);
     if (indexes.byId.size === 0) onEmpty?.();
     return true;
   }
@@ -176,7 +176,7 @@ export function createHub(deps: HubDeps): LocalHub {
     message = ERRORS[code].message,
   ): void {
     // Detach first: a transport that reports the close synchronously then finds nothing left to do.
-    if (!detach(session, reason, code)) return;
+    if (!detach(session, reason, code, message)) return;
     if (authError) write(session, { kind: 'auth_error', payload: { code, message, timestamp: clock.now() } });
     try {
       session.sink.close(code, message);

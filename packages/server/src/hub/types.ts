@@ -142,7 +142,8 @@ export type CloseReason =
 /** Lifecycle notifications (logs, metrics, admin dashboard). All optional. */
 export interface HubObserver {
   onSessionOpened?(session: Session): void;
-  onSessionClosed?(session: Session, reason: CloseReason, code: ErrorCode | null): void;
+  /** `message`: what the client was told when the hub closed it (a revocation's why). */
+  onSessionClosed?(session: Session, reason: CloseReason, code: ErrorCode | null, message?: string): void;
   /** `reason`: the check that failed (operators and dashboards only; never sent to the client). */
   onAuthFailed?(
     code: ErrorCode,

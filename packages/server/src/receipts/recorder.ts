@@ -124,7 +124,7 @@ export class DeliveryRecorder implements DeliveryTracker {
           : this.timeline(session, 'reauth_failed', code ?? null, reason?.check ?? null),
       onExpiryWarning: (session) =>
         this.timeline(session, 'warning', null, null, { expiresAt: session.principal.expiresAt }),
-      onSessionClosed: (session, reason, code) => this.closed(session, reason, code),
+      onSessionClosed: (session, reason, code, message) => this.closed(session, reason, code, message),
     };
   }
 
@@ -443,9 +443,10 @@ export class DeliveryRecorder implements DeliveryTracker {
 
   // --- timeline ---------------------------------------------------------------------------------
 
-  private closed(session: Session, reason: CloseReason, code: ErrorCode | null): void {
+  private closed(session: Session, reason: CloseReason, code: ErrorCode | null, message: string | undefined): void {
     const kind: TimelineKind = reason === 'expired' ? 'expired' : reason === 'revoked' ? 'revoked' : 'disconnect';
-    this.timeline(session, kind, code, reason);
+    // A revocation says why (administrator, disabled account, sign-out, refresh reuse): kept with it.
+    this.timeline(session, kind, code, reason, kind === 'revoked' && message !== undefined ? { message } : undefined);
   }
 
   private timeline(

@@ -46,7 +46,7 @@ export interface TimelineEntry {
   node: string;
   code: string | null;
   reason: string | null;
-  /** connect: `userAgent`, `tokenSource`; warning, reauth: `expiresAt`. */
+  /** connect: `userAgent`, `tokenSource`; warning, reauth: `expiresAt`; revoked: `message` (why, as the client was told). */
   detail: Record<string, unknown> | null;
 }
 

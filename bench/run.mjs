@@ -17,6 +17,8 @@
 //                               PostgreSQL at 127.0.0.1:5432, Redis at 127.0.0.1:6379)
 //   --no-publish-batch          skip the batch publish figure; `--targets=publish-batch` runs only it
 //                               (bench/lib/publish-batch.mjs: single publishes against arrays of 1,000)
+//   --no-receipts               skip the receipt cost figure; `--targets=receipts` runs only it
+//                               (bench/lib/receipts.mjs: delivery record and receipts off against on)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -31,6 +33,7 @@ import { runCluster } from './lib/cluster.mjs';
 import { runClusterPublish } from './lib/cluster-publish.mjs';
 import { outboxLines, runOutbox } from './lib/outbox.mjs';
 import { publishBatchLines, runPublishBatch } from './lib/publish-batch.mjs';
+import { receiptsLines, runReceipts } from './lib/receipts.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BENCH = join(ROOT, 'bench');
@@ -178,8 +181,14 @@ async function main() {
   const withClusterPublish = !args['no-cluster-publish'] && (!only || only.has('cluster-publish'));
   const withOutbox = !args['no-outbox'] && (!only || only.has('outbox'));
   const withPublishBatch = !args['no-publish-batch'] && (!only || only.has('publish-batch'));
+  const withReceipts = !args['no-receipts'] && (!only || only.has('receipts'));
   const build =
-    selected.some((t) => t.tether) || withRecovery || withClusterPublish || withOutbox || withPublishBatch
+    selected.some((t) => t.tether) ||
+    withRecovery ||
+    withClusterPublish ||
+    withOutbox ||
+    withPublishBatch ||
+    withReceipts
       ? ensureTetherBuilt()
       : {};
   const buildError = build.error ?? null;
@@ -244,6 +253,14 @@ async function main() {
       : await runPublishBatch({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
   }
 
+  let receipts = { note: 'skipped' };
+  if (withReceipts) {
+    log('\n[receipts]');
+    receipts = buildError
+      ? { error: buildError }
+      : await runReceipts({ quick, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
+  }
+
   const targets = {};
   for (const t of selected.filter((d) => d.tether)) targets[t.name] = evaluate(results, t.name, cluster);
   if (withRecovery) targets.recovery = evaluateRecovery(recovery);
@@ -268,12 +285,13 @@ async function main() {
     clusterPublish,
     outbox,
     publishBatch,
+    receipts,
     targets,
   };
   mkdirSync(RESULTS, { recursive: true });
   const base = join(RESULTS, `${date}${quick ? '-quick' : ''}`);
   writeFileSync(`${base}.json`, JSON.stringify(run, null, 2) + '\n');
-  const lines = [...outboxLines(outbox), ...publishBatchLines(publishBatch)];
+  const lines = [...outboxLines(outbox), ...publishBatchLines(publishBatch), ...receiptsLines(receipts)];
   const md = markdown(run) + (lines.length > 0 ? `${lines.join('\n')}\n` : '');
   writeFileSync(`${base}.md`, md);
   log('\n' + md);

@@ -10,6 +10,8 @@ import type { StoreDialect } from '../store/schema.js';
 
 /** A delivery row's kind: addressed (one per user of a user-addressed publish), how it was written, its receipt, a push. */
 export type DeliveryRowKind = 'addressed' | 'live' | 'recovery' | 'ack' | 'push';
+/** As stored: addressed, live and recovery rows of one event written together are one `group` row. */
+type StoredKind = DeliveryRowKind | 'group';
 
 export interface DeliveryRow {
   event_id: string;
@@ -24,6 +26,11 @@ export interface DeliveryRow {
   node: string;
   /** addressed: the event name; push: why (`offline`, `no_receipt`). */
   detail: string | null;
+  /**
+   * live / recovery: when the connection's receipt came, if it came before the row was written (the
+   * usual case: rows are held briefly for it); a later receipt is an `ack` row instead.
+   */
+  acked_at: number | null;
 }
 
 /** A connection timeline entry's kind. */
@@ -55,7 +62,7 @@ export interface PendingPushRow {
 }
 
 interface ReceiptTables {
-  tether_deliveries: DeliveryRow & { id: Generated<number> };
+  tether_deliveries: Omit<DeliveryRow, 'kind'> & { kind: StoredKind; id: Generated<number> };
   tether_timeline: TimelineRow & { id: Generated<number> };
   tether_pending_pushes: PendingPushRow;
 }
@@ -84,13 +91,14 @@ const RECEIPT_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
         .addColumn('transport', 'text', (c) => c.notNull())
         .addColumn('node', 'text', (c) => c.notNull())
         .addColumn('detail', 'text')
+        .addColumn('acked_at', 'bigint')
         .execute();
+      // No index on `at`: it would cost every insert; pruning by age walks the ids, which grow with time.
       await db.schema
         .createIndex('tether_deliveries_event')
         .on('tether_deliveries')
         .columns(['event_id', 'user_id'])
         .execute();
-      await db.schema.createIndex('tether_deliveries_at').on('tether_deliveries').column('at').execute();
 
       await db.schema
         .createTable('tether_timeline')
@@ -124,8 +132,141 @@ const RECEIPT_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   },
 };
 
-/** Rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits at 10 columns. */
-const INSERT_CHUNK = 500;
+/** Rows per INSERT statement (each is one JSON parameter). */
+const INSERT_CHUNK = 2000;
+/** Rows deleted per statement when pruning by age. */
+const PRUNE_CHUNK = 10_000;
+
+const DELIVERY_COLUMNS = {
+  event_id: 'text',
+  user_id: 'text',
+  session_id: 'text',
+  device: 'text',
+  kind: 'text',
+  at: 'bigint',
+  transport: 'text',
+  node: 'text',
+  detail: 'text',
+  acked_at: 'bigint',
+} as const;
+const TIMELINE_COLUMNS = {
+  user_id: 'text',
+  session_id: 'text',
+  device: 'text',
+  kind: 'text',
+  code: 'text',
+  reason: 'text',
+  transport: 'text',
+  node: 'text',
+  at: 'bigint',
+  detail: 'text',
+} as const;
+const PENDING_COLUMNS = { event_id: 'text', user_id: 'text', due_at: 'bigint', body: 'text' } as const;
+
+type StoredRow = Omit<DeliveryRow, 'kind'> & { kind: StoredKind };
+
+/** Kinds written per event and connection: packed into one row per event and write. */
+const PACKED: ReadonlySet<string> = new Set(['addressed', 'live', 'recovery']);
+
+/**
+ * One row per event for its addressed, live and recovery rows written together (the recorder holds
+ * them briefly, so an event's usually are): each row costs an index entry, which is most of an
+ * insert. `detail` holds `[user, session, device, kind, at, transport, detail, acked_at]` per row.
+ */
+function pack(rows: readonly DeliveryRow[]): StoredRow[] {
+  const out: StoredRow[] = [];
+  const byEvent = new Map<string, DeliveryRow[]>();
+  for (const row of rows) {
+    if (!PACKED.has(row.kind)) {
+      out.push(row);
+      continue;
+    }
+    const group = byEvent.get(row.event_id);
+    if (group === undefined) byEvent.set(row.event_id, [row]);
+    else group.push(row);
+  }
+  for (const [eventId, group] of byEvent) {
+    const first = group[0]!;
+    if (group.length === 1) {
+      out.push(first);
+      continue;
+    }
+    out.push({
+      event_id: eventId,
+      user_id: group.every((row) => row.user_id === first.user_id) ? first.user_id : '',
+      session_id: '',
+      device: '',
+      kind: 'group',
+      at: first.at,
+      transport: '',
+      node: first.node,
+      detail: JSON.stringify(
+        group.map((r) => [r.user_id, r.session_id, r.device, r.kind, r.at, r.transport, r.detail, r.acked_at]),
+      ),
+      acked_at: null,
+    });
+  }
+  return out;
+}
+
+function unpack(row: StoredRow): DeliveryRow[] {
+  if (row.kind !== 'group') return [row as DeliveryRow];
+  const entries = JSON.parse(row.detail ?? '[]') as [
+    string,
+    string,
+    string,
+    DeliveryRowKind,
+    number,
+    string,
+    string | null,
+    number | null,
+  ][];
+  return entries.map(([user_id, session_id, device, kind, at, transport, detail, acked_at]) => ({
+    event_id: row.event_id,
+    user_id,
+    session_id,
+    device,
+    kind,
+    at,
+    transport,
+    node: row.node,
+    detail,
+    acked_at,
+  }));
+}
+
+type Inserter = (
+  db: Kysely<ReceiptTables>,
+  table: keyof ReceiptTables,
+  columns: Readonly<Record<string, 'text' | 'bigint'>>,
+  rows: readonly object[],
+  ignoreConflictOn?: readonly string[],
+) => Promise<void>;
+
+/**
+ * Many rows in one statement with one parameter: the rows as a JSON array, unpacked by the database
+ * (SQLite `json_each`, PostgreSQL `json_to_recordset`). A query builder's multi-row insert binds ten
+ * parameters per row and builds a node per value: measured, that was most of the record's cost.
+ */
+function bulkInsert(dialect: StoreDialect): Inserter {
+  return async (db, table, columns, rows, ignoreConflictOn) => {
+    if (rows.length === 0) return;
+    const names = Object.keys(columns);
+    const list = sql.join(names.map((name) => sql.ref(name)));
+    const json = JSON.stringify(rows);
+    const source =
+      dialect === 'postgres'
+        ? sql`SELECT ${list} FROM json_to_recordset(${json}::json) AS r(${sql.raw(
+            names.map((name) => `${name} ${columns[name]}`).join(', '),
+          )})`
+        : sql`SELECT ${sql.join(names.map((name) => sql`value ->> ${sql.lit(name)}`))} FROM json_each(${json}) WHERE true`;
+    const conflict =
+      ignoreConflictOn === undefined
+        ? sql``
+        : sql` ON CONFLICT (${sql.join(ignoreConflictOn.map((name) => sql.ref(name)))}) DO NOTHING`;
+    await sql`INSERT INTO ${sql.table(table)} (${list}) ${source}${conflict}`.execute(db);
+  };
+}
 
 export interface DeliveryStore {
   /** Inserts everything given in one transaction. */
@@ -167,8 +308,21 @@ export async function openDeliveryStore<DB>(handle: Kysely<DB>, dialect: StoreDi
   });
 
   async function pruneTable(table: 'tether_deliveries' | 'tether_timeline', before: number, maxRows: number) {
-    const aged = await db.deleteFrom(table).where('at', '<', before).executeTakeFirst();
-    let deleted = Number(aged.numDeletedRows);
+    let deleted = 0;
+    // By age: ids grow with time (one sequence for every node), so the oldest rows are the lowest ids;
+    // delete in id ranges while the lowest row is old, without an index on `at`.
+    for (;;) {
+      const oldest = await db.selectFrom(table).select(['id', 'at']).orderBy('id').limit(1).executeTakeFirst();
+      if (oldest === undefined || Number(oldest.at) >= before) break;
+      const result = await db
+        .deleteFrom(table)
+        .where('id', '<', Number(oldest.id) + PRUNE_CHUNK)
+        .where('at', '<', before)
+        .executeTakeFirst();
+      const n = Number(result.numDeletedRows);
+      deleted += n;
+      if (n === 0) break;
+    }
     // Ids grow with every insert (on every node: one sequence), so "more than maxRows" is an id bound.
     const newest = await db.selectFrom(table).select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
     if (newest !== undefined) {
@@ -181,37 +335,45 @@ export async function openDeliveryStore<DB>(handle: Kysely<DB>, dialect: StoreDi
     return deleted;
   }
 
+  const insert = bulkInsert(dialect);
   return {
     async write({ deliveries, timeline, pending }) {
       await db.transaction().execute(async (trx) => {
-        for (let i = 0; i < deliveries.length; i += INSERT_CHUNK)
-          await trx
-            .insertInto('tether_deliveries')
-            .values(deliveries.slice(i, i + INSERT_CHUNK))
-            .execute();
+        const packed = pack(deliveries);
+        for (let i = 0; i < packed.length; i += INSERT_CHUNK)
+          await insert(trx, 'tether_deliveries', DELIVERY_COLUMNS, packed.slice(i, i + INSERT_CHUNK));
         for (let i = 0; i < timeline.length; i += INSERT_CHUNK)
-          await trx
-            .insertInto('tether_timeline')
-            .values(timeline.slice(i, i + INSERT_CHUNK))
-            .execute();
+          await insert(trx, 'tether_timeline', TIMELINE_COLUMNS, timeline.slice(i, i + INSERT_CHUNK));
+        // A re-published event (same id) keeps its first due time: one push per event and user.
         for (let i = 0; i < pending.length; i += INSERT_CHUNK)
-          await trx
-            .insertInto('tether_pending_pushes')
-            .values(pending.slice(i, i + INSERT_CHUNK))
-            // A re-published event (same id) keeps its first due time: one push per event and user.
-            .onConflict((oc) => oc.columns(['event_id', 'user_id']).doNothing())
-            .execute();
+          await insert(trx, 'tether_pending_pushes', PENDING_COLUMNS, pending.slice(i, i + INSERT_CHUNK), [
+            'event_id',
+            'user_id',
+          ]);
       });
     },
     async deliveriesOf(eventId, limit) {
       const rows = await db
         .selectFrom('tether_deliveries')
-        .select(['event_id', 'user_id', 'session_id', 'device', 'kind', 'at', 'transport', 'node', 'detail'])
+        .select([
+          'event_id',
+          'user_id',
+          'session_id',
+          'device',
+          'kind',
+          'at',
+          'transport',
+          'node',
+          'detail',
+          'acked_at',
+        ])
         .where('event_id', '=', eventId)
         .orderBy('id')
         .limit(limit)
         .execute();
-      return rows.map(num);
+      return rows.flatMap((row) =>
+        unpack({ ...num(row), acked_at: row.acked_at === null ? null : Number(row.acked_at) }),
+      );
     },
     async timelineOf(userId, limit, beforeId) {
       let query = db.selectFrom('tether_timeline').selectAll().where('user_id', '=', userId);
@@ -248,15 +410,26 @@ export async function openDeliveryStore<DB>(handle: Kysely<DB>, dialect: StoreDi
       return Number(result.numDeletedRows) === 1;
     },
     async acknowledged(eventId, userId) {
-      const row = await db
+      const rows = await db
         .selectFrom('tether_deliveries')
-        .select('id')
+        .select([
+          'event_id',
+          'user_id',
+          'session_id',
+          'device',
+          'kind',
+          'at',
+          'transport',
+          'node',
+          'detail',
+          'acked_at',
+        ])
         .where('event_id', '=', eventId)
-        .where('user_id', '=', userId)
-        .where('kind', '=', 'ack')
-        .limit(1)
-        .executeTakeFirst();
-      return row !== undefined;
+        .where('kind', 'in', ['ack', 'live', 'recovery', 'group'])
+        .execute();
+      return rows
+        .flatMap((row) => unpack(row as StoredRow))
+        .some((row) => row.user_id === userId && (row.kind === 'ack' || row.acked_at !== null));
     },
     async prune(before, maxRows) {
       return (

@@ -167,6 +167,7 @@ describe('delivery recorder', () => {
     await recorder.flush();
     const deleted = await store.prune(clock.now() - 10_000, 1000);
     expect(deleted).toBe(1 + 500);
+    expect(await store.prune(clock.now() - 10_000, 1000)).toBe(0);
     expect(await recorder.deliveries('old')).toBeUndefined();
     expect(await recorder.deliveries('n0')).toBeUndefined();
     expect(await recorder.deliveries('n1499')).toBeDefined();

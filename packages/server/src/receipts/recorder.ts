@@ -64,7 +64,15 @@ interface Awaiting {
   /** clock ms when written. */
   at: number;
   transport: string;
+  /** Its delivery row: a receipt that comes while the row is still held is written on it. */
+  row: DeliveryRow;
 }
+
+/**
+ * Delivery rows wait this long for their receipt before they are written (the SDK sends receipts
+ * within 100 ms): one row with both times instead of a delivery row and an `ack` row.
+ */
+const HOLD_FOR_RECEIPT_MS = 400;
 
 /**
  * The delivery record, the connection timeline and push on a missing receipt.
@@ -87,6 +95,10 @@ interface Awaiting {
 export class DeliveryRecorder implements DeliveryTracker {
   readonly observer: HubObserver;
   private deliveriesBuffer: DeliveryRow[] = [];
+  /** Delivery rows held for their receipt, oldest first. */
+  private held: DeliveryRow[] = [];
+  /** Rows of `held` already written (a forced flush takes them all; the queue is compacted lazily). */
+  private readonly written = new WeakSet<DeliveryRow>();
   private timelineBuffer: TimelineRow[] = [];
   private pendingBuffer: PendingPushRow[] = [];
   private readonly awaiting = new Map<string, Awaiting>();
@@ -153,12 +165,14 @@ export class DeliveryRecorder implements DeliveryTracker {
   sent(session: Session, event: OutboundEvent, path: DeliveryPath): void {
     if (!this.records(event, session.userId)) return;
     const at = this.deps.clock.now();
-    this.push(this.deliveriesBuffer, this.row(session, event.id, path, at, null));
+    const row = this.row(session, event.id, path, at, null);
+    this.push(this.held, row);
     if (this.awaiting.size < MAX_AWAITING)
       this.awaiting.set(awaitKey(session.id, event.id), {
         publishedAt: event.publishedAt,
         at,
         transport: session.transport,
+        row,
       });
     if (this.recentEvents.size >= MAX_RECENT_EVENTS) this.recentEvents.delete(first(this.recentEvents)!);
     this.recentEvents.add(event.id);
@@ -173,6 +187,10 @@ export class DeliveryRecorder implements DeliveryTracker {
       if (waiting !== undefined) {
         this.awaiting.delete(key);
         this.deps.metrics?.receiptLatency((now - waiting.publishedAt) / 1000);
+        if (!this.written.has(waiting.row)) {
+          waiting.row.acked_at = at;
+          continue;
+        }
       } else if (!this.recentEvents.has(id)) {
         // Not a delivery this node recorded (an unrecorded scope event, or one recorded elsewhere).
         continue;
@@ -198,8 +216,9 @@ export class DeliveryRecorder implements DeliveryTracker {
   addressed(event: { id: string; event: string; users: readonly string[] }): void {
     if (this.deps.settings.mode === 'off') return;
     const at = this.deps.clock.now();
+    // Held like delivery rows, so they are written with them (one row per event: delivery-store.ts).
     for (const userId of new Set(event.users))
-      this.push(this.deliveriesBuffer, {
+      this.push(this.held, {
         event_id: event.id,
         user_id: userId,
         session_id: '',
@@ -209,6 +228,7 @@ export class DeliveryRecorder implements DeliveryTracker {
         transport: '',
         node: this.deps.nodeId,
         detail: event.event,
+        acked_at: null,
       });
   }
 
@@ -242,6 +262,7 @@ export class DeliveryRecorder implements DeliveryTracker {
       transport: 'push',
       node: this.deps.nodeId,
       detail: reason,
+      acked_at: null,
     });
   }
 
@@ -287,10 +308,11 @@ export class DeliveryRecorder implements DeliveryTracker {
             node: row.node,
             path: row.kind,
             deliveredAt: row.at,
-            acknowledgedAt: null,
+            acknowledgedAt: row.acked_at,
           };
           entry.bySession.set(row.session_id, device);
           entry.devices.push(device);
+          if (row.acked_at !== null) entry.acknowledged = true;
           break;
         }
       }
@@ -338,9 +360,9 @@ export class DeliveryRecorder implements DeliveryTracker {
 
   // --- buffer and sweep -------------------------------------------------------------------------
 
-  /** Writes everything buffered; resolves once it is in the store. */
+  /** Writes everything buffered (held rows too); resolves once it is in the store. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.writeBuffered());
+    this.flushing = this.flushing.then(() => this.writeBuffered(true));
     return this.flushing;
   }
 
@@ -353,13 +375,17 @@ export class DeliveryRecorder implements DeliveryTracker {
     await this.flush();
   }
 
-  private async writeBuffered(): Promise<void> {
+  private async writeBuffered(all: boolean): Promise<void> {
     if (this.flushTimer !== undefined) this.deps.clock.clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.release(all);
     const deliveries = this.deliveriesBuffer;
     const timeline = this.timelineBuffer;
     const pending = this.pendingBuffer;
-    if (deliveries.length + timeline.length + pending.length === 0) return;
+    if (deliveries.length + timeline.length + pending.length === 0) {
+      if (this.held.length > 0) this.armFlush();
+      return;
+    }
     this.deliveriesBuffer = [];
     this.timelineBuffer = [];
     this.pendingBuffer = [];
@@ -371,7 +397,21 @@ export class DeliveryRecorder implements DeliveryTracker {
         'delivery record write failed; rows dropped',
       );
       this.deps.metrics?.dropped(deliveries.length + timeline.length + pending.length);
+    } finally {
+      if (this.held.length > 0) this.armFlush();
     }
+  }
+
+  /** Moves held delivery rows whose wait is over (all of them when `all`) to the write buffer. */
+  private release(all: boolean): void {
+    const due = this.deps.clock.now() - HOLD_FOR_RECEIPT_MS;
+    let i = 0;
+    while (i < this.held.length && (all || this.held[i]!.at <= due)) {
+      const row = this.held[i++]!;
+      this.written.add(row);
+      this.deliveriesBuffer.push(row);
+    }
+    if (i > 0) this.held = this.held.slice(i);
   }
 
   private push<T>(buffer: T[], row: T): void {
@@ -380,17 +420,20 @@ export class DeliveryRecorder implements DeliveryTracker {
       return;
     }
     buffer.push(row);
-    if (this.flushTimer === undefined && !this.stopped) {
-      this.flushTimer = this.deps.clock.setTimeout(() => {
-        this.flushTimer = undefined;
-        void this.flush();
-      }, this.deps.settings.flushMs ?? 200);
-      this.flushTimer.unref?.();
-    }
+    this.armFlush();
+  }
+
+  private armFlush(): void {
+    if (this.flushTimer !== undefined || this.stopped) return;
+    this.flushTimer = this.deps.clock.setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushing = this.flushing.then(() => this.writeBuffered(false));
+    }, this.deps.settings.flushMs ?? 200);
+    this.flushTimer.unref?.();
   }
 
   private buffered(): number {
-    return this.deliveriesBuffer.length + this.timelineBuffer.length + this.pendingBuffer.length;
+    return this.deliveriesBuffer.length + this.held.length + this.timelineBuffer.length + this.pendingBuffer.length;
   }
 
   private async sweep(): Promise<void> {
@@ -498,6 +541,7 @@ export class DeliveryRecorder implements DeliveryTracker {
       transport: session.transport,
       node: this.deps.nodeId,
       detail,
+      acked_at: null,
     };
   }
 }

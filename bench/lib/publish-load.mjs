@@ -20,7 +20,7 @@ export function machineTicks() {
 }
 
 /** One POST /v1/publish; resolves to its HTTP status, or the network error's message. */
-function post(port, agent, apiKey, body) {
+export function post(port, agent, apiKey, body) {
   return new Promise((resolve) => {
     const req = http.request(
       {

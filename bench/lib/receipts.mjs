@@ -26,7 +26,7 @@ import Database from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import { createHistogram, nowMicros, summarize } from './histogram.mjs';
 import { ServerProcess } from './processes.mjs';
-import { machineTicks } from './publish-load.mjs';
+import { machineTicks, post as postPublish } from './publish-load.mjs';
 import { createTokenSigner } from './tokens.mjs';
 import { round, sleep, until } from './util.mjs';
 
@@ -131,34 +131,10 @@ async function openClients(port, sizes, sign, receipts) {
   };
 }
 
-function post(port, agent, apiKey, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/v1/publish',
-        agent,
-        headers: {
-          authorization: `Bearer ${apiKey}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () =>
-          res.statusCode === 202
-            ? resolve()
-            : reject(new Error(`publish answered ${res.statusCode}: ${text.slice(0, 200)}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+/** One POST /v1/publish that must be accepted (202). */
+async function post(port, agent, apiKey, body) {
+  const status = await postPublish(port, agent, apiKey, body);
+  if (status !== 202) throw new Error(`publish answered ${status}`);
 }
 
 /**

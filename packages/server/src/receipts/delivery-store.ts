@@ -149,6 +149,7 @@ const DELIVERY_COLUMNS = {
   detail: 'text',
   acked_at: 'bigint',
 } as const;
+const DELIVERY_SELECT = Object.keys(DELIVERY_COLUMNS) as (keyof typeof DELIVERY_COLUMNS)[];
 const TIMELINE_COLUMNS = {
   user_id: 'text',
   session_id: 'text',
@@ -355,18 +356,7 @@ export async function openDeliveryStore<DB>(handle: Kysely<DB>, dialect: StoreDi
     async deliveriesOf(eventId, limit) {
       const rows = await db
         .selectFrom('tether_deliveries')
-        .select([
-          'event_id',
-          'user_id',
-          'session_id',
-          'device',
-          'kind',
-          'at',
-          'transport',
-          'node',
-          'detail',
-          'acked_at',
-        ])
+        .select(DELIVERY_SELECT)
         .where('event_id', '=', eventId)
         .orderBy('id')
         .limit(limit)
@@ -412,18 +402,7 @@ export async function openDeliveryStore<DB>(handle: Kysely<DB>, dialect: StoreDi
     async acknowledged(eventId, userId) {
       const rows = await db
         .selectFrom('tether_deliveries')
-        .select([
-          'event_id',
-          'user_id',
-          'session_id',
-          'device',
-          'kind',
-          'at',
-          'transport',
-          'node',
-          'detail',
-          'acked_at',
-        ])
+        .select(DELIVERY_SELECT)
         .where('event_id', '=', eventId)
         .where('kind', 'in', ['ack', 'live', 'recovery', 'group'])
         .execute();

@@ -125,6 +125,7 @@ export function createHub(deps: HubDeps): LocalHub {
     regranted: (session) => restream(session),
   });
   const reauthPerSecond = config.reauthRatePerMinute / 60;
+  const newReauthBucket = (): TokenBucket => new TokenBucket(config.reauthRatePerMinute, reauthPerSecond, clock);
   let publishStamp = 0;
   let shutdown: Promise<void> | undefined;
   let onEmpty: (() => void) | undefined;
@@ -211,14 +212,13 @@ export function createHub(deps: HubDeps): LocalHub {
   function register(principal: Principal, sink: ConnectionSink, info: ConnectionInfo, resume?: ResumeRequest): Session {
     admitHere(principal);
     const now = clock.now();
-    const bucket = new TokenBucket(config.reauthRatePerMinute, reauthPerSecond, clock);
     const session = new HubSession(
       generateId(),
       { ...principal, scopes: normalizeGrants(principal.scopes) },
       sink,
       info,
       now,
-      bucket,
+      newReauthBucket,
       layout,
     );
     if (resume?.narrow !== undefined) session.setNarrow(resume.narrow);

@@ -75,7 +75,7 @@ export class SessionIndexes {
     this.byUser.delete(session.userId, session);
     this.unindexPrincipal(session);
     for (const channel of session.channels) this.byChannel.delete(channel, session);
-    session.channels.clear();
+    session.clearChannels();
     this.transports[session.transport]--;
     if (session.isGuest) this.guests--;
   }
@@ -105,12 +105,12 @@ export class SessionIndexes {
   }
 
   subscribe(session: HubSession, channel: string): void {
-    session.channels.add(channel);
+    session.joinChannel(channel);
     this.byChannel.add(channel, session);
   }
 
   unsubscribe(session: HubSession, channel: string): void {
-    session.channels.delete(channel);
+    session.leaveChannel(channel);
     this.byChannel.delete(channel, session);
   }
 

@@ -6,13 +6,18 @@ import type { TokenBucket } from '../util/rate-limit.js';
 import { DeadlineHandle } from './scheduler.js';
 import type { ConnectionInfo, ConnectionSink, OutboundEvent, PresenceEntry, Session, TransportKind } from './types.js';
 
+const NO_CHANNELS: ReadonlySet<string> = new Set();
+
 /**
  * The hub's own record of a connection. Transports hold it as a read-only `Session`; every
  * mutation goes through the hub so the indexes never disagree with it.
  */
 export class HubSession implements Session {
   readonly transport: TransportKind;
-  readonly channels = new Set<string>();
+  /** Joined channels; undefined while none (most connections: an empty Set costs ~180 bytes each). */
+  private joined: Set<string> | undefined;
+  /** Made at the first reauth: most idle connections never need one. */
+  private bucket: TokenBucket | undefined;
   readonly lifecycle: DeadlineHandle<HubSession>;
   closed = false;
   /** The code the hub closed the session with (null: closed by the transport or without a code). */
@@ -43,7 +48,8 @@ export class HubSession implements Session {
     readonly sink: ConnectionSink,
     readonly info: ConnectionInfo,
     readonly connectedAt: number,
-    readonly reauthBucket: TokenBucket,
+    /** Makes the connection's reauth rate bucket (one function shared by every session of a hub). */
+    private readonly newReauthBucket: () => TokenBucket,
     /** How the event log lays out scope streams (which streams a scope read means). */
     readonly layout: StreamLayout = StreamLayout.SINGLE,
   ) {
@@ -51,6 +57,28 @@ export class HubSession implements Session {
     this.transport = sink.transport;
     this.lifecycle = new DeadlineHandle<HubSession>(this);
     this.scopeReads = readScopes(principal.scopes);
+  }
+
+  get channels(): ReadonlySet<string> {
+    return this.joined ?? NO_CHANNELS;
+  }
+
+  /** Only the indexes call these three (they keep `byChannel` in step). */
+  joinChannel(channel: string): void {
+    (this.joined ??= new Set()).add(channel);
+  }
+
+  leaveChannel(channel: string): void {
+    this.joined?.delete(channel);
+    if (this.joined?.size === 0) this.joined = undefined;
+  }
+
+  clearChannels(): void {
+    this.joined = undefined;
+  }
+
+  get reauthBucket(): TokenBucket {
+    return (this.bucket ??= this.newReauthBucket());
   }
 
   get userId(): string {

@@ -55,7 +55,7 @@ function session(userId: string, family?: string, transport: 'ws' | 'socket.io' 
     new RecordingSink(transport),
     { ip: '127.0.0.1', userAgent: 'test', tokenSource: 'auth' },
     Date.now(),
-    new TokenBucket(10, 1),
+    () => new TokenBucket(10, 1),
   );
 }
 

@@ -33,8 +33,7 @@ export function assemblePublishing(
     clock: Clock;
   },
 ): Publishing {
-  const { recorder } = deps;
-  const { hub } = deps;
+  const { hub, recorder } = deps;
   const push =
     settings.pushWebhookUrl === undefined
       ? undefined

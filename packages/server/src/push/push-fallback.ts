@@ -135,27 +135,23 @@ export function createPushFallback(deps: PushFallbackDeps): PushFallback {
     await attempt(body, 1);
   }
 
+  /** Runs one user's push in the background: tracked for stop(), its failure logged, never thrown. */
+  function guarded(userId: string, eventId: string, work: Promise<void>): Promise<void> {
+    const logged = work.catch((err: unknown) =>
+      logger.warn({ component: 'push', userId, eventId, err: (err as Error).message }, 'push fallback failed'),
+    );
+    track(logged);
+    return logged;
+  }
+
   return {
     notify(event) {
       if (stopped) return;
-      for (const userId of new Set(event.users)) {
-        track(
-          forUser(userId, event).catch((err: unknown) =>
-            logger.warn(
-              { component: 'push', userId, eventId: event.id, err: (err as Error).message },
-              'push fallback failed',
-            ),
-          ),
-        );
-      }
+      for (const userId of new Set(event.users)) void guarded(userId, event.id, forUser(userId, event));
     },
     async pushNow(userId, event) {
       if (stopped) return;
-      const work = pushTo(userId, event, 'no_receipt').catch((err: unknown) =>
-        logger.warn({ component: 'push', userId, eventId: event.id, err: (err as Error).message }, 'push failed'),
-      );
-      track(work);
-      await work;
+      await guarded(userId, event.id, pushTo(userId, event, 'no_receipt'));
     },
     async stop() {
       stopped = true;

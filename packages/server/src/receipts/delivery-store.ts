@@ -1,5 +1,5 @@
 import { sql, type Generated, type Kysely } from 'kysely';
-import { runMigrations, type DialectMigration } from '../store/migrations.js';
+import { runMigrations, serialId, type DialectMigration } from '../store/migrations.js';
 import type { StoreDialect } from '../store/schema.js';
 
 /**
@@ -70,18 +70,12 @@ interface ReceiptTables {
 /** The delivery tables keep their own migration history beside Tether's core one. */
 export const RECEIPT_MIGRATION_TABLE = 'tether_receipt_migrations';
 
-function serialId(dialect: StoreDialect) {
-  return dialect === 'postgres' ? ('bigserial' as const) : ('integer' as const);
-}
-
 const RECEIPT_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   '0001-deliveries-timeline-pending-pushes': {
     async up(db, dialect) {
       await db.schema
         .createTable('tether_deliveries')
-        .addColumn('id', serialId(dialect), (c) =>
-          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
-        )
+        .$call(serialId(dialect))
         .addColumn('event_id', 'text', (c) => c.notNull())
         .addColumn('user_id', 'text', (c) => c.notNull())
         .addColumn('session_id', 'text', (c) => c.notNull())
@@ -102,9 +96,7 @@ const RECEIPT_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
 
       await db.schema
         .createTable('tether_timeline')
-        .addColumn('id', serialId(dialect), (c) =>
-          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
-        )
+        .$call(serialId(dialect))
         .addColumn('user_id', 'text', (c) => c.notNull())
         .addColumn('session_id', 'text', (c) => c.notNull())
         .addColumn('device', 'text', (c) => c.notNull())

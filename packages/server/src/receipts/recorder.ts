@@ -1,6 +1,7 @@
 import type { ErrorCode } from '@tether/protocol';
 import type { RefusalReason } from '../auth/refusal-reason.js';
 import type { CloseReason, DeliveryPath, DeliveryTracker, HubObserver, OutboundEvent, Session } from '../hub/types.js';
+import type { PushEvent } from '../push/push-fallback.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { DeliveryRow, DeliveryStore, PendingPushRow, TimelineKind, TimelineRow } from './delivery-store.js';
@@ -40,10 +41,7 @@ export interface ReceiptMetrics {
 }
 
 /** Sends a push for a user and event, whatever the user's presence (push fallback's `pushNow`). */
-export type Pusher = (
-  userId: string,
-  event: { id: string; event: string; data: Record<string, unknown> },
-) => Promise<void>;
+export type Pusher = (userId: string, event: PushEvent) => Promise<void>;
 
 /** Rows waiting to be written at most; past this they are dropped and counted (memory bound). */
 const MAX_BUFFERED_ROWS = 100_000;
@@ -97,7 +95,7 @@ export class DeliveryRecorder implements DeliveryTracker {
   private deliveriesBuffer: DeliveryRow[] = [];
   /** Delivery rows held for their receipt, oldest first. */
   private held: DeliveryRow[] = [];
-  /** Rows of `held` already written (a forced flush takes them all; the queue is compacted lazily). */
+  /** Delivery rows released from `held` to be written: a receipt after that is an `ack` row of its own. */
   private readonly written = new WeakSet<DeliveryRow>();
   private timelineBuffer: TimelineRow[] = [];
   private pendingBuffer: PendingPushRow[] = [];
@@ -138,10 +136,6 @@ export class DeliveryRecorder implements DeliveryTracker {
         this.timeline(session, 'warning', null, null, { expiresAt: session.principal.expiresAt }),
       onSessionClosed: (session, reason, code, message) => this.closed(session, reason, code, message),
     };
-  }
-
-  get mode(): DeliveryRecordMode {
-    return this.deps.settings.mode;
   }
 
   /** Starts the sweep; `pusher` sends pushes for missing receipts (absent: none are sent). */
@@ -232,13 +226,8 @@ export class DeliveryRecorder implements DeliveryTracker {
       });
   }
 
-  /** Whether a missing receipt leads to a push (`RECEIPT_PUSH_AFTER_MS` and a push webhook). */
-  get pushesOnMissingReceipt(): boolean {
-    return this.deps.settings.pushAfterMs !== undefined && this.pusher !== undefined;
-  }
-
   /** A user with a live connection: push the event if no device of theirs acknowledges it in time. */
-  schedulePush(userId: string, event: { id: string; event: string; data: Record<string, unknown> }): void {
+  schedulePush(userId: string, event: PushEvent): void {
     const after = this.deps.settings.pushAfterMs;
     if (after === undefined) return;
     this.push(this.pendingBuffer, {

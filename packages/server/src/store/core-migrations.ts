@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { allowGuestFamilies } from './guest-families-migration.js';
-import type { DialectMigration } from './migrations.js';
+import { serialId, type DialectMigration } from './migrations.js';
 import type { StoreDialect } from './schema.js';
 
 /** The table Tether records its own migrations in. */
@@ -55,9 +55,7 @@ async function createAuthTables(db: Kysely<unknown>, dialect: StoreDialect): Pro
 
   await db.schema
     .createTable('audit_log')
-    .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
-      dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
-    )
+    .$call(serialId(dialect))
     .addColumn('type', 'text', (c) => c.notNull())
     .addColumn('user_id', 'text')
     .addColumn('family_id', 'text')

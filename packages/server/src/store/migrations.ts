@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { TetherError } from '@tether/protocol';
 import { lastFailedStatement } from './connect.js';
 import type { StoreDialect } from './schema.js';
@@ -9,6 +9,17 @@ import type { StoreDialect } from './schema.js';
  */
 export interface DialectMigration {
   up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void>;
+}
+
+/**
+ * An auto-increment `id` primary key, as each dialect spells it (PostgreSQL `bigserial`, SQLite
+ * `integer … autoincrement`). Use with Kysely's `$call`: `createTable('t').$call(serialId(dialect))`.
+ */
+export function serialId(dialect: StoreDialect) {
+  return <T extends string, C extends string>(table: CreateTableBuilder<T, C>) =>
+    dialect === 'postgres'
+      ? table.addColumn('id', 'bigserial', (c) => c.primaryKey())
+      : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
 }
 
 /**

@@ -61,7 +61,7 @@ export class EventReceiver {
   async catchUp(): Promise<void> {
     if (this.held !== undefined) return;
     this.held = [];
-    const streams = this.cursors.toCatchUp();
+    const streams = this.cursors.toCatchUp(this.local.readPoints());
     try {
       const reads = await Promise.all(
         streams.map(async ([stream, cursor]) => ({

@@ -38,9 +38,20 @@ export class StreamCursors {
     if (seen === undefined || seen.epoch !== cursor.epoch || cursor.offset > seen.offset) this.last.set(stream, cursor);
   }
 
-  /** The streams still read, with where to continue; forgets the others. */
-  toCatchUp(): [string, Cursor][] {
+  /**
+   * The streams still read, with where to continue; forgets the others. `readers` is where the
+   * local connections stand (`LocalHub.readPoints`): a connection's cursor comes from its own
+   * handshake, so it is known even when the head this follower asked for never came back, or came
+   * back after Redis had already taken events this node then missed. Each stream is read from the
+   * earlier of the two (a connection drops what it already has).
+   */
+  toCatchUp(readers: ReadonlyMap<string, Cursor> = new Map()): [string, Cursor][] {
     for (const stream of [...this.last.keys()]) if (!this.wanted(stream)) this.last.delete(stream);
+    for (const [stream, reader] of readers) {
+      if (!this.wanted(stream)) continue;
+      const seen = this.last.get(stream);
+      if (seen === undefined || (seen.epoch === reader.epoch && reader.offset < seen.offset)) this.last.set(stream, reader);
+    }
     return [...this.last];
   }
 }

@@ -80,3 +80,23 @@ describe('per-stream copies (Redis Cluster delivery)', () => {
     expect(admin.events[0]?.encoded).toBe(officer.events[0]?.encoded);
   });
 });
+
+describe('read points (where a catch-up after a Redis outage starts)', () => {
+  it('gives, per stream read, the earliest cursor any local connection holds', async () => {
+    const { hub, connect, copiesOf } = setup();
+    connect('missed', ['ke/a']);
+    await settle();
+    // Appended to the log but never delivered here (the node was cut off): 'missed' stays before it,
+    // while 'later' connects after it and starts at the head.
+    await copiesOf(event(1, { users: [], scopes: ['ke/a'], channels: [] }));
+    connect('later', ['ke/a']);
+    await settle();
+    const points = hub.readPoints();
+    expect(points.get('s:ke/a')?.offset).toBe(0);
+    expect(points.get('u:missed')?.offset).toBe(0);
+    expect(hub.readPoints().get('s:ke/a')).toEqual(points.get('s:ke/a'));
+    for (const deliver of await copiesOf(event(2, { users: [], scopes: ['ke/a'], channels: [] }))) deliver();
+    // Both got event 2: the earliest is now where both stand.
+    expect(hub.readPoints().get('s:ke/a')?.offset).toBe(2);
+  });
+});

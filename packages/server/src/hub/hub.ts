@@ -94,6 +94,11 @@ export interface LocalHub extends Hub {
    * last position and is told what cannot be recovered. Returns how many were closed.
    */
   resetStreams(streams: readonly string[]): number;
+  /**
+   * Where this node's connections stand: for each stream one of them reads, the earliest known
+   * cursor (in the epoch first met; a connection in another epoch is reset by the catch-up anyway).
+   */
+  readPoints(): Map<string, Cursor>;
   /** Applies another node's disconnect, family revocation or grant change here only; returns how many connections. */
   apply(action: HubAction): number;
   /** The lifecycle scheduler's size and timer state (one armed timer for all sessions). */
@@ -422,6 +427,19 @@ export function createHub(deps: HubDeps): LocalHub {
     return closed;
   }
 
+  function readPoints(): Map<string, Cursor> {
+    const earliest = new Map<string, Cursor>();
+    for (const session of indexes.byId.values()) {
+      for (const name of session.cursors.names()) {
+        const cursor = session.cursors.get(name);
+        if (cursor === undefined) continue;
+        const known = earliest.get(name);
+        if (known === undefined || (known.epoch === cursor.epoch && cursor.offset < known.offset)) earliest.set(name, cursor);
+      }
+    }
+    return earliest;
+  }
+
   // Async so that a refusal is a rejected promise, never a throw at the call.
   async function publish(request: PublishRequest): Promise<PublishResult> {
     const publishedAt = performance.now();
@@ -603,6 +621,7 @@ export function createHub(deps: HubDeps): LocalHub {
     deliverLocal,
     deliverCopy,
     resetStreams,
+    readPoints,
     apply,
     disconnectUser: (userId, code = 'AUTH_REVOKED', message) =>
       everywhere({ t: 'disconnect', userId, code, ...(message === undefined ? {} : { message }) }),

@@ -50,6 +50,18 @@ describe('HTTP request metrics', () => {
     expect(text).not.toContain('user-8842');
     expect(text).not.toContain('no-such-page');
   });
+
+  it("counts the embedded event log's commits and the events each wrote", async () => {
+    const before = await metricsOf(gw);
+    const batch = Array.from({ length: 5 }, (_, n) => ({ event: 'tick', data: { n }, to: { users: ['u-log'] } }));
+    expect((await gw.api('POST', '/v1/publish', batch)).status).toBe(202);
+    const text = await metricsOf(gw);
+    const grew = (name: string) => (sample(text, name) ?? 0) - (sample(before, name) ?? 0);
+    // One batch publish: its events in one transaction.
+    expect(grew('tether_log_commit_events_count')).toBe(1);
+    expect(grew('tether_log_commit_events_sum')).toBe(5);
+    expect(grew('tether_log_commit_seconds_count')).toBe(1);
+  });
 });
 
 describe('Redis metrics in cluster mode', () => {

@@ -192,7 +192,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     recorder.observer,
     options.observer,
   );
-  const log = await assembleLog(config, { store, cluster, logger, clock });
+  const log = await assembleLog(config, { store, cluster, logger, clock, onCommit: metrics.logCommit });
   const hub = createHub({
     config,
     authenticator,

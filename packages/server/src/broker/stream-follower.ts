@@ -50,7 +50,8 @@ export class StreamCursors {
     for (const [stream, reader] of readers) {
       if (!this.wanted(stream)) continue;
       const seen = this.last.get(stream);
-      if (seen === undefined || (seen.epoch === reader.epoch && reader.offset < seen.offset)) this.last.set(stream, reader);
+      if (seen === undefined || (seen.epoch === reader.epoch && reader.offset < seen.offset))
+        this.last.set(stream, reader);
     }
     return [...this.last];
   }

@@ -54,7 +54,13 @@ export type LogSettings = Pick<Config, 'historySpread' | 'historyMaxEvents' | 'h
 /** The event log: the cluster's (Redis) in cluster mode, else the store's. */
 export async function assembleLog(
   settings: LogSettings,
-  deps: { store: OpenStore; cluster: ClusterMode | undefined; logger: Logger; clock: Clock },
+  deps: {
+    store: OpenStore;
+    cluster: ClusterMode | undefined;
+    logger: Logger;
+    clock: Clock;
+    onCommit?(events: number, seconds: number): void;
+  },
 ): Promise<EventLog> {
   if (deps.cluster !== undefined) return deps.cluster.log;
   return createStoreLog(deps.store.db, deps.store.kind, {
@@ -63,5 +69,6 @@ export async function assembleLog(
     maxAgeSeconds: settings.historyMaxAgeSeconds,
     clock: deps.clock,
     logger: deps.logger.child({ component: 'history' }),
+    ...(deps.onCommit === undefined ? {} : { onCommit: deps.onCommit }),
   });
 }

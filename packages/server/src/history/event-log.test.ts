@@ -29,6 +29,9 @@ const START: Cursor = { epoch: NO_EPOCH, offset: 0 };
 interface LogOptions {
   maxEvents?: number;
   maxAgeSeconds?: number;
+  /** Store logs only. */
+  commitWindowMs?: number;
+  onCommit?(events: number): void;
 }
 
 /** An implementation under test: how to get a fresh, empty log, and how to clean up after. */
@@ -85,6 +88,8 @@ function storeSubject(dialect: StoreDialect): StoreSubject {
       clock,
       logger,
       trimIntervalMs: 0,
+      ...(options.commitWindowMs === undefined ? {} : { commitWindowMs: options.commitWindowMs }),
+      ...(options.onCommit === undefined ? {} : { onCommit: options.onCommit }),
     });
     opened.push(log);
     return log;
@@ -416,6 +421,30 @@ describe.each<StoreSubject>([sqlite, postgres])('the event log in the store ($na
     const read = await after.read('u:u1', START, 10);
     expect(read.complete).toBe(true);
     expect(read.entries.map((e) => e.offset)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('group commit: appends arriving within the window after a commit share one transaction; an idle append does not wait', async () => {
+    const commits: number[] = [];
+    const windowMs = 1_000;
+    const log = await subject.open({ commitWindowMs: windowMs, onCommit: (events) => commits.push(events) });
+    await log.append(publish({ users: ['u1'] }));
+    expect(commits).toEqual([1]);
+    // Busy: three appends in three turns right after that commit are held for the window, then written together.
+    const held: Promise<LoggedEvent>[] = [];
+    for (let n = 0; n < 3; n++) {
+      held.push(log.append(publish({ users: ['u1'] })));
+      await turns(1);
+    }
+    expect(commits).toEqual([1]);
+    const offsets = (await Promise.all(held)).map((event) => cursorOf(event, 'u:u1').offset);
+    expect(offsets).toEqual([2, 3, 4]);
+    expect(commits).toEqual([1, 3]);
+    // Idle again (the window has passed): an append is written at once, not after a window.
+    await new Promise((resolve) => setTimeout(resolve, windowMs + 50));
+    const started = performance.now();
+    expect(cursorOf(await log.append(publish({ users: ['u1'] })), 'u:u1').offset).toBe(5);
+    expect(performance.now() - started).toBeLessThan(windowMs * 0.9);
+    expect(commits).toEqual([1, 3, 1]);
   });
 
   it('a publish retried after a restart is still appended once', async () => {

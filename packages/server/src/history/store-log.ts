@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
 import { sql, type Kysely } from 'kysely';
+import { idWasGenerated } from '../hub/publish.js';
 import type { PublishEnvelope } from '../hub/types.js';
 import { sqliteHandle } from '../store/connect.js';
 import { runMigrations } from '../store/migrations.js';
@@ -32,6 +33,14 @@ export interface StoreLogOptions {
   trimBatch?: number;
   /** Most events written by one transaction. Default 500. */
   maxBatch?: number;
+  /**
+   * Group commit under load: an append arriving less than this many ms after the last commit
+   * waits until this long after it, with the appends that come meanwhile (one transaction for
+   * them all). An append to an idle log is written in the next turn. Default 1; 0 = every turn.
+   */
+  commitWindowMs?: number;
+  /** Told of each transaction written: its events and how long it took (metrics). */
+  onCommit?(events: number, seconds: number): void;
   /** Scope stream layout. Default one stream per scope (spreading helps a Redis Cluster only). */
   layout?: StreamLayout;
 }
@@ -90,6 +99,7 @@ export async function createStoreLog<DB>(
   const db = handle as unknown as Kysely<HistoryTables>;
   const { clock, logger } = options;
   const maxBatch = options.maxBatch ?? 500;
+  const commitWindowMs = options.commitWindowMs ?? 1;
   const layout = options.layout ?? StreamLayout.SINGLE;
   const trimBatch = options.trimBatch ?? 5000;
 
@@ -105,6 +115,8 @@ export async function createStoreLog<DB>(
 
   const queue: Waiting[] = [];
   let writing = false;
+  /** When the last batch was written (performance.now()). */
+  let lastCommit = Number.NEGATIVE_INFINITY;
   let closed = false;
   let trimming: Promise<number> | undefined;
   let timer: TimerHandle | undefined;
@@ -127,9 +139,19 @@ export async function createStoreLog<DB>(
         .limit(count)
         .execute());
 
+  // Every connect loads the heads of the streams it reads: on SQLite one prepared lookup per stream.
+  const sqliteHead = sqliteHeadLookup(handle);
+
   /** Loads the heads of streams not in memory yet (absent streams stay absent). */
   async function loadHeads(names: Iterable<string>): Promise<void> {
     const missing = [...new Set(names)].filter((name) => !heads.has(name));
+    if (sqliteHead !== undefined) {
+      for (const name of missing) {
+        const row = sqliteHead(name);
+        if (row !== undefined) heads.set(name, { epoch: row.epoch, head: Number(row.head) });
+      }
+      return;
+    }
     for (let i = 0; i < missing.length; i += LOAD_CHUNK) {
       const rows = await db
         .selectFrom('tether_log_streams')
@@ -168,7 +190,7 @@ export async function createStoreLog<DB>(
     };
   }
 
-  /** Which of these ids the store already holds (one query per batch; generated ids never match). */
+  /** Which of these ids the store already holds (one query per batch; ids generated here are not asked). */
   async function storedIds(ids: string[]): Promise<Set<string>> {
     const unique = [...new Set(ids)];
     if (sqliteHas !== undefined) return new Set(unique.filter((id) => sqliteHas(id)));
@@ -193,7 +215,9 @@ export async function createStoreLog<DB>(
   async function writeBatch(batch: Waiting[]): Promise<void> {
     const fresh: Waiting[] = [];
     const firstOfId = new Map<string, Waiting[]>();
-    const stored = await storedIds(batch.map((w) => w.envelope.id).filter((id) => !recent.has(id)));
+    const stored = await storedIds(
+      batch.filter((w) => !recent.has(w.envelope.id) && !idWasGenerated(w.envelope)).map((w) => w.envelope.id),
+    );
     for (const w of batch) {
       const id = w.envelope.id;
       const earlier = recent.has(id) || stored.has(id) ? await findAppended(id) : undefined;
@@ -237,6 +261,7 @@ export async function createStoreLog<DB>(
     });
     for (const [name, head] of working) rows.streams.push({ name, ...head });
 
+    const started = performance.now();
     try {
       await writeRows(rows);
     } catch (err) {
@@ -256,6 +281,7 @@ export async function createStoreLog<DB>(
       for (const name of working.keys()) heads.delete(name);
       return;
     }
+    options.onCommit?.(fresh.length, (performance.now() - started) / 1000);
     seq = nextSeq;
     lastAt = at;
     for (const [name, head] of working) heads.set(name, head);
@@ -266,33 +292,42 @@ export async function createStoreLog<DB>(
     });
   }
 
-  /** Writes queued appends, one batch at a time, until the queue is empty. */
+  /**
+   * Writes one batch of queued appends, then schedules the next while any are queued. A commit costs
+   * about as much as several appends (SQLite: ~70 µs of CPU, then ~20 µs per event): idle, an append
+   * is written in the next turn, with whatever else that turn's I/O brought; busy (the last commit
+   * less than the window ago), the next batch waits out the window, so it grows with the load and
+   * its cost per event falls. A full batch never waits.
+   */
   async function drain(): Promise<void> {
-    writing = true;
-    while (queue.length > 0) {
-      const batch = queue.splice(0, maxBatch);
-      try {
-        await writeBatch(batch);
-      } catch (err) {
-        // A read before the write failed (the store is gone): nothing of this batch was written.
-        const error = new TetherError('PUBLISH_FAILED', 'The event log is unreachable; the event was not published', {
-          cause: err,
-        });
-        for (const w of batch) w.reject(error);
-      }
+    const batch = queue.splice(0, maxBatch);
+    try {
+      await writeBatch(batch);
+    } catch (err) {
+      // A read before the write failed (the store is gone): nothing of this batch was written.
+      const error = new TetherError('PUBLISH_FAILED', 'The event log is unreachable; the event was not published', {
+        cause: err,
+      });
+      for (const w of batch) w.reject(error);
     }
-    writing = false;
+    lastCommit = performance.now();
+    if (queue.length > 0) scheduleDrain();
+    else writing = false;
+  }
+
+  function scheduleDrain(): void {
+    const wait = queue.length >= maxBatch ? 0 : lastCommit + commitWindowMs - performance.now();
+    if (wait > 0) setTimeout(() => void drain(), wait);
+    else setImmediate(() => void drain());
   }
 
   function append(envelope: PublishEnvelope): Promise<LoggedEvent> {
     if (closed) return Promise.reject(new TetherError('PUBLISH_FAILED', 'The event log is closed'));
     return new Promise<LoggedEvent>((resolve, reject) => {
       queue.push({ envelope, resolve, reject });
-      // Appends made in the same turn go into one transaction.
-      if (!writing) {
-        writing = true;
-        queueMicrotask(() => void drain());
-      }
+      if (writing) return;
+      writing = true;
+      scheduleDrain();
     });
   }
 
@@ -442,6 +477,14 @@ function sqliteIdLookup(handle: object): ((id: string) => boolean) | undefined {
   if (raw === undefined) return undefined;
   const select = raw.prepare('SELECT 1 FROM tether_log_events WHERE id = ? LIMIT 1').pluck();
   return (id) => select.get(id) !== undefined;
+}
+
+/** A stream's stored head, over the raw SQLite handle (undefined when not embedded SQLite). */
+function sqliteHeadLookup(handle: object): ((name: string) => Head | undefined) | undefined {
+  const raw = sqliteHandle(handle);
+  if (raw === undefined) return undefined;
+  const select = raw.prepare('SELECT epoch, head FROM tether_log_streams WHERE name = ?');
+  return (name) => select.get(name) as Head | undefined;
 }
 
 type EntryRow = { off: number; body: string; at: number; seq: number };

@@ -434,7 +434,8 @@ export function createHub(deps: HubDeps): LocalHub {
         const cursor = session.cursors.get(name);
         if (cursor === undefined) continue;
         const known = earliest.get(name);
-        if (known === undefined || (known.epoch === cursor.epoch && cursor.offset < known.offset)) earliest.set(name, cursor);
+        if (known === undefined || (known.epoch === cursor.epoch && cursor.offset < known.offset))
+          earliest.set(name, cursor);
       }
     }
     return earliest;

@@ -14,6 +14,8 @@ export interface Metrics {
   readonly http: HttpMetrics;
   readonly redis: RedisMetrics;
   readonly receipts: ReceiptMetrics;
+  /** The embedded event log's group commit: events written by one transaction, and how long it took. */
+  logCommit(events: number, seconds: number): void;
 }
 
 /** What the HTTP app reports once per answered request. */
@@ -211,6 +213,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     labelNames: ['op'] as const,
     registers: [registry],
   });
+  const logCommitEvents = new Histogram({
+    name: 'tether_log_commit_events',
+    help: 'Events written by one transaction of the embedded event log (group commit: more under load)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
+    registers: [registry],
+  });
+  const logCommitSeconds = new Histogram({
+    name: 'tether_log_commit_seconds',
+    help: 'Time one transaction of the embedded event log took (the event loop waits for it on SQLite)',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+    registers: [registry],
+  });
   const redis: RedisMetrics = {
     connection: (role, up) => void redisProbes.set(role, up),
     connectionError: (role) => redisErrors.inc({ role }),
@@ -310,6 +324,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     http,
     redis,
     receipts,
+    logCommit(events, seconds) {
+      logCommitEvents.observe(events);
+      logCommitSeconds.observe(seconds);
+    },
   };
 }
 

@@ -19,6 +19,8 @@
 //                               (bench/lib/publish-batch.mjs: single publishes against arrays of 1,000)
 //   --no-receipts               skip the receipt cost figure; `--targets=receipts` runs only it
 //                               (bench/lib/receipts.mjs: delivery record and receipts off against on)
+//   --no-scaling                skip the scaling curve; `--targets=scaling` runs only it (tether-ws at
+//                               2k/5k/10k/19k connections, quick: 1k/3k, the same recipients and publish rate)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -26,7 +28,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureJwtVerify } from './lib/jwt-rate.mjs';
 import { ServerProcess } from './lib/processes.mjs';
-import { evaluate, evaluateRecovery, markdown } from './lib/report.mjs';
+import { evaluate, evaluatePerformance, evaluateRecovery, markdown } from './lib/report.mjs';
 import { runRecovery } from './lib/recovery.mjs';
 import { runTarget } from './lib/scenarios.mjs';
 import { runCluster } from './lib/cluster.mjs';
@@ -62,6 +64,8 @@ const SIZES = quick
       latencyMs: 2000,
       reauthMs: 2000,
       reauthWindow: 256,
+      batchSize: 50,
+      lowRateMs: 3000,
     }
   : {
       connections: 19000,
@@ -77,6 +81,8 @@ const SIZES = quick
       latencyMs: 10000,
       reauthMs: 10000,
       reauthWindow: 512,
+      batchSize: 100,
+      lowRateMs: 10000,
     };
 if (args.connections) SIZES.connections = Number(args.connections);
 SIZES.recipients = Math.min(SIZES.recipients, SIZES.connections);
@@ -168,27 +174,87 @@ function ensureTetherBuilt() {
   return existsSync(TETHER_CLI) ? {} : { error: 'build produced no packages/server/dist/cli.js' };
 }
 
+/**
+ * The scaling curve: tether-ws with the same recipients and scopes and more idle connections each
+ * time; the latency runs all publish at 50% of the smallest size's median rate, so p99 compares at
+ * one load. Each size is a fresh server.
+ */
+async function runScaling() {
+  const counts = quick ? [1000, 3000] : [2000, 5000, 10000, 19000];
+  const base = {
+    ...SIZES,
+    recipients: quick ? 500 : 1000,
+    groups: quick ? 50 : 100,
+    settleMs: 300,
+    idleMs: 1000,
+    fanoutEvents: 20,
+    reps: 2,
+    latencyMs: quick ? 2000 : 5000,
+  };
+  const def = { ...TARGETS.find((t) => t.name === 'tether-ws'), reauth: false, skipLatency80: true, scalingOnly: true };
+  const points = [];
+  const errors = [];
+  let rate;
+  for (const connections of counts) {
+    log(`  ${connections} connections`);
+    try {
+      const r = await runTarget({ ...def, maxPublishRate: rate }, { ...base, connections }, benchContext(), (line) =>
+        log(`  ${line}`),
+      );
+      rate ??= r.fanoutGroups.medianPublishesPerSecond;
+      points.push({
+        connections,
+        connectsPerSecond: r.connect.perSecond,
+        serverCpuMicrosPerConnect: r.connect.serverCpuMicrosPerConnect,
+        rssBytesPerConnection: r.memory?.rssBytesPerConnection,
+        deliveriesPerSecond: r.fanoutOne.deliveriesPerSecond,
+        serverCpuMicrosPerDelivery: r.fanoutOne.serverCpuMicrosPerDelivery,
+        serverCpuMicrosPerPublish: r.fanoutGroups.serverCpuMicrosPerPublish,
+        p50: r.latency50.p50,
+        p99: r.latency50.p99,
+        rate: r.latency50.rate,
+        loadAverageAtStart: r.loadAverageAtStart,
+        loadAverageAtEnd: r.loadAverageAtEnd,
+      });
+    } catch (err) {
+      log(`  error at ${connections}: ${err.message}`);
+      errors.push(`${connections} connections: ${err.message.split('\n')[0]}`);
+    }
+  }
+  return {
+    recipients: base.recipients,
+    groups: base.groups,
+    rate: points[0] ? Math.round(rate * 0.5) : null,
+    points,
+    errors,
+  };
+}
+
+const benchContext = () => ({
+  secret: SECRET,
+  apiKey: API_KEY,
+  clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws',
+});
+
 async function main() {
   const started = Date.now();
   const only = typeof args.targets === 'string' ? new Set(args.targets.split(',')) : null;
   const selected = TARGETS.filter((t) => !only || only.has(t.name));
-  const ctx = {
-    secret: SECRET,
-    apiKey: API_KEY,
-    clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws',
-  };
+  const ctx = benchContext();
   const withRecovery = !args['no-recovery'] && (!only || only.has('recovery'));
   const withClusterPublish = !args['no-cluster-publish'] && (!only || only.has('cluster-publish'));
   const withOutbox = !args['no-outbox'] && (!only || only.has('outbox'));
   const withPublishBatch = !args['no-publish-batch'] && (!only || only.has('publish-batch'));
   const withReceipts = !args['no-receipts'] && (!only || only.has('receipts'));
+  const withScaling = !args['no-scaling'] && (!only || only.has('scaling'));
   const build =
     selected.some((t) => t.tether) ||
     withRecovery ||
     withClusterPublish ||
     withOutbox ||
     withPublishBatch ||
-    withReceipts
+    withReceipts ||
+    withScaling
       ? ensureTetherBuilt()
       : {};
   const buildError = build.error ?? null;
@@ -220,6 +286,12 @@ async function main() {
     log('\n[cluster]');
     cluster = await runCluster({ tethers, results, sizes: SIZES, ctx, log, tetherEnv, cli: TETHER_CLI, profileDir });
   } else if (!tethers.length) cluster = { note: 'not run (no Tether result)' };
+
+  let scaling = { note: 'skipped' };
+  if (withScaling) {
+    log('\n[scaling]');
+    scaling = buildError ? { note: `not run: ${buildError}` } : await runScaling();
+  }
 
   let recovery = { note: 'skipped' };
   if (withRecovery) {
@@ -264,6 +336,8 @@ async function main() {
   const targets = {};
   for (const t of selected.filter((d) => d.tether)) targets[t.name] = evaluate(results, t.name, cluster);
   if (withRecovery) targets.recovery = evaluateRecovery(recovery);
+  const performance = {};
+  for (const t of selected.filter((d) => d.tether)) performance[t.name] = evaluatePerformance(results, t.name, scaling);
   const run = {
     date,
     quick,
@@ -286,7 +360,9 @@ async function main() {
     outbox,
     publishBatch,
     receipts,
+    scaling,
     targets,
+    performance,
   };
   mkdirSync(RESULTS, { recursive: true });
   const base = join(RESULTS, `${date}${quick ? '-quick' : ''}`);

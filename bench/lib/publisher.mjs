@@ -68,6 +68,31 @@ export class Publisher {
   }
 
   /**
+   * The same publishes as `burst`, sent as batches (`POST /v1/publish` with an array) of `size`
+   * events, `window` requests in flight.
+   */
+  async burstBatched(scopes, size, window) {
+    const startedAt = nowMicros();
+    const batches = [];
+    for (let i = 0; i < scopes.length; i += size)
+      batches.push(
+        scopes
+          .slice(i, i + size)
+          .map((scope) => ({
+            event: 'bench',
+            data: { t: nowMicros(), seq: ++this.seq, pad: PAD },
+            to: { scopes: [scope] },
+          })),
+      );
+    let next = 0;
+    const loop = async () => {
+      while (next < batches.length) await this.post(batches[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(window, batches.length) }, loop));
+    return { startedAt, endedAt: nowMicros(), count: scopes.length };
+  }
+
+  /**
    * Open-loop publishing at `rate`/s for `durationMs`: each event is sent at (and stamped with) its
    * scheduled time, so a slow server shows up as latency rather than as a lower send rate.
    */

@@ -30,6 +30,21 @@ const ROWS = [
     '  server CPU per publish / per delivery (µs)',
     (r) => `${n(r.fanoutGroups?.serverCpuMicrosPerPublish)} / ${n(r.fanoutGroups?.serverCpuMicrosPerDelivery)}`,
   ],
+  [
+    'fan-out scopes × 10 as batch publishes: deliveries/s; CPU per event (µs)',
+    (r) =>
+      r.fanoutGroupsBatch
+        ? `${n(r.fanoutGroupsBatch.deliveriesPerSecond)}; ${n(r.fanoutGroupsBatch.serverCpuMicrosPerPublish)}`
+        : 'n/a',
+  ],
+  [
+    'scopes × 10 one level deeper (depth 4): CPU per publish (µs)',
+    (r) => (r.fanoutGroupsDepth4 ? n(r.fanoutGroupsDepth4.serverCpuMicrosPerPublish) : 'n/a'),
+  ],
+  [
+    'latency @20 events/s: p50 / p99 (ms)',
+    (r) => (r.latencyLow ? `${ms(r.latencyLow.p50)} / ${ms(r.latencyLow.p99)}` : '–'),
+  ],
   ['latency @50%: rate/s', (r) => n(r.latency50?.rate)],
   [
     '  publish→receive p50 / p95 / p99 (ms)',
@@ -151,6 +166,146 @@ export function evaluate(results, tetherName, cluster) {
 }
 
 /**
+ * Tether's server CPU per HTTP publish in the scopes × 10 pattern, as a multiple of the bare `node:http`
+ * baseline's (raw ws) in the same run, before the per-stream log: 244 vs 126 µs (`/ws`) and 319 vs 126 µs
+ * (`/socket.io`) in the full run of 2026-11-23. The performance goal "a publish to a depth-4 scope costs
+ * ≤ 1.3× today's server CPU" is checked against 1.3× this multiple of the raw ws figure of the same run,
+ * so quick and full runs (whose absolute µs differ) both compare like with like.
+ */
+const PUBLISH_CPU_BEFORE = { 'tether-ws': 244 / 126, 'tether-sio': 319 / 126 };
+
+/**
+ * The performance goals (ratios to baselines of the same run; ≥ 1 = met), beside `evaluate`'s older ones.
+ * `scaling` is the scaling section's result (CPU per delivery and p99 by connection count).
+ */
+export function evaluatePerformance(results, tetherName, scaling) {
+  const t = results[tetherName];
+  if (!t) return [];
+  const ws = tetherName === 'tether-ws';
+  const checks = [];
+  const atMost = (label, value, base, factor, unit) => {
+    if (value === undefined || value === null || !base)
+      return { target: label, value: n(value) + unit, ratio: null, met: null, note: 'no baseline figure' };
+    const ratio = value / base;
+    return {
+      target: label,
+      value: `${n(value)} vs ${n(base)}${unit} (${ratio.toFixed(2)}×)`,
+      ratio: value > 0 ? Math.round((factor / ratio) * 100) / 100 : null,
+      met: ratio <= factor,
+    };
+  };
+  const atLeast = (label, value, base, factor, unit) => {
+    const c = ratioCheck(label, value, base, factor, unit);
+    if (c.ratio !== null) c.ratio = Math.round((c.ratio / factor) * 100) / 100;
+    return c;
+  };
+  const burstBase = ws ? results['raw-ws-corked'] : results['sio-rooms'];
+  checks.push(
+    atLeast(
+      `burst fan-out (1 → all) ≥ ${ws ? '0.9× raw-ws-corked' : '1.2× Socket.IO rooms'}`,
+      t.fanoutOne?.deliveriesPerSecond,
+      burstBase?.fanoutOne?.deliveriesPerSecond,
+      ws ? 0.9 : 1.2,
+      '/s',
+    ),
+  );
+  const steadyBase = ws ? results['raw-ws'] : results['sio-rooms'];
+  checks.push(
+    atMost(
+      `publish→receive p99 @50% ≤ 1.0× ${ws ? 'raw ws' : 'Socket.IO rooms'} (each at 50% of its own max)`,
+      t.latency50?.p99,
+      steadyBase?.latency50?.p99,
+      1,
+      ' ms',
+    ),
+  );
+  const lowBase = ws ? results['raw-ws'] : results['sio-rooms'];
+  const lowMine = t.latencyLow?.p50;
+  const lowTheirs = lowBase?.latencyLow?.p50;
+  checks.push(
+    lowMine === undefined || lowTheirs === undefined
+      ? {
+          target: 'p50 at 20 events/s < 1 ms above the baseline',
+          value: '–',
+          ratio: null,
+          met: null,
+          note: 'not measured',
+        }
+      : {
+          target: `p50 at 20 events/s < 1 ms above ${ws ? 'raw ws' : 'Socket.IO rooms'} (write holding, group commit)`,
+          value: `${ms(lowMine)} vs ${ms(lowTheirs)} ms (+${Math.round((lowMine - lowTheirs) * 100) / 100} ms)`,
+          ratio: null,
+          met: lowMine - lowTheirs < 1,
+        },
+  );
+  checks.push(
+    atMost(
+      'event p99 during saturating reauths ≤ 3× without',
+      t.reauth?.eventLatencyDuring?.p99,
+      t.latency50?.p99,
+      3,
+      ' ms',
+    ),
+  );
+  if (ws) checks.push(absCheck('≥ 30,000 reauths/s while events flow', t.reauth?.perSecond, 30000, false, '/s'));
+  const memBase = ws ? results['raw-ws'] : results['sio-rooms'];
+  checks.push(
+    atMost(
+      `RSS per idle connection ≤ ${ws ? '1.3× raw ws' : '1.0× Socket.IO rooms'}`,
+      t.memory && +(t.memory.rssBytesPerConnection / 1024).toFixed(1),
+      memBase?.memory && +(memBase.memory.rssBytesPerConnection / 1024).toFixed(1),
+      ws ? 1.3 : 1,
+      ' KB',
+    ),
+  );
+  const single = t.fanoutGroups?.deliveriesPerSecond ?? 0;
+  const batched = t.fanoutGroupsBatch?.deliveriesPerSecond ?? 0;
+  checks.push(
+    atLeast(
+      `scopes × 10 ≥ 1.0× raw ws (${batched > single ? 'batch publish' : 'single publishes'}, the better)`,
+      Math.max(single, batched) || undefined,
+      results['raw-ws']?.fanoutGroups?.deliveriesPerSecond,
+      1,
+      '/s',
+    ),
+  );
+  const rawPublish = results['raw-ws']?.fanoutGroups?.serverCpuMicrosPerPublish;
+  const before = PUBLISH_CPU_BEFORE[tetherName];
+  checks.push(
+    atMost(
+      'CPU per HTTP publish at depth 4 ≤ 1.3× before the per-stream log (as a multiple of raw ws)',
+      t.fanoutGroupsDepth4?.serverCpuMicrosPerPublish,
+      rawPublish && before ? Math.round(rawPublish * before) : undefined,
+      1.3,
+      ' µs',
+    ),
+  );
+  if (ws) {
+    const points = scaling?.points ?? [];
+    const first = points[0];
+    const last = points.at(-1);
+    checks.push(
+      points.length >= 2
+        ? atMost(
+            `CPU per delivery at ${n(last.connections)} connections ≤ 1.2× at ${n(first.connections)}`,
+            last.serverCpuMicrosPerDelivery,
+            first.serverCpuMicrosPerDelivery,
+            1.2,
+            ' µs',
+          )
+        : {
+            target: 'CPU per delivery at the most connections ≤ 1.2× at the fewest',
+            value: '–',
+            ratio: null,
+            met: null,
+            note: scaling?.note ?? 'not measured',
+          },
+    );
+  }
+  return checks;
+}
+
+/**
  * The recovery goals: recovering 10 own events costs the server at most 1.5× as much CPU with the
  * unrelated events in the gap as without, every recovery is complete and exact, and every client of
  * the reconnect storm recovers.
@@ -197,6 +352,27 @@ export function evaluateRecovery(rec) {
     met: rec.storm.recovered === rec.storm.clients && rec.storm.complete === rec.storm.clients,
   });
   return checks;
+}
+
+/** The scaling section: the same fan-out and latency on `/ws` as idle connections grow. */
+function scalingLines(scaling) {
+  if (!scaling || scaling.note) return [];
+  const rows = scaling.points ?? [];
+  return [
+    '',
+    '## Scaling (tether-ws)',
+    '',
+    `The same ${n(scaling.recipients)} recipients of \`bench/all\` and ${n(scaling.groups)} scopes × 10, the rest of the connections idle; ` +
+      `latency at one fixed rate for every size (${n(scaling.rate)} publishes/s, 50% of the smallest size's median).`,
+    '',
+    '| connections | connects/s | server CPU per connect (µs) | RSS per connection (KB) | fan-out 1 → all: deliveries/s | CPU per delivery (µs) | scopes × 10: CPU per publish (µs) | p50 / p99 (ms) | load avg start / end |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (p) =>
+        `| ${n(p.connections)} | ${n(p.connectsPerSecond)} | ${n(p.serverCpuMicrosPerConnect)} | ${KB(p.rssBytesPerConnection)} | ${n(p.deliveriesPerSecond)} | ${n(p.serverCpuMicrosPerDelivery)} | ${n(p.serverCpuMicrosPerPublish)} | ${ms(p.p50)} / ${ms(p.p99)} | ${p.loadAverageAtStart?.toFixed(1) ?? '–'} / ${p.loadAverageAtEnd?.toFixed(1) ?? '–'} |`,
+    ),
+    ...(scaling.errors?.length ? ['', ...scaling.errors.map((e) => `- ${e}`)] : []),
+  ];
 }
 
 /** The recovery section of the markdown report. */
@@ -277,6 +453,7 @@ export function markdown(run) {
         .map(([k, v]) => `${k} ${n(v)}`)
         .join('; '),
   );
+  lines.push(...scalingLines(run.scaling));
   lines.push(...recoveryLines(run.recovery));
   lines.push(...clusterPublishLines(run.clusterPublish));
   for (const [name, checks] of Object.entries(run.targets)) {
@@ -289,6 +466,16 @@ export function markdown(run) {
     );
     for (const c of checks)
       lines.push(`| ${c.target} | ${c.value} | ${c.ratio ?? '–'} | ${verdict(c)} | ${c.cpu ?? ''} |`);
+  }
+  for (const [name, checks] of Object.entries(run.performance ?? {})) {
+    lines.push(
+      '',
+      `## Performance goals — ${name}`,
+      '',
+      '| goal | measured | ratio (≥ 1 = met) | verdict |',
+      '| --- | --- | ---: | --- |',
+    );
+    for (const c of checks) lines.push(`| ${c.target} | ${c.value} | ${c.ratio ?? '–'} | ${verdict(c)} |`);
   }
   return lines.join('\n') + '\n';
 }

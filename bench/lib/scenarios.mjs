@@ -189,6 +189,40 @@ export async function runTarget(def, sizes, ctx, log) {
       `  fan-out ${sizes.groups}×10: ${out.fanoutGroups.deliveriesPerSecond} deliveries/s, ${out.fanoutGroups.publishesPerSecond} publishes/s, ${out.fanoutGroups.serverCpuMicrosPerPublish} µs CPU/publish (best of ${groupRuns.map((r) => r.deliveriesPerSecond).join(', ')})`,
     );
 
+    // Tether only: the same events as batch publishes (arrays), and the single publishes one scope
+    // level deeper (bench/g/<g>/d: one stream append more per publish, the same 10 recipients).
+    const groupPattern = async (send, perEvent) => {
+      const runs = [];
+      for (let rep = 0; rep < sizes.reps; rep += 1) {
+        await pool.all('reset', { mode: 'count' });
+        const s0 = await server.stats(false);
+        const sent = await send();
+        const got = await drain(pool, perEvent.length * 10);
+        const s1 = await server.stats(false);
+        const wall = (got.lastAt - sent.startedAt) / 1e6;
+        runs.push({
+          delivered: got.received,
+          expected: got.expected,
+          deliveriesPerSecond: Math.round(got.received / wall),
+          publishesPerSecond: Math.round(perEvent.length / wall),
+          serverCpuMicrosPerPublish: Math.round(cpuSince(s0, s1) / perEvent.length),
+          serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
+        });
+      }
+      return { publishes: perEvent.length, ...best(runs), runs };
+    };
+    if (def.tether && !def.scalingOnly) {
+      out.fanoutGroupsBatch = {
+        batchSize: sizes.batchSize,
+        ...(await groupPattern(() => pub.burstBatched(scopes, sizes.batchSize, 4), scopes)),
+      };
+      const deeper = scopes.map((scope) => `${scope}/d`);
+      out.fanoutGroupsDepth4 = await groupPattern(() => pub.burst(deeper, 16), deeper);
+      log(
+        `  fan-out ${sizes.groups}×10 in batches of ${sizes.batchSize}: ${out.fanoutGroupsBatch.deliveriesPerSecond} deliveries/s, ${out.fanoutGroupsBatch.serverCpuMicrosPerPublish} µs CPU/event; single publishes at depth 4: ${out.fanoutGroupsDepth4.deliveriesPerSecond} deliveries/s, ${out.fanoutGroupsDepth4.serverCpuMicrosPerPublish} µs CPU/publish (depth 3: ${out.fanoutGroups.serverCpuMicrosPerPublish})`,
+      );
+    }
+
     // --- latency at 50% and 80% of the measured maximum publish rate (groups of 10)
     // Cluster runs publish at the single node's rates, so latencies compare at the same load.
     const maxRate = def.maxPublishRate ?? out.fanoutGroups.medianPublishesPerSecond;
@@ -202,11 +236,15 @@ export async function runTarget(def, sizes, ctx, log) {
       const d = await drain(pool, p.count * 10);
       return { rate, delivered: d.received, expected: d.expected, ...summarize(d.hist), extra };
     };
+    // Low load: what holding writes (per turn, and the event log's group commit) costs an event when
+    // nothing else is going on.
+    out.latencyLow = await latencyRun(20 / maxRate, undefined, sizes.lowRateMs ?? 3000);
     out.latency50 = await latencyRun(0.5);
     out.latency80 = def.skipLatency80 ? null : await latencyRun(0.8);
     const l80 = out.latency80
       ? `; @80% (${out.latency80.rate}/s): p50 ${out.latency80.p50} p95 ${out.latency80.p95} p99 ${out.latency80.p99} ms`
       : '';
+    log(`  latency @20/s: p50 ${out.latencyLow.p50} p99 ${out.latencyLow.p99} ms`);
     log(
       `  latency @50% (${out.latency50.rate}/s): p50 ${out.latency50.p50} p95 ${out.latency50.p95} p99 ${out.latency50.p99} ms${l80}`,
     );

@@ -76,13 +76,11 @@ export class Publisher {
     const batches = [];
     for (let i = 0; i < scopes.length; i += size)
       batches.push(
-        scopes
-          .slice(i, i + size)
-          .map((scope) => ({
-            event: 'bench',
-            data: { t: nowMicros(), seq: ++this.seq, pad: PAD },
-            to: { scopes: [scope] },
-          })),
+        scopes.slice(i, i + size).map((scope) => ({
+          event: 'bench',
+          data: { t: nowMicros(), seq: ++this.seq, pad: PAD },
+          to: { scopes: [scope] },
+        })),
       );
     let next = 0;
     const loop = async () => {

@@ -69,4 +69,21 @@ describe('streams and positions', () => {
     expect(decodePosition(spread, new StreamLayout(16))).toBeUndefined();
     expect(decodePosition(encodePosition(entries), new StreamLayout(8))).toBeUndefined();
   });
+
+  it('gives every reader of a scope the same stream names, not a copy each', () => {
+    const single = new StreamLayout(1);
+    expect(single.scopeStreams('ke/a')).toEqual(['s:ke/a']);
+    expect(single.scopeStreams('ke/a')).toBe(single.scopeStreams('ke/a'));
+    const spread = new StreamLayout(4);
+    expect(spread.scopeStreams('*')).toBe(spread.scopeStreams('*'));
+    expect(spread.streamsRead('u1', ['ke/a', '*'], ['room'])).toEqual([
+      'u:u1',
+      's:ke/a',
+      's:*#0/4',
+      's:*#1/4',
+      's:*#2/4',
+      's:*#3/4',
+      'c:room',
+    ]);
+  });
 });

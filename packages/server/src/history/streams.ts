@@ -25,7 +25,8 @@ export const SPREADS = [1, 2, 4, 8, 16, 32, 64] as const;
  */
 export class StreamLayout {
   static readonly SINGLE = new StreamLayout(1);
-  private readonly spreadCache = new Map<string, string[]>();
+  /** scope → the streams its readers read; shared, so connections reading a scope share its names. */
+  private readonly streamCache = new Map<string, readonly string[]>();
 
   constructor(readonly spread: number) {
     if (!(SPREADS as readonly number[]).includes(spread))
@@ -47,14 +48,19 @@ export class StreamLayout {
     return (h >>> 0) % this.spread;
   }
 
-  /** The streams a reader of `scope` reads: its one stream, or its sub-streams. */
+  /**
+   * The streams a reader of `scope` reads: its one stream, or its sub-streams. The array (and its
+   * strings) is shared by every caller: thousands of connections reading one scope hold one copy
+   * of its stream names.
+   */
   scopeStreams(scope: string): readonly string[] {
-    if (!this.spreads(scope)) return [scopeStream(scope)];
-    let names = this.spreadCache.get(scope);
+    let names = this.streamCache.get(scope);
     if (names === undefined) {
-      names = Array.from({ length: this.spread }, (_, k) => subStream(scope, k, this.spread));
-      if (this.spreadCache.size >= 10_000) this.spreadCache.clear();
-      this.spreadCache.set(scope, names);
+      names = this.spreads(scope)
+        ? Array.from({ length: this.spread }, (_, k) => subStream(scope, k, this.spread))
+        : [scopeStream(scope)];
+      if (this.streamCache.size >= 10_000) this.streamCache.clear();
+      this.streamCache.set(scope, names);
     }
     return names;
   }
@@ -141,10 +147,13 @@ export function encodePosition(
   layout: StreamLayout = StreamLayout.SINGLE,
 ): string {
   let out = layout.positionTag;
-  for (const { key, epoch, offset } of entries) {
-    out += '.' + key + (epoch === '' ? NO_EPOCH_WIRE : epoch) + offset.toString(36);
-  }
+  for (const { key, epoch, offset } of entries) out += encodePositionEntry(key, epoch, offset);
   return out;
+}
+
+/** One stream's part of a position (`.` included): what `encodePosition` appends per entry. */
+export function encodePositionEntry(key: string, epoch: string, offset: number): string {
+  return '.' + key + (epoch === '' ? NO_EPOCH_WIRE : epoch) + offset.toString(36);
 }
 
 /**

@@ -1,12 +1,40 @@
 import { NO_EPOCH, type Cursor } from '../history/types.js';
-import { StreamLayout, encodePosition, streamKey } from '../history/streams.js';
+import { StreamLayout, encodePositionEntry, streamKey } from '../history/streams.js';
 
-interface Entry {
-  readonly key: string;
-  epoch: string;
-  offset: number;
-  /** False until the stream's head (or an event of it) told us where this connection stands. */
-  known: boolean;
+/**
+ * One flat array holds every stream read, `WIDTH` slots each: its name, its key in a position, its
+ * epoch (undefined while the cursor is unknown: no head or event told us where the connection
+ * stands yet) and its offset. A connection reads a handful of streams, so one array searched
+ * linearly costs a few hundred bytes less per connection than a Map and an object per stream, and
+ * is as fast; a connection reading many (joined channels) also keeps a name → slot index.
+ */
+type Slot = string | number | undefined;
+const NAME = 0;
+const KEY = 1;
+const EPOCH = 2;
+const OFFSET = 3;
+const WIDTH = 4;
+/** Streams read from which a name → slot index is kept (below, a linear search is as fast). */
+const INDEX_FROM = 9;
+/** Shared by every connection that reads nothing yet; never written (only found slots are). */
+const NO_SLOTS: readonly Slot[] = [];
+
+/**
+ * Keys of streams many connections read (scopes, channels), shared: one string per stream, not one
+ * per reader. A user's stream is read by that user's connections only, so its key is not kept here.
+ */
+const sharedKeys = new Map<string, string>();
+const SHARED_KEYS_MAX = 10_000;
+
+function keyOf(stream: string): string {
+  if (stream.startsWith('u:')) return streamKey(stream);
+  let key = sharedKeys.get(stream);
+  if (key === undefined) {
+    key = streamKey(stream);
+    if (sharedKeys.size >= SHARED_KEYS_MAX) sharedKeys.clear();
+    sharedKeys.set(stream, key);
+  }
+  return key;
 }
 
 /**
@@ -15,7 +43,10 @@ interface Entry {
  * short string per delivery, whatever else was published.
  */
 export class SessionCursors {
-  private readonly entries = new Map<string, Entry>();
+  /** `WIDTH` slots per stream read, in the order the streams were added. */
+  private slots: Slot[] = NO_SLOTS as Slot[];
+  /** name → index of its first slot, while `INDEX_FROM` or more streams are read. */
+  private index: Map<string, number> | undefined;
   private encoded: string | undefined;
   /**
    * Set when an event moved a known cursor into another epoch: the stream's history was lost and
@@ -27,17 +58,20 @@ export class SessionCursors {
   constructor(private readonly layout: StreamLayout = StreamLayout.SINGLE) {}
 
   /** The streams read now. */
-  names(): IterableIterator<string> {
-    return this.entries.keys();
+  *names(): IterableIterator<string> {
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += WIDTH) yield slots[i + NAME] as string;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.slots.length / WIDTH;
   }
 
   get(stream: string): Cursor | undefined {
-    const entry = this.entries.get(stream);
-    return entry?.known === true ? { epoch: entry.epoch, offset: entry.offset } : undefined;
+    const i = this.find(stream);
+    if (i < 0) return undefined;
+    const epoch = this.slots[i + EPOCH] as string | undefined;
+    return epoch === undefined ? undefined : { epoch, offset: this.slots[i + OFFSET] as number };
   }
 
   /**
@@ -46,40 +80,51 @@ export class SessionCursors {
    */
   setStreams(streams: readonly string[]): string[] {
     const wanted = new Set(streams);
-    let changed = false;
-    for (const name of [...this.entries.keys()]) {
-      if (!wanted.has(name)) {
-        this.entries.delete(name);
-        changed = true;
-      }
+    const old = this.slots;
+    const next: Slot[] = [];
+    const kept = new Set<string>();
+    for (let i = 0; i < old.length; i += WIDTH) {
+      const name = old[i + NAME] as string;
+      if (!wanted.has(name)) continue;
+      kept.add(name);
+      next.push(name, old[i + KEY], old[i + EPOCH], old[i + OFFSET]);
     }
     const added: string[] = [];
     for (const name of wanted) {
-      if (this.entries.has(name)) continue;
-      this.entries.set(name, { key: streamKey(name), epoch: NO_EPOCH, offset: 0, known: false });
+      if (kept.has(name)) continue;
+      next.push(name, keyOf(name), undefined, 0);
       added.push(name);
     }
-    if (changed || added.length > 0) this.encoded = undefined;
+    if (next.length === old.length && added.length === 0) return added;
+    // A copy is exactly as long as its contents; `next` grew by `push` and has spare capacity.
+    this.slots = next.length === 0 ? (NO_SLOTS as Slot[]) : next.slice();
+    this.index = undefined;
+    if (next.length >= INDEX_FROM * WIDTH) {
+      this.index = new Map();
+      for (let i = 0; i < next.length; i += WIDTH) this.index.set(next[i + NAME] as string, i);
+    }
+    this.encoded = undefined;
     return added;
   }
 
   /** Sets a cursor that is still unknown (a head read); a cursor an event already set wins. */
   place(stream: string, cursor: Cursor): void {
-    const entry = this.entries.get(stream);
-    if (entry === undefined || entry.known) return;
-    this.set(entry, cursor);
+    const i = this.find(stream);
+    if (i < 0 || this.slots[i + EPOCH] !== undefined) return;
+    this.set(i, cursor);
   }
 
   /** Sets a stream's cursor whatever it was (recovery decides). */
   reset(stream: string, cursor: Cursor): void {
-    const entry = this.entries.get(stream);
-    if (entry !== undefined) this.set(entry, cursor);
+    const i = this.find(stream);
+    if (i >= 0) this.set(i, cursor);
   }
 
   /** The key → stream map, for matching a presented position. */
   byKey(): Map<string, string> {
     const out = new Map<string, string>();
-    for (const [name, entry] of this.entries) out.set(entry.key, name);
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += WIDTH) out.set(slots[i + KEY] as string, slots[i + NAME] as string);
     return out;
   }
 
@@ -90,23 +135,21 @@ export class SessionCursors {
   advance(cursors: ReadonlyMap<string, Cursor>): boolean {
     let fresh = false;
     let overlap = false;
-    const visit = (entry: Entry, cursor: Cursor): void => {
-      overlap = true;
-      if (entry.known && entry.epoch === cursor.epoch && cursor.offset <= entry.offset) return;
-      if (entry.known && entry.epoch !== cursor.epoch && entry.epoch !== NO_EPOCH) this.historyLost = true;
-      this.set(entry, cursor);
-      fresh = true;
-    };
+    const slots = this.slots;
     // Walk the smaller side: an event to 10,000 users costs each recipient one lookup, not 10,000.
-    if (cursors.size <= this.entries.size) {
+    if (cursors.size * WIDTH <= slots.length) {
       for (const [name, cursor] of cursors) {
-        const entry = this.entries.get(name);
-        if (entry !== undefined) visit(entry, cursor);
+        const i = this.find(name);
+        if (i < 0) continue;
+        overlap = true;
+        if (this.visit(i, cursor)) fresh = true;
       }
     } else {
-      for (const [name, entry] of this.entries) {
-        const cursor = cursors.get(name);
-        if (cursor !== undefined) visit(entry, cursor);
+      for (let i = 0; i < slots.length; i += WIDTH) {
+        const cursor = cursors.get(slots[i + NAME] as string);
+        if (cursor === undefined) continue;
+        overlap = true;
+        if (this.visit(i, cursor)) fresh = true;
       }
     }
     return fresh || !overlap;
@@ -115,11 +158,13 @@ export class SessionCursors {
   /** Whether an event with these cursors is new in some stream read (nothing is changed). */
   isNew(cursors: ReadonlyMap<string, Cursor>): boolean {
     let overlap = false;
-    for (const [name, entry] of this.entries) {
-      const cursor = cursors.get(name);
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += WIDTH) {
+      const cursor = cursors.get(slots[i + NAME] as string);
       if (cursor === undefined) continue;
       overlap = true;
-      if (!entry.known || entry.epoch !== cursor.epoch || cursor.offset > entry.offset) return true;
+      const epoch = slots[i + EPOCH] as string | undefined;
+      if (epoch === undefined || epoch !== cursor.epoch || cursor.offset > (slots[i + OFFSET] as number)) return true;
     }
     return !overlap;
   }
@@ -127,15 +172,39 @@ export class SessionCursors {
   /** The position a client stores: every stream whose cursor is known. */
   position(): string {
     if (this.encoded !== undefined) return this.encoded;
-    const known: Entry[] = [];
-    for (const entry of this.entries.values()) if (entry.known) known.push(entry);
-    return (this.encoded = encodePosition(known, this.layout));
+    let out = this.layout.positionTag;
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += WIDTH) {
+      const epoch = slots[i + EPOCH] as string | undefined;
+      if (epoch !== undefined) out += encodePositionEntry(slots[i + KEY] as string, epoch, slots[i + OFFSET] as number);
+    }
+    return (this.encoded = out);
   }
 
-  private set(entry: Entry, cursor: Cursor): void {
-    entry.epoch = cursor.epoch;
-    entry.offset = cursor.offset;
-    entry.known = true;
+  /** The index of `stream`'s first slot, or -1 when it is not read. */
+  private find(stream: string): number {
+    if (this.index !== undefined) return this.index.get(stream) ?? -1;
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += WIDTH) if (slots[i + NAME] === stream) return i;
+    return -1;
+  }
+
+  /** Moves the cursor at slot `i` to `cursor` when the event is new there; returns whether it was. */
+  private visit(i: number, cursor: Cursor): boolean {
+    const slots = this.slots;
+    const epoch = slots[i + EPOCH] as string | undefined;
+    if (epoch !== undefined) {
+      if (epoch === cursor.epoch) {
+        if (cursor.offset <= (slots[i + OFFSET] as number)) return false;
+      } else if (epoch !== NO_EPOCH) this.historyLost = true;
+    }
+    this.set(i, cursor);
+    return true;
+  }
+
+  private set(i: number, cursor: Cursor): void {
+    this.slots[i + EPOCH] = cursor.epoch;
+    this.slots[i + OFFSET] = cursor.offset;
     this.encoded = undefined;
   }
 }

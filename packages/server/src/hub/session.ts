@@ -7,6 +7,8 @@ import { DeadlineHandle } from './scheduler.js';
 import type { ConnectionInfo, ConnectionSink, OutboundEvent, PresenceEntry, Session, TransportKind } from './types.js';
 
 const NO_CHANNELS: ReadonlySet<string> = new Set();
+/** Where every session's reauth chain starts: one settled promise for all, not one per connection. */
+const SETTLED: Promise<unknown> = Promise.resolve();
 
 /**
  * The hub's own record of a connection. Transports hold it as a read-only `Session`; every
@@ -27,7 +29,7 @@ export class HubSession implements Session {
   /** `expiresAt` of the token `token_expiring` was last sent for: once per token. */
   warnedFor = -1;
   /** Reauths run one after the other, in the order the client sent them. */
-  reauthChain: Promise<unknown> = Promise.resolve();
+  reauthChain: Promise<unknown> = SETTLED;
   /** Live events held while the replay of a resume is read; undefined once live. */
   replayBuffer: OutboundEvent[] | undefined;
   /** The last heartbeat round trip measured, in ms (0: none yet). */
@@ -56,7 +58,7 @@ export class HubSession implements Session {
     this.cursors = new SessionCursors(layout);
     this.transport = sink.transport;
     this.lifecycle = new DeadlineHandle<HubSession>(this);
-    this.scopeReads = readScopes(principal.scopes);
+    this.scopeReads = readsOf(principal.scopes);
   }
 
   get channels(): ReadonlySet<string> {
@@ -92,7 +94,7 @@ export class HubSession implements Session {
   /** Sets the narrowing (undefined: none), keeping only scopes some grant covers. */
   setNarrow(scopes: readonly string[] | undefined): void {
     this.narrow = scopes === undefined ? undefined : this.covered(scopes);
-    this.scopeReads = readScopes(this.narrow ?? this.principal.scopes);
+    this.scopeReads = readsOf(this.narrow ?? this.principal.scopes);
   }
 
   /** Recomputes `scopeReads` after the grants changed (the indexes call this). */
@@ -141,4 +143,13 @@ export class HubSession implements Session {
       ...(this.rttMs === 0 ? {} : { rttMs: this.rttMs }),
     };
   }
+}
+
+/**
+ * `readScopes(scopes)`, as `scopes` itself when that drops none (the usual case: no grant covers
+ * another), so a session does not hold a second copy of its grants.
+ */
+function readsOf(scopes: readonly string[]): readonly string[] {
+  const reads = readScopes(scopes);
+  return reads.length === scopes.length ? scopes : reads;
 }

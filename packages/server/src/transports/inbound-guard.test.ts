@@ -21,4 +21,15 @@ describe('InboundGuard', () => {
     clock.advance(1000);
     expect([guard.check(), guard.check(), guard.check()]).toEqual(['accept', 'accept', 'warn']);
   });
+
+  it('gives a connection that stayed quiet the same burst as a new one, no more', () => {
+    const clock = fakeClock();
+    const guard = new InboundGuard(2, 10, clock);
+    clock.advance(60_000);
+    expect([guard.check(), guard.check(), guard.check()]).toEqual(['accept', 'accept', 'warn']);
+    clock.advance(50);
+    expect(guard.check()).toBe('drop');
+    clock.advance(60);
+    expect(guard.check()).toBe('accept');
+  });
 });

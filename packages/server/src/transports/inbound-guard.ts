@@ -10,24 +10,27 @@ export type InboundVerdict = 'accept' | 'warn' | 'drop' | 'cut';
  * the connection is cut. A client that slows down until its bucket is full again starts over.
  */
 export class InboundGuard {
-  private readonly bucket: TokenBucket;
+  /**
+   * Made at the first message: most idle connections never send one. A bucket made then is the one
+   * made at connect time would be by then (full: an untouched bucket only refills up to its capacity).
+   */
+  private bucket: TokenBucket | undefined;
   private dropped = 0;
   private warned = false;
 
   constructor(
     private readonly burst: number,
-    ratePerSecond: number,
-    clock: Clock,
-  ) {
-    this.bucket = new TokenBucket(burst, ratePerSecond, clock);
-  }
+    private readonly ratePerSecond: number,
+    private readonly clock: Clock,
+  ) {}
 
   check(): InboundVerdict {
-    if (this.warned && this.bucket.isFull()) {
+    const bucket = (this.bucket ??= new TokenBucket(this.burst, this.ratePerSecond, this.clock));
+    if (this.warned && bucket.isFull()) {
       this.warned = false;
       this.dropped = 0;
     }
-    if (this.bucket.take() === 0) return 'accept';
+    if (bucket.take() === 0) return 'accept';
     this.dropped++;
     if (!this.warned) {
       this.warned = true;

@@ -100,7 +100,8 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
   // request (headers, ~1-2 KB) alive in its closure context for the life of the connection.
   const track = (ws: WebSocket, connection: WsConnection): void => {
     connections.set(ws, connection);
-    ws.once('close', () => connections.delete(ws));
+    // `on`, not `once`: close fires once anyway, and a once-wrapper costs ~150 bytes per connection.
+    ws.on('close', () => connections.delete(ws));
   };
 
   /**

@@ -184,15 +184,10 @@ export function evaluatePerformance(results, tetherName, scaling) {
   const ws = tetherName === 'tether-ws';
   const checks = [];
   const atMost = (label, value, base, factor, unit) => {
-    if (value === undefined || value === null || !base)
-      return { target: label, value: n(value) + unit, ratio: null, met: null, note: 'no baseline figure' };
+    const c = ratioCheck(label, value, base, factor, unit);
+    if (c.ratio === null) return c;
     const ratio = value / base;
-    return {
-      target: label,
-      value: `${n(value)} vs ${n(base)}${unit} (${ratio.toFixed(2)}×)`,
-      ratio: value > 0 ? Math.round((factor / ratio) * 100) / 100 : null,
-      met: ratio <= factor,
-    };
+    return { ...c, ratio: value > 0 ? Math.round((factor / ratio) * 100) / 100 : null, met: ratio <= factor };
   };
   const atLeast = (label, value, base, factor, unit) => {
     const c = ratioCheck(label, value, base, factor, unit);

@@ -159,38 +159,7 @@ export async function runTarget(def, sizes, ctx, log) {
 
     const scopes = [];
     for (let r = 0; r < sizes.groupRounds; r += 1) scopes.push(...groupScopes);
-    const groupRuns = [];
-    for (let rep = 0; rep < sizes.reps; rep += 1) {
-      await pool.all('reset', { mode: 'count' });
-      const s0 = await server.stats(false);
-      const sent = await pub.burst(scopes, 16);
-      const got = await drain(pool, scopes.length * 10);
-      const s1 = await server.stats(false);
-      const wallS = (got.lastAt - sent.startedAt) / 1e6;
-      groupRuns.push({
-        delivered: got.received,
-        expected: got.expected,
-        deliveriesPerSecond: Math.round(got.received / wallS),
-        publishesPerSecond: Math.round(scopes.length / wallS),
-        serverCpuMicrosPerPublish: Math.round(cpuSince(s0, s1) / scopes.length),
-        serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
-      });
-    }
-    const sortedRates = groupRuns.map((r) => r.publishesPerSecond).sort((a, b) => a - b);
-    out.fanoutGroups = {
-      groups: sizes.groups,
-      publishes: scopes.length,
-      ...best(groupRuns),
-      // The sustained rate the latency runs take as 100%: the median run, not the best burst.
-      medianPublishesPerSecond: sortedRates[Math.floor(sortedRates.length / 2)],
-      runs: groupRuns,
-    };
-    log(
-      `  fan-out ${sizes.groups}×10: ${out.fanoutGroups.deliveriesPerSecond} deliveries/s, ${out.fanoutGroups.publishesPerSecond} publishes/s, ${out.fanoutGroups.serverCpuMicrosPerPublish} µs CPU/publish (best of ${groupRuns.map((r) => r.deliveriesPerSecond).join(', ')})`,
-    );
-
-    // Tether only: the same events as batch publishes (arrays), and the single publishes one scope
-    // level deeper (bench/g/<g>/d: one stream append more per publish, the same 10 recipients).
+    // Each run: every event of `perEvent` to its scope (10 recipients each), sent by `send`.
     const groupPattern = async (send, perEvent) => {
       const runs = [];
       for (let rep = 0; rep < sizes.reps; rep += 1) {
@@ -211,6 +180,21 @@ export async function runTarget(def, sizes, ctx, log) {
       }
       return { publishes: perEvent.length, ...best(runs), runs };
     };
+    const { runs: groupRuns, ...bestGroups } = await groupPattern(() => pub.burst(scopes, 16), scopes);
+    const sortedRates = groupRuns.map((r) => r.publishesPerSecond).sort((a, b) => a - b);
+    out.fanoutGroups = {
+      groups: sizes.groups,
+      ...bestGroups,
+      // The sustained rate the latency runs take as 100%: the median run, not the best burst.
+      medianPublishesPerSecond: sortedRates[Math.floor(sortedRates.length / 2)],
+      runs: groupRuns,
+    };
+    log(
+      `  fan-out ${sizes.groups}×10: ${out.fanoutGroups.deliveriesPerSecond} deliveries/s, ${out.fanoutGroups.publishesPerSecond} publishes/s, ${out.fanoutGroups.serverCpuMicrosPerPublish} µs CPU/publish (best of ${groupRuns.map((r) => r.deliveriesPerSecond).join(', ')})`,
+    );
+
+    // Tether only: the same events as batch publishes (arrays), and the single publishes one scope
+    // level deeper (bench/g/<g>/d: one stream append more per publish, the same 10 recipients).
     if (def.tether && !def.scalingOnly) {
       out.fanoutGroupsBatch = {
         batchSize: sizes.batchSize,

@@ -88,7 +88,9 @@ export class EngineAdmission {
     const ticket = this.tickets.get(req);
     if (ticket?.refusal !== undefined) throw ticket.refusal;
     if (ticket?.paid === true) {
-      ticket.paid = false;
+      // Spent: forgetting it frees the entry, which would otherwise live as long as the session
+      // (engine.io keeps `req`); a later CONNECT finds no ticket and pays, as an unpaid one would.
+      this.tickets.delete(req);
       return;
     }
     await this.gate.takeConnect(ip);

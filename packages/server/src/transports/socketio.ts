@@ -90,6 +90,16 @@ async function admit(shared: SioShared, socket: SioSocket): Promise<void> {
   const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
   connection.register(principal, found?.source ?? 'auth', readResume(auth.position, auth.channels, auth.narrow));
   socket.data.connection = connection;
+  // socket.io keeps `handshake.auth` as long as the connection: without this, every connection would
+  // hold its verified access token (~0.3 KB), which nothing reads again (reauth brings a new one).
+  if (typeof auth.token === 'string') socket.handshake.auth = withoutToken(auth);
+}
+
+/** A copy of a handshake's `auth` object minus its `token` (the other fields are the client's options). */
+export function withoutToken(auth: Record<string, unknown>): Record<string, unknown> {
+  const rest: Record<string, unknown> = {};
+  for (const key of Object.keys(auth)) if (key !== 'token') rest[key] = auth[key];
+  return rest;
 }
 
 /** A refusal the client sees as `connect_error`: `message` is the code, `data` the error body. */

@@ -8,6 +8,7 @@ import type { SessionIndexes } from './indexes.js';
 import type { GuardedObserver } from './observer.js';
 import { DeadlineScheduler, type SchedulerStats } from './scheduler.js';
 import type { HubSession } from './session.js';
+import { TurnBudget } from './turn-budget.js';
 
 type Deadline = 'warn' | 'expire';
 
@@ -22,6 +23,8 @@ export interface LifecycleDeps {
   expire(session: HubSession): void;
   /** A reauth replaced the session's grants (the streams it reads may have changed). */
   regranted(session: HubSession): void;
+  /** Paces reauth verification per event-loop turn (default: REAUTH_BUDGET_MS per phase, see TurnBudget). */
+  reauthBudget?: TurnBudget;
 }
 
 /**
@@ -35,9 +38,11 @@ export interface LifecycleDeps {
 export class TokenLifecycle {
   private readonly scheduler: DeadlineScheduler<HubSession, Deadline>;
   private readonly warningMs: number;
+  private readonly budget: TurnBudget;
 
   constructor(private readonly deps: LifecycleDeps) {
     this.warningMs = deps.config.tokenExpiryWarningSeconds * 1000;
+    this.budget = deps.reauthBudget ?? new TurnBudget();
     this.scheduler = new DeadlineScheduler<HubSession, Deadline>(deps.clock, (session, kind) =>
       this.onDue(session, kind),
     );
@@ -71,13 +76,26 @@ export class TokenLifecycle {
   /**
    * Verifies `token` like a handshake and, when it names the same user, makes it the session's
    * token: grants, channel rights and deadlines change at once. Reauths of one session run in
-   * the order they were sent, so an older request can never overwrite a newer token.
+   * the order they were sent, so an older request can never overwrite a newer token, and each
+   * answer settles after the answers of the reauths sent before it (refusals included).
+   *
+   * Verification waits for room in the reauth budget of the current event-loop turn: a burst of
+   * reauths runs a slice per turn and deliveries are written between slices.
    */
   reauth(session: HubSession, token: string): Promise<ReauthAck> {
     if (session.closed) return Promise.resolve(this.refuse(session, closedCode(session)));
+    // Taken on arrival: the rate limit counts frames as they come, not as they are verified.
     const waitMs = session.reauthBucket.take();
-    if (waitMs > 0) return Promise.resolve(this.refuse(session, 'RATE_LIMITED', undefined, waitMs));
-    const result = session.reauthChain.then(() => this.verifyAndApply(session, token));
+    const result: Promise<ReauthAck> =
+      waitMs > 0
+        ? session.reauthChain.then(() => this.refuse(session, 'RATE_LIMITED', undefined, waitMs))
+        : session.reauthChain.then(() =>
+            this.budget.tryNow()
+              ? this.verifyAndApply(session, token)
+              : new Promise<ReauthAck>((resolve) =>
+                  this.budget.run(() => resolve(this.verifyAndApply(session, token))),
+                ),
+          );
     session.reauthChain = result.catch(() => undefined);
     return result;
   }

@@ -9,7 +9,7 @@ import { connectSqlite } from '../store/connect.js';
 import { TokenBucket } from '../util/rate-limit.js';
 import { createLogger } from '../util/logger.js';
 import { openDeliveryStore } from './delivery-store.js';
-import { DeliveryRecorder, type DeliveryRecordMode, type ReceiptMetrics } from './recorder.js';
+import { DeliveryRecorder, writeSlices, type DeliveryRecordMode, type ReceiptMetrics } from './recorder.js';
 
 const logger = createLogger('silent');
 const closers: (() => Promise<void>)[] = [];
@@ -181,5 +181,45 @@ describe('delivery recorder', () => {
     recorder.observer.onSessionOpened!(alice);
     expect(await recorder.deliveries('e7')).toBeUndefined();
     expect((await recorder.timelineOf('alice', { limit: 10 })).entries).toEqual([]);
+  });
+});
+
+describe('writing the record in slices', () => {
+  it('cuts the rows into slices of at most the size, in order, losing none', () => {
+    const rows = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ tag, i }));
+    const deliveries = rows(3, 'd');
+    const timeline = rows(4, 't');
+    const pending = rows(2, 'p');
+    const slices = writeSlices({ deliveries, timeline, pending } as never, 4) as unknown as {
+      deliveries: unknown[];
+      timeline: unknown[];
+      pending: unknown[];
+    }[];
+    expect(slices.map((s) => [s.deliveries.length, s.timeline.length, s.pending.length])).toEqual([
+      [3, 1, 0],
+      [0, 3, 1],
+      [0, 0, 1],
+    ]);
+    expect(slices.flatMap((s) => s.deliveries)).toEqual(deliveries);
+    expect(slices.flatMap((s) => s.timeline)).toEqual(timeline);
+    expect(slices.flatMap((s) => s.pending)).toEqual(pending);
+  });
+
+  it('a busy flush is written as several transactions, with the event loop free between them', async () => {
+    const { recorder, store } = await setup();
+    const writes: number[] = [];
+    let timerRanBetween = false;
+    const write = store.write.bind(store);
+    store.write = async (rows) => {
+      writes.push(rows.deliveries.length + rows.timeline.length + rows.pending.length);
+      if (writes.length === 1) setTimeout(() => void (timerRanBetween = writes.length < 4), 0);
+      return write(rows);
+    };
+    const one = session('storm');
+    for (let i = 0; i < 900; i++) recorder.observer.onReauth!(one, true, undefined, undefined);
+    await recorder.flush();
+    expect(writes).toEqual([250, 250, 250, 150]);
+    expect(timerRanBetween).toBe(true);
+    expect((await recorder.timelineOf('storm', { limit: 1000 })).entries).toHaveLength(900);
   });
 });

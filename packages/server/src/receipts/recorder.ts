@@ -44,6 +44,8 @@ export interface ReceiptMetrics {
 export type Pusher = (userId: string, event: PushEvent) => Promise<void>;
 
 /** Rows waiting to be written at most; past this they are dropped and counted (memory bound). */
+/** Rows written per transaction; a flush of more writes several, a turn apart. */
+const WRITE_SLICE_ROWS = 250;
 const MAX_BUFFERED_ROWS = 100_000;
 /** Recorded deliveries waiting for a receipt at most (memory bound: ~150 bytes each). */
 const MAX_AWAITING = 200_000;
@@ -379,13 +381,20 @@ export class DeliveryRecorder implements DeliveryTracker {
     this.timelineBuffer = [];
     this.pendingBuffer = [];
     try {
-      await this.deps.store.write({ deliveries, timeline, pending });
-    } catch (err) {
-      this.deps.logger.warn(
-        { component: 'receipts', err, rows: deliveries.length + timeline.length + pending.length },
-        'delivery record write failed; rows dropped',
-      );
-      this.deps.metrics?.dropped(deliveries.length + timeline.length + pending.length);
+      // In slices of WRITE_SLICE_ROWS, one transaction each, with a turn between them: on SQLite a
+      // write holds the event loop, and one transaction of a busy flush (thousands of timeline rows
+      // in a reauth storm) held it for 30–90 ms, which every delivery waited out.
+      const slices = writeSlices({ deliveries, timeline, pending }, WRITE_SLICE_ROWS);
+      for (const [n, slice] of slices.entries()) {
+        if (n > 0) await new Promise((resolve) => setImmediate(resolve));
+        try {
+          await this.deps.store.write(slice);
+        } catch (err) {
+          const rows = slice.deliveries.length + slice.timeline.length + slice.pending.length;
+          this.deps.logger.warn({ component: 'receipts', err, rows }, 'delivery record write failed; rows dropped');
+          this.deps.metrics?.dropped(rows);
+        }
+      }
     } finally {
       if (this.held.length > 0) this.armFlush();
     }
@@ -547,4 +556,34 @@ function awaitKey(sessionId: string, eventId: string): string {
 function first<T>(items: Iterable<T>): T | undefined {
   for (const item of items) return item;
   return undefined;
+}
+
+type WriteRows = Parameters<DeliveryStore['write']>[0];
+
+/** `rows` cut into slices of at most `size` rows in all, in order (deliveries, then timeline, then pending). */
+export function writeSlices(rows: WriteRows, size: number): WriteRows[] {
+  const out: WriteRows[] = [];
+  const cursor = { deliveries: 0, timeline: 0, pending: 0 };
+  const left = () =>
+    rows.deliveries.length -
+    cursor.deliveries +
+    rows.timeline.length -
+    cursor.timeline +
+    rows.pending.length -
+    cursor.pending;
+  while (left() > 0) {
+    let room = size;
+    const take = <T>(list: readonly T[], key: keyof typeof cursor): T[] => {
+      const part = list.slice(cursor[key], cursor[key] + room);
+      cursor[key] += part.length;
+      room -= part.length;
+      return part;
+    };
+    out.push({
+      deliveries: take(rows.deliveries, 'deliveries'),
+      timeline: take(rows.timeline, 'timeline'),
+      pending: take(rows.pending, 'pending'),
+    });
+  }
+  return out;
 }

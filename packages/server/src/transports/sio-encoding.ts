@@ -1,5 +1,5 @@
 import type { Server } from 'socket.io';
-import { WebSocket } from 'ws';
+import * as ws from 'ws';
 import type { OutboundEvent } from '../hub/types.js';
 
 type SioEncoder = Server['encoder'];
@@ -26,9 +26,11 @@ type FrameFn = (
   options: { readOnly: boolean; mask: boolean; rsv1: boolean; opcode: number; fin: boolean },
 ) => Buffer[];
 
-// `ws` exposes its frame builder as `WebSocket.Sender.frame` (untyped); socket.io's own in-memory
-// adapter pre-frames broadcasts the same way. Feature-detected so a ws upgrade cannot break us.
-const wsFrame = (WebSocket as unknown as { Sender?: { frame?: FrameFn } }).Sender?.frame;
+// `ws` exposes its frame builder as the `Sender` export's static `frame` (untyped); socket.io's own
+// in-memory adapter pre-frames broadcasts the same way. Feature-detected so a ws upgrade cannot break
+// us. (It was read from `WebSocket.Sender`, which only the CommonJS build has: under ESM it was
+// undefined and every plain recipient's packet was framed again.)
+export const wsFrame = (ws as unknown as { Sender?: { frame?: FrameFn } }).Sender?.frame;
 
 /**
  * Encodes an application event for one recipient, exactly as socket.io's adapter does for

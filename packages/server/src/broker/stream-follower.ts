@@ -1,5 +1,5 @@
 import type { RedisEventLog } from '../history/redis-log.js';
-import type { Cursor } from '../history/types.js';
+import { startsEarlier, type Cursor } from '../history/types.js';
 import type { Session, StreamFollower } from '../hub/types.js';
 import type { InterestSet } from './interest.js';
 import type { ClusterPresence } from './presence.js';
@@ -49,9 +49,7 @@ export class StreamCursors {
     for (const stream of [...this.last.keys()]) if (!this.wanted(stream)) this.last.delete(stream);
     for (const [stream, reader] of readers) {
       if (!this.wanted(stream)) continue;
-      const seen = this.last.get(stream);
-      if (seen === undefined || (seen.epoch === reader.epoch && reader.offset < seen.offset))
-        this.last.set(stream, reader);
+      if (startsEarlier(reader, this.last.get(stream))) this.last.set(stream, reader);
     }
     return [...this.last];
   }

@@ -110,13 +110,33 @@ export function streamScope(stream: string): string | undefined {
  * The scopes a connection reads: its grants (or the narrowed set it asked for) without those another
  * one covers — `ke` makes `ke/muranga` redundant, since every event below `ke/muranga` is in `s:ke`.
  */
-export function readScopes(scopes: readonly string[]): string[] {
+export function readScopes(scopes: readonly string[]): readonly string[] {
   const unique = [...new Set(scopes)];
-  return unique.filter((scope) => !unique.some((other) => other !== scope && grantCovers(other, scope)));
+  const reads = unique.filter((scope) => !unique.some((other) => other !== scope && grantCovers(other, scope)));
+  // Usually none is dropped (no grant covers another): `scopes` itself, not a copy a connection would hold.
+  return reads.length === scopes.length ? scopes : reads;
 }
 
-/** A stream's key in a position: 8 base64url characters of its name's SHA-256 (names may be long). */
+/**
+ * A stream's key in a position: 8 base64url characters of its name's SHA-256 (names may be long).
+ * Keys of streams many connections read (scopes, channels) are kept, so every reader shares one
+ * string and one hash; a user's stream is read by that user's connections only, so its key is not.
+ */
 export function streamKey(stream: string): string {
+  if (stream.startsWith('u:')) return hashKey(stream);
+  let key = sharedKeys.get(stream);
+  if (key === undefined) {
+    key = hashKey(stream);
+    if (sharedKeys.size >= SHARED_KEYS_MAX) sharedKeys.clear();
+    sharedKeys.set(stream, key);
+  }
+  return key;
+}
+
+const sharedKeys = new Map<string, string>();
+const SHARED_KEYS_MAX = 10_000;
+
+function hashKey(stream: string): string {
   return createHash('sha256').update(stream).digest('base64url').slice(0, KEY_CHARS);
 }
 

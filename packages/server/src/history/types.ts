@@ -78,6 +78,14 @@ export interface EventLog {
 }
 
 /**
+ * Whether a read from `cursor` would start before one from `known` (or there is none yet): the same
+ * epoch and a lower offset. A cursor of another epoch is never taken as earlier.
+ */
+export function startsEarlier(cursor: Cursor, known: Cursor | undefined): boolean {
+  return known === undefined || (known.epoch === cursor.epoch && cursor.offset < known.offset);
+}
+
+/**
  * Whether a reader at `from` can continue in a stream whose head is `head`: same epoch (or the
  * stream did not exist when the reader last looked, offset 0), not beyond the head. When it cannot,
  * the stream's history since `from` is not provable and the read is incomplete.

@@ -20,24 +20,6 @@ const INDEX_FROM = 9;
 const NO_SLOTS: readonly Slot[] = [];
 
 /**
- * Keys of streams many connections read (scopes, channels), shared: one string per stream, not one
- * per reader. A user's stream is read by that user's connections only, so its key is not kept here.
- */
-const sharedKeys = new Map<string, string>();
-const SHARED_KEYS_MAX = 10_000;
-
-function keyOf(stream: string): string {
-  if (stream.startsWith('u:')) return streamKey(stream);
-  let key = sharedKeys.get(stream);
-  if (key === undefined) {
-    key = streamKey(stream);
-    if (sharedKeys.size >= SHARED_KEYS_MAX) sharedKeys.clear();
-    sharedKeys.set(stream, key);
-  }
-  return key;
-}
-
-/**
  * Where one connection stands in each stream it reads, and the position that encodes it. The
  * position is re-encoded only after a change, so a connection that receives an event pays for one
  * short string per delivery, whatever else was published.
@@ -92,7 +74,7 @@ export class SessionCursors {
     const added: string[] = [];
     for (const name of wanted) {
       if (kept.has(name)) continue;
-      next.push(name, keyOf(name), undefined, 0);
+      next.push(name, streamKey(name), undefined, 0);
       added.push(name);
     }
     if (next.length === old.length && added.length === 0) return added;

@@ -14,7 +14,7 @@ import {
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import { StreamLayout } from '../history/streams.js';
-import type { Cursor, EventLog } from '../history/types.js';
+import { startsEarlier, type Cursor, type EventLog } from '../history/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { TokenBucket } from '../util/rate-limit.js';
@@ -433,9 +433,7 @@ export function createHub(deps: HubDeps): LocalHub {
       for (const name of session.cursors.names()) {
         const cursor = session.cursors.get(name);
         if (cursor === undefined) continue;
-        const known = earliest.get(name);
-        if (known === undefined || (known.epoch === cursor.epoch && cursor.offset < known.offset))
-          earliest.set(name, cursor);
+        if (startsEarlier(cursor, earliest.get(name))) earliest.set(name, cursor);
       }
     }
     return earliest;

@@ -58,7 +58,7 @@ export class HubSession implements Session {
     this.cursors = new SessionCursors(layout);
     this.transport = sink.transport;
     this.lifecycle = new DeadlineHandle<HubSession>(this);
-    this.scopeReads = readsOf(principal.scopes);
+    this.scopeReads = readScopes(principal.scopes);
   }
 
   get channels(): ReadonlySet<string> {
@@ -94,7 +94,7 @@ export class HubSession implements Session {
   /** Sets the narrowing (undefined: none), keeping only scopes some grant covers. */
   setNarrow(scopes: readonly string[] | undefined): void {
     this.narrow = scopes === undefined ? undefined : this.covered(scopes);
-    this.scopeReads = readsOf(this.narrow ?? this.principal.scopes);
+    this.scopeReads = readScopes(this.narrow ?? this.principal.scopes);
   }
 
   /** Recomputes `scopeReads` after the grants changed (the indexes call this). */
@@ -143,13 +143,4 @@ export class HubSession implements Session {
       ...(this.rttMs === 0 ? {} : { rttMs: this.rttMs }),
     };
   }
-}
-
-/**
- * `readScopes(scopes)`, as `scopes` itself when that drops none (the usual case: no grant covers
- * another), so a session does not hold a second copy of its grants.
- */
-function readsOf(scopes: readonly string[]): readonly string[] {
-  const reads = readScopes(scopes);
-  return reads.length === scopes.length ? scopes : reads;
 }

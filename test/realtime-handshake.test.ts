@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachWs } from '../packages/server/src/transports/ws.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
@@ -233,6 +233,43 @@ describe('handshake: limits', () => {
       expect((await third.closed()).code).toBe(1013);
       first.close();
     } finally {
+      await gw.close();
+    }
+  });
+
+  it('writes the 101 answer and session_created in one write when the token comes with the upgrade', async () => {
+    const gw = await startGateway();
+    const server = createServer();
+    // Counts what reaches the socket's write calls (each a write(2)/writev(2)), under Tether's handler.
+    const writes: number[] = [];
+    server.prependListener('upgrade', (_req, socket: Socket) => {
+      const counted = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+      for (const name of ['_write', '_writev'] as const) {
+        const original = counted[name]!;
+        counted[name] = function (this: Socket, ...args: unknown[]) {
+          writes.push(name === '_writev' ? (args[0] as unknown[]).length : 1);
+          return original.apply(this, args);
+        };
+      }
+    });
+    const handle = attachWs(server, {
+      config: gw.gateway.config,
+      hub: gw.internals.hub,
+      authenticator: gw.internals.authenticator,
+      logger: gw.gateway.logger,
+      clock: gw.internals.clock,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'one-write' })}` } });
+      expect((await client.first('session_created')).userId).toBe('one-write');
+      // One write of two chunks: the 101 answer and the frame.
+      expect(writes).toEqual([2]);
+      client.close();
+    } finally {
+      await handle.close();
+      await new Promise((resolve) => server.close(resolve));
       await gw.close();
     }
   });

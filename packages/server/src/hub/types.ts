@@ -25,8 +25,8 @@ export interface OutboundEvent {
   readonly data: Readonly<Record<string, unknown>>;
   /** When the publish entered the hub (`performance.now()`), for the publish→send histogram. */
   readonly publishedAt: number;
-  /** Per-transport encodings, filled lazily by the first connection of each transport. */
-  readonly encoded: { ws?: string; sio?: unknown };
+  /** Per-transport encodings, filled lazily by the first connection of each transport (`/ws`: the JSON bytes). */
+  readonly encoded: { ws?: Buffer; sio?: unknown };
   /** The event's cursor in each stream of the log it went to; absent when no log is kept. */
   readonly cursors?: ReadonlyMap<string, Cursor>;
   /** The users it was addressed to by id (`to.users`), for the delivery record. */

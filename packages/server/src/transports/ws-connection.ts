@@ -10,13 +10,19 @@ import { resumeFromQuery } from './resume.js';
 import { extractWsToken, type FoundToken } from './token-extract.js';
 import type { TransportDeps } from './types.js';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
+
+/** The TCP socket under a `/ws` connection: frames are written to it finished (`ws-frames.ts`). */
+export interface FrameSocket extends Corkable {
+  write(frame: Buffer): boolean;
+}
 import {
   channelName,
   echoedChannel,
-  encodedEvent,
   encodeFrame,
+  eventFrame,
   parseClientFrame,
   systemFrame,
+  textFrame,
   tokenOf,
   type InboundFrame,
 } from './ws-frames.js';
@@ -59,7 +65,7 @@ export class WsConnection implements ConnectionSink {
   constructor(
     private readonly shared: WsShared,
     private readonly ws: WebSocket,
-    private readonly raw: Corkable,
+    private readonly raw: FrameSocket,
     req: IncomingMessage,
   ) {
     const { config, clock } = shared.deps;
@@ -116,7 +122,7 @@ export class WsConnection implements ConnectionSink {
   // --- ConnectionSink -------------------------------------------------------------------------
 
   sendEvent(event: OutboundEvent, position?: string): void {
-    this.sendText(encodedEvent(event, position));
+    this.write(eventFrame(event, position));
   }
 
   sendSystem(message: SystemMessage): void {
@@ -368,13 +374,18 @@ export class WsConnection implements ConnectionSink {
   }
 
   private send(frame: ServerFrame): void {
-    this.sendText(encodeFrame(frame));
+    this.write(textFrame(encodeFrame(frame)));
   }
 
-  private sendText(text: string): void {
+  /**
+   * Writes a finished frame to the socket, held to the end of the turn. Straight to the socket rather
+   * than through `ws.send`: with compression off (`ws.ts`), `ws` queues nothing of its own, so frames
+   * leave in the order written, before a close frame `ws.close()` writes after them.
+   */
+  private write(frame: Buffer): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.shared.coalescer.hold(this.raw);
-    this.ws.send(text);
+    this.raw.write(frame);
   }
 
   private clearAuthTimer(): void {

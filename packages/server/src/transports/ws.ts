@@ -90,6 +90,9 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
       answerShutdown(req, socket, head);
       return;
     }
+    // Held to the end of the turn: the 101 answer and `session_created` (the token verified and the
+    // connection registered within the turn, as they usually are) leave in one write.
+    shared.coalescer.hold(socket);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection = new WsConnection(shared, ws, socket, req);
       track(ws, connection);

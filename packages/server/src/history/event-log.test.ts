@@ -447,6 +447,23 @@ describe.each<StoreSubject>([sqlite, postgres])('the event log in the store ($na
     expect(commits).toEqual([1, 3, 1]);
   });
 
+  it('a stream found absent is not asked for again until this log appends to it', async () => {
+    const log = await subject.open();
+    const none = { epoch: NO_EPOCH, offset: 0 };
+    // Its own append makes a stream found absent present.
+    expect((await log.heads(['u:u8'])).get('u:u8')).toEqual(none);
+    const own = cursorOf(await log.append(publish({ users: ['u8'] })), 'u:u8');
+    expect(own.offset).toBe(1);
+    expect((await log.heads(['u:u8'])).get('u:u8')).toEqual(own);
+    // A second writer (which the store log does not support) is the only way the store can change
+    // behind it: the first log still answers from memory, so it did not ask the store again.
+    expect((await log.heads(['u:u9'])).get('u:u9')).toEqual(none);
+    const other = await subject.reopen();
+    const written = cursorOf(await other.append(publish({ users: ['u9'] })), 'u:u9');
+    expect((await log.heads(['u:u9'])).get('u:u9')).toEqual(none);
+    expect((await (await subject.reopen()).heads(['u:u9'])).get('u:u9')).toEqual(written);
+  });
+
   it('a publish retried after a restart is still appended once', async () => {
     const before = await subject.open();
     const envelope = publish({ users: ['u1'] });

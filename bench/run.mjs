@@ -10,6 +10,8 @@
 //   --client=socket.io-client   use socket.io-client instead of the lightweight Engine.IO client
 //   --connections=N             override the connection count
 //   --profile                   write a --cpu-prof profile of each server into bench/results/profiles/
+//   --profile=phases            instead, one profile per server and phase (connect, fanout-one, fanout-groups,
+//                               reauth), started and stopped through the probe (bench/lib/probe.mjs)
 //   --no-cluster                skip the cluster figures
 //   --no-recovery               skip the recovery figures (bench/lib/recovery.mjs)
 //   --no-cluster-publish        skip the cluster publish figure
@@ -92,7 +94,10 @@ const SECRET = 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 const API_KEY = 'bench-api-key-0123456789';
 const date = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');
 const RESULTS = join(BENCH, 'results');
-const profileDir = args.profile ? join(RESULTS, 'profiles', date) : undefined;
+const profileRoot = args.profile ? join(RESULTS, 'profiles', date) : undefined;
+const phaseProfileDir = args.profile === 'phases' ? profileRoot : undefined;
+const profileDir = phaseProfileDir ? undefined : profileRoot;
+if (phaseProfileDir) mkdirSync(phaseProfileDir, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-'));
 process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -234,6 +239,7 @@ const benchContext = () => ({
   secret: SECRET,
   apiKey: API_KEY,
   clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws',
+  phaseProfileDir,
 });
 
 async function main() {

@@ -1,8 +1,38 @@
 // Preloaded into every server under test (`node --expose-gc --import bench/lib/probe.mjs ...`), so the
 // bench reads memory and CPU the same way for Tether and the baselines without touching their code.
 // It answers `{ probe: 'stats', id, gc? }` IPC messages from the bench parent.
+// `{ probe: 'profile', id, file }` starts a CPU profile of this process, and the next one with the
+// same `file` writes it there: a profile of one phase, not of the whole run (`--cpu-prof`).
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+
+let profiling = null;
+
+function profile(msg) {
+  const answer = (extra = {}) => process.send({ probe: 'profile', id: msg.id, ...extra });
+  if (profiling === null) {
+    const session = new Session();
+    session.connect();
+    profiling = session;
+    session.post('Profiler.enable', () =>
+      session.post('Profiler.setSamplingInterval', { interval: 250 }, () =>
+        session.post('Profiler.start', () => answer({ started: true })),
+      ),
+    );
+    return;
+  }
+  const session = profiling;
+  profiling = null;
+  session.post('Profiler.stop', (err, result) => {
+    if (!err) writeFileSync(msg.file, JSON.stringify(result.profile));
+    session.disconnect();
+    answer({ written: err ? undefined : msg.file, error: err?.message });
+  });
+}
+
 if (typeof process.send === 'function') {
   process.on('message', (msg) => {
+    if (msg?.probe === 'profile') return profile(msg);
     if (!msg || msg.probe !== 'stats') return;
     // Two passes: the first may only move survivors to old space; the second frees what the first unlinked.
     if (msg.gc && typeof globalThis.gc === 'function') {

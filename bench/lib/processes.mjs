@@ -85,7 +85,7 @@ export class ServerProcess {
           clearTimeout(timer);
           resolve(msg.port);
         }
-        if (msg?.probe === 'stats') this.pending.get(msg.id)?.(msg);
+        if (msg?.probe === 'stats' || msg?.probe === 'profile') this.pending.get(msg.id)?.(msg);
       });
       if (readyFrom === 'log') {
         const poll = setInterval(() => {
@@ -126,6 +126,15 @@ export class ServerProcess {
 
   /** Memory and CPU of the server; `gc` forces a full collection first (retained memory only). */
   stats(gc = false) {
+    return this.ask({ probe: 'stats', gc });
+  }
+
+  /** Starts a CPU profile of the server; the next call writes it to `file` (one phase's profile). */
+  profile(file) {
+    return this.ask({ probe: 'profile', file });
+  }
+
+  ask(message) {
     const id = ++probeSeq;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name}: probe timed out`)), 60_000);
@@ -134,7 +143,7 @@ export class ServerProcess {
         this.pending.delete(id);
         resolve(msg);
       });
-      this.child.send({ probe: 'stats', id, gc });
+      this.child.send({ ...message, id });
     });
   }
 

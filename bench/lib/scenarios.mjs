@@ -1,6 +1,7 @@
 // The measurement phases, run in order against one target with its own server and workers.
 // Every wait is bounded: by an expected count, by a stall timeout, or by a duration.
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { WorkerPool } from './pool.mjs';
 import { Publisher } from './publisher.mjs';
 import { merge, summarize } from './histogram.mjs';
@@ -54,6 +55,18 @@ export async function runTarget(def, sizes, ctx, log) {
   const out = { name: def.name, transport: def.protocol, loadAverageAtStart: loadavg()[0] };
   let pool = null;
   const server = { stats: (gc) => Promise.all(servers.map((sv) => sv.stats(gc))).then(sumStats) };
+  // `--profile=phases`: one CPU profile per server and phase, rather than one of the whole run.
+  const phase = async (name, fn) => {
+    if (!ctx.phaseProfileDir) return fn();
+    const file = (k) =>
+      join(ctx.phaseProfileDir, `${def.name}${servers.length > 1 ? `-${k + 1}` : ''}-${name}.cpuprofile`);
+    await Promise.all(servers.map((sv, k) => sv.profile(file(k))));
+    try {
+      return await fn();
+    } finally {
+      await Promise.all(servers.map((sv, k) => sv.profile(file(k))));
+    }
+  };
   try {
     const ports = await Promise.all(servers.map((sv) => sv.ready));
     const port = ports[0];
@@ -72,7 +85,9 @@ export async function runTarget(def, sizes, ctx, log) {
 
     // --- connections: rate, connect time, memory, idle CPU
     const before = await server.stats(true);
-    const parts = await pool.all('connect', { window: Math.ceil(sizes.connectWindow / pool.size) });
+    const parts = await phase('connect', () =>
+      pool.all('connect', { window: Math.ceil(sizes.connectWindow / pool.size) }),
+    );
     const afterConnect = await server.stats(false);
     const connected = parts.reduce((n, p) => n + p.connected, 0);
     const failed = parts.reduce((n, p) => n + p.failed, 0);
@@ -139,19 +154,21 @@ export async function runTarget(def, sizes, ctx, log) {
     // because other load on a shared machine only ever makes a run slower.
     const best = (runs) => runs.reduce((a, r) => (r.deliveriesPerSecond > a.deliveriesPerSecond ? r : a));
     const oneRuns = [];
-    for (let rep = 0; rep < sizes.reps; rep += 1) {
-      await pool.all('reset', { mode: 'count' });
-      const s0 = await server.stats(false);
-      const sent = await pub.burst(Array(sizes.fanoutEvents).fill('bench/all'), 4);
-      const got = await drain(pool, sizes.fanoutEvents * recipients);
-      const s1 = await server.stats(false);
-      oneRuns.push({
-        delivered: got.received,
-        expected: got.expected,
-        deliveriesPerSecond: Math.round(got.received / ((got.lastAt - sent.startedAt) / 1e6)),
-        serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
-      });
-    }
+    await phase('fanout-one', async () => {
+      for (let rep = 0; rep < sizes.reps; rep += 1) {
+        await pool.all('reset', { mode: 'count' });
+        const s0 = await server.stats(false);
+        const sent = await pub.burst(Array(sizes.fanoutEvents).fill('bench/all'), 4);
+        const got = await drain(pool, sizes.fanoutEvents * recipients);
+        const s1 = await server.stats(false);
+        oneRuns.push({
+          delivered: got.received,
+          expected: got.expected,
+          deliveriesPerSecond: Math.round(got.received / ((got.lastAt - sent.startedAt) / 1e6)),
+          serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
+        });
+      }
+    });
     out.fanoutOne = { recipients, events: sizes.fanoutEvents, ...best(oneRuns), runs: oneRuns };
     log(
       `  fan-out 1×${recipients}: ${out.fanoutOne.deliveriesPerSecond} deliveries/s, ${out.fanoutOne.serverCpuMicrosPerDelivery} µs CPU/delivery (best of ${oneRuns.map((r) => r.deliveriesPerSecond).join(', ')}; ${out.fanoutOne.delivered}/${out.fanoutOne.expected})`,
@@ -180,7 +197,9 @@ export async function runTarget(def, sizes, ctx, log) {
       }
       return { publishes: perEvent.length, ...best(runs), runs };
     };
-    const { runs: groupRuns, ...bestGroups } = await groupPattern(() => pub.burst(scopes, 16), scopes);
+    const { runs: groupRuns, ...bestGroups } = await phase('fanout-groups', () =>
+      groupPattern(() => pub.burst(scopes, 16), scopes),
+    );
     const sortedRates = groupRuns.map((r) => r.publishesPerSecond).sort((a, b) => a - b);
     out.fanoutGroups = {
       groups: sizes.groups,
@@ -237,10 +256,12 @@ export async function runTarget(def, sizes, ctx, log) {
     if (def.reauth) {
       const reauthParts = (args) => pool.all('reauth', { ...args });
       const r0 = await server.stats(false);
-      const flowing = await latencyRun(
-        0.5,
-        () => reauthParts({ durationMs: sizes.reauthMs, window: Math.ceil(sizes.reauthWindow / pool.size) }),
-        sizes.reauthMs,
+      const flowing = await phase('reauth', () =>
+        latencyRun(
+          0.5,
+          () => reauthParts({ durationMs: sizes.reauthMs, window: Math.ceil(sizes.reauthWindow / pool.size) }),
+          sizes.reauthMs,
+        ),
       );
       const rp = flowing.extra;
       const ok = rp.reduce((n, p) => n + p.ok, 0);

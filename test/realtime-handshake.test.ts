@@ -1,6 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { attachSocketIo } from '../packages/server/src/transports/socketio.js';
 import { attachWs } from '../packages/server/src/transports/ws.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { SioClient, WsClient } from './helpers/realtime.js';
@@ -237,10 +239,11 @@ describe('handshake: limits', () => {
     }
   });
 
-  it('writes the 101 answer and session_created in one write when the token comes with the upgrade', async () => {
+  /** A server of one transport (`attach`) on a gateway's parts, counting each upgrade socket's write calls. */
+  async function countingServer(attach: typeof attachWs | typeof attachSocketIo) {
     const gw = await startGateway();
     const server = createServer();
-    // Counts what reaches the socket's write calls (each a write(2)/writev(2)), under Tether's handler.
+    // Each call of a socket's _write/_writev is one write(2)/writev(2); its number of chunks is kept.
     const writes: number[] = [];
     server.prependListener('upgrade', (_req, socket: Socket) => {
       const counted = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
@@ -252,7 +255,7 @@ describe('handshake: limits', () => {
         };
       }
     });
-    const handle = attachWs(server, {
+    const handle = attach(server, {
       config: gw.gateway.config,
       hub: gw.internals.hub,
       authenticator: gw.internals.authenticator,
@@ -260,17 +263,46 @@ describe('handshake: limits', () => {
       clock: gw.internals.clock,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      gw,
+      writes,
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      async close() {
+        await handle.close();
+        await new Promise((resolve) => server.close(resolve));
+        await gw.close();
+      },
+    };
+  }
+
+  it('writes the 101 answer and session_created in one write when the token comes with the upgrade', async () => {
+    const counting = await countingServer(attachWs);
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { gw, url, writes } = counting;
       const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'one-write' })}` } });
       expect((await client.first('session_created')).userId).toBe('one-write');
       // One write of two chunks: the 101 answer and the frame.
       expect(writes).toEqual([2]);
       client.close();
     } finally {
-      await handle.close();
-      await new Promise((resolve) => server.close(resolve));
-      await gw.close();
+      await counting.close();
+    }
+  });
+
+  it("writes a Socket.IO upgrade's 101 answer and engine.io's open packet in one write", async () => {
+    const counting = await countingServer(attachSocketIo);
+    try {
+      const client = new WebSocket(`${counting.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
+      const open = await new Promise<string>((resolve, reject) => {
+        client.once('message', (data: Buffer) => resolve(data.toString()));
+        client.once('error', reject);
+      });
+      expect(open).toMatch(/^0\{"sid":/);
+      // One write: the 101 answer, then the open packet's frame header and body.
+      expect(counting.writes).toEqual([3]);
+      client.close();
+    } finally {
+      await counting.close();
     }
   });
 

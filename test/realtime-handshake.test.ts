@@ -1,8 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
-import { attachSocketIo } from '../packages/server/src/transports/socketio.js';
 import { attachWs } from '../packages/server/src/transports/ws.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { SioClient, WsClient } from './helpers/realtime.js';
@@ -239,8 +237,8 @@ describe('handshake: limits', () => {
     }
   });
 
-  /** A server of one transport (`attach`) on a gateway's parts, counting each upgrade socket's write calls. */
-  async function countingServer(attach: typeof attachWs | typeof attachSocketIo) {
+  /** A `/ws` server on a gateway's parts, counting each upgrade socket's write calls. */
+  async function countingServer() {
     const gw = await startGateway();
     const server = createServer();
     // Each call of a socket's _write/_writev is one write(2)/writev(2); its number of chunks is kept.
@@ -255,7 +253,7 @@ describe('handshake: limits', () => {
         };
       }
     });
-    const handle = attach(server, {
+    const handle = attachWs(server, {
       config: gw.gateway.config,
       hub: gw.internals.hub,
       authenticator: gw.internals.authenticator,
@@ -276,30 +274,13 @@ describe('handshake: limits', () => {
   }
 
   it('writes the 101 answer and session_created in one write when the token comes with the upgrade', async () => {
-    const counting = await countingServer(attachWs);
+    const counting = await countingServer();
     try {
       const { gw, url, writes } = counting;
       const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'one-write' })}` } });
       expect((await client.first('session_created')).userId).toBe('one-write');
       // One write of two chunks: the 101 answer and the frame.
       expect(writes).toEqual([2]);
-      client.close();
-    } finally {
-      await counting.close();
-    }
-  });
-
-  it("writes a Socket.IO upgrade's 101 answer and engine.io's open packet in one write", async () => {
-    const counting = await countingServer(attachSocketIo);
-    try {
-      const client = new WebSocket(`${counting.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
-      const open = await new Promise<string>((resolve, reject) => {
-        client.once('message', (data: Buffer) => resolve(data.toString()));
-        client.once('error', reject);
-      });
-      expect(open).toMatch(/^0\{"sid":/);
-      // One write: the 101 answer, then the open packet's frame header and body.
-      expect(counting.writes).toEqual([3]);
       client.close();
     } finally {
       await counting.close();

@@ -19,14 +19,7 @@ export interface EngineConn {
 export class EngineSockets {
   private readonly bySid = new Map<string, Duplex>();
 
-  /**
-   * `hold` is called with the socket of every Socket.IO upgrade, before engine.io answers it: held
-   * to the end of the turn, the 101 answer and engine.io's open packet leave in one write.
-   */
-  constructor(
-    private readonly server: Server,
-    private readonly hold: (socket: Corkable) => void = () => undefined,
-  ) {
+  constructor(private readonly server: Server) {
     server.prependListener('upgrade', this.onUpgrade);
   }
 
@@ -44,7 +37,6 @@ export class EngineSockets {
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex): void => {
     const url = req.url;
     if (url === undefined || !url.startsWith(SOCKET_IO_PATH + '/')) return;
-    this.hold(socket);
     const q = url.indexOf('?');
     const sid = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get('sid');
     if (sid === null) return;

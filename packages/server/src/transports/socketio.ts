@@ -43,7 +43,7 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
   io.engine.on('connection', admission.onConnection);
   const shared: SioShared = { deps, gate, io, admission };
   const coalescer = new WriteCoalescer();
-  const engineSockets = new EngineSockets(server, (socket) => coalescer.hold(socket));
+  const engineSockets = new EngineSockets(server);
 
   io.use((socket, next) => {
     admit(shared, socket).then(

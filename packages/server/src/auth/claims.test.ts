@@ -86,4 +86,35 @@ describe('scopesOf', () => {
     expect(scopesOf(undefined)).toEqual([]);
     expect(scopesOf({ a: 1 })).toEqual([]);
   });
+
+  it('returns a claim array that is already normalized and duplicate-free itself, and copies any other', () => {
+    const normal = ['ke/muranga', '*'];
+    expect(scopesOf(normal)).toBe(normal);
+    const principal = principalFromClaims({ ...base, scopes: normal }, true, NOW);
+    expect(principal.scopes).toBe(principal.claims.scopes);
+    for (const raw of [['ke/muranga', 'ke/muranga'], ['/ke/muranga'], ['ke/muranga', 3]]) {
+      const copy = scopesOf(raw);
+      expect(copy).not.toBe(raw);
+      expect(copy).toEqual(['ke/muranga']);
+    }
+    // Long lists are checked for repeats with a Set: the same answers.
+    const long = Array.from({ length: 40 }, (_, i) => `ke/${i}`);
+    expect(scopesOf(long)).toBe(long);
+    const repeated = [...long, 'ke/7'];
+    expect(scopesOf(repeated)).not.toBe(repeated);
+    expect(scopesOf(repeated)).toEqual(long);
+  });
+});
+
+describe('channels', () => {
+  it('a token allowing no channel shares one frozen empty array; one with channels gets its own', () => {
+    const none = principalFromClaims(base, true, NOW).channels;
+    expect(none).toEqual([]);
+    expect(Object.isFrozen(none)).toBe(true);
+    expect(principalFromClaims({ ...base, channels: [] }, true, NOW).channels).toBe(none);
+    expect(principalFromClaims({ ...base, channels: [3, ''] }, true, NOW).channels).toBe(none);
+    const some = principalFromClaims({ ...base, channels: ['project:42'] }, true, NOW).channels;
+    expect(some).toEqual(['project:42']);
+    expect(Object.isFrozen(some)).toBe(false);
+  });
 });

@@ -230,11 +230,59 @@ describe('hub token lifecycle', () => {
     expect(session.principal.expiresAt).toBe(clock.now() + 800_000);
   });
 
-  it('registering 10k sessions arms one timer for all their warnings and expiries', () => {
+  it('registering 10k sessions arms one timer for all their warnings and expiries, one queued deadline each', () => {
     const { clock, hub, connect } = createTestHub({ env: { MAX_CONNECTIONS_PER_USER: '100000' } });
     for (let i = 0; i < 10_000; i++) connect({ userId: `u${i % 100}`, expiresAt: clock.now() + 60_000 + i * 10 });
     expect(clock.pendingTimers).toBe(1);
-    expect(hub.schedulerStats()).toMatchObject({ live: 20_000, armedTimers: 1 });
+    // The warning only: each expiry is queued when its warning fires.
+    expect(hub.schedulerStats()).toEqual({
+      entries: 10_000,
+      live: 10_000,
+      stale: 0,
+      armedTimers: 1,
+      nextAt: clock.now() + 60_000 - W,
+    });
+  });
+
+  it('keeps one queued deadline per session: the warning, then the expiry, then one after a reauth', async () => {
+    const { clock, hub, authenticator, connect } = createTestHub();
+    const exp = clock.now() + 120_000;
+    const { sink, session } = connect({ userId: 'a', expiresAt: exp });
+    expect(hub.schedulerStats()).toMatchObject({ entries: 1, live: 1, nextAt: exp - W });
+    clock.advanceTo(exp - W);
+    expect(sink.systemOf('token_expiring')).toHaveLength(1);
+    expect(hub.schedulerStats()).toMatchObject({ entries: 1, live: 1, nextAt: exp });
+
+    authenticator.add('t', makePrincipal({ userId: 'a', expiresAt: exp + 120_000 }));
+    expect(await hub.reauth(session, 't')).toMatchObject({ ok: true });
+    // The old expiry is a tombstone until it surfaces; the new warning is the one live entry.
+    expect(hub.schedulerStats()).toMatchObject({ live: 1, nextAt: exp + 120_000 - W });
+    clock.advanceTo(exp + 120_000 - W);
+    expect(sink.systemOf('token_expiring')).toHaveLength(2);
+    expect(hub.schedulerStats()).toMatchObject({ entries: 1, live: 1, stale: 0, nextAt: exp + 120_000 });
+    clock.advanceTo(exp + 120_000);
+    expect(sink.closedWith?.code).toBe('AUTH_EXPIRED');
+    expect(hub.schedulerStats()).toMatchObject({ entries: 0, live: 0, armedTimers: 0 });
+  });
+
+  it('an expiry queued when its warning fires keeps its place among same-instant deadlines (connect order)', () => {
+    const order: string[] = [];
+    const { clock, connect } = createTestHub({
+      observer: {
+        onExpiryWarning: (s) => order.push(`warn:${s.userId}`),
+        onSessionClosed: (s, reason) => order.push(`${reason}:${s.userId}`),
+      },
+    });
+    const t = clock.now() + 120_000;
+    // a expires at t; b, connected after a, is warned at t. Both were queued before a's warning
+    // fired, so a's expiry comes first, as it did when both of a's deadlines were queued at connect.
+    connect({ userId: 'a', expiresAt: t });
+    connect({ userId: 'b', expiresAt: t + W });
+    // c, connected after a's warning fired, expires at t too: after a, and after b's warning.
+    clock.advanceTo(t - W);
+    connect({ userId: 'c', expiresAt: t });
+    clock.advanceTo(t);
+    expect(order).toEqual(['warn:a', 'warn:c', 'expired:a', 'warn:b', 'expired:c']);
   });
 
   it('a token already expired at register is refused with AUTH_EXPIRED', () => {

@@ -20,7 +20,7 @@ import type { Logger } from '../util/logger.js';
 import { TokenBucket } from '../util/rate-limit.js';
 import { channelAllowed, isValidChannelName } from './channels.js';
 import { CopyDelivery } from './copies.js';
-import { normalizeGrants, SessionIndexes } from './indexes.js';
+import { adoptGrants, SessionIndexes } from './indexes.js';
 import { readNarrow } from './narrow.js';
 import { TokenLifecycle } from './lifecycle.js';
 import { guardObserver } from './observer.js';
@@ -219,7 +219,7 @@ export function createHub(deps: HubDeps): LocalHub {
     const now = clock.now();
     const session = new HubSession(
       generateId(),
-      { ...principal, scopes: normalizeGrants(principal.scopes) },
+      { ...principal, scopes: adoptGrants(principal.scopes) },
       sink,
       info,
       now,

@@ -131,19 +131,16 @@ export function route(
   stamp: number,
   visit: (session: HubSession) => void,
 ): void {
-  const each = (sessions: ReadonlySet<HubSession> | undefined): void => {
-    if (sessions === undefined) return;
-    for (const session of sessions) {
-      if (session.stamp === stamp || session.closed) continue;
-      session.stamp = stamp;
-      visit(session);
-    }
+  const once = (session: HubSession): void => {
+    if (session.stamp === stamp || session.closed) return;
+    session.stamp = stamp;
+    visit(session);
   };
-  for (const user of envelope.to.users) each(indexes.byUser.get(user));
+  for (const user of envelope.to.users) indexes.byUser.forEach(user, once);
   for (const scope of envelope.to.scopes) {
-    for (const grant of scopeAncestry(scope)) each(indexes.byScope.get(grant));
+    for (const grant of scopeAncestry(scope)) indexes.byScope.forEach(grant, once);
   }
-  for (const channel of envelope.to.channels) each(indexes.byChannel.get(channel));
+  for (const channel of envelope.to.channels) indexes.byChannel.forEach(channel, once);
 }
 
 /** A target list of strings, each accepted by `valid`; absent means empty. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeadlineHandle, DeadlineScheduler } from './scheduler.js';
+import { DeadlineHandle, DeadlineScheduler, type Deadlines } from './scheduler.js';
 import { FakeClock } from './testing.js';
 
 function setup() {
@@ -109,6 +109,87 @@ describe('DeadlineScheduler', () => {
     expect(clock.pendingTimers).toBe(1);
     clock.advance(100);
     expect(fired).toEqual(['a@100', 'now@100', 'later@150']);
+  });
+
+  it('follow queues the next deadline where scheduling it with the first would have: one entry at a time', () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const scheduler: DeadlineScheduler<string, string> = new DeadlineScheduler<string, string>(
+      clock,
+      (target, kind) => {
+        fired.push(`${kind}:${target}@${clock.now()}`);
+        if (kind === 'warn') scheduler.follow(handles.get(target)!, 300, 'expire');
+      },
+    );
+    const handles = new Map(['a', 'b', 'c'].map((t) => [t, new DeadlineHandle(t)]));
+    // a then b then c: a's expiry (at 300, queued at 100) must still fire before b's and c's
+    // deadlines at 300, which were queued first.
+    scheduler.schedule(handles.get('a')!, 100, 'warn');
+    scheduler.schedule(handles.get('b')!, 300, 'late');
+    scheduler.schedule(handles.get('c')!, 200, 'warn');
+    expect(scheduler.stats()).toMatchObject({ entries: 3, live: 3 });
+    clock.advance(100);
+    expect(scheduler.stats()).toMatchObject({ entries: 3, live: 3 });
+    clock.advance(200);
+    expect(fired).toEqual(['warn:a@100', 'warn:c@200', 'expire:a@300', 'late:b@300', 'expire:c@300']);
+    expect(scheduler.stats()).toMatchObject({ entries: 0, armedTimers: 0 });
+  });
+
+  it('follow queues nothing for a handle cancelled while its deadline fires, and only from onDue', () => {
+    const clock = new FakeClock(0);
+    const fired: string[] = [];
+    const a = new DeadlineHandle('a');
+    const scheduler: DeadlineScheduler<string, string> = new DeadlineScheduler<string, string>(clock, (target) => {
+      fired.push(target);
+      scheduler.cancel(a);
+      scheduler.follow(a, 200, 'expire');
+    });
+    scheduler.schedule(a, 100, 'warn');
+    clock.advance(1000);
+    expect(fired).toEqual(['a']);
+    expect(scheduler.stats()).toMatchObject({ entries: 0, live: 0, armedTimers: 0 });
+    expect(() => scheduler.follow(a, 300, 'expire')).toThrow(/only for the handle whose deadline is firing/);
+  });
+
+  it('a deadline queued by follow cannot be followed in turn (one kept place per scheduled deadline)', () => {
+    const clock = new FakeClock(0);
+    const errors: unknown[] = [];
+    const a = new DeadlineHandle('a');
+    const scheduler: DeadlineScheduler<string, string> = new DeadlineScheduler<string, string>(clock, (_, kind) => {
+      try {
+        scheduler.follow(a, clock.now() + 100, `after-${kind}`);
+      } catch (err) {
+        errors.push(err);
+      }
+    });
+    scheduler.schedule(a, 100, 'warn');
+    clock.advance(1000);
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/cannot follow a deadline queued by follow/);
+    expect(scheduler.stats()).toMatchObject({ entries: 0, armedTimers: 0 });
+  });
+
+  it('a target can be its own handle (a session is)', () => {
+    class Own implements Deadlines<Own> {
+      generation = 0;
+      pending = 0;
+      get target(): Own {
+        return this;
+      }
+    }
+    const clock = new FakeClock(0);
+    const fired: Own[] = [];
+    const scheduler = new DeadlineScheduler<Own, string>(clock, (target) => fired.push(target));
+    const own = new Own();
+    scheduler.schedule(own, 10, 'expire');
+    scheduler.schedule(own, 20, 'expire');
+    expect(own.pending).toBe(2);
+    scheduler.cancel(own);
+    scheduler.schedule(own, 30, 'expire');
+    clock.advance(30);
+    expect(fired).toHaveLength(1);
+    expect(fired[0]).toBe(own);
+    expect(own.pending).toBe(0);
   });
 
   it('stop disarms the timer and forgets every entry', () => {

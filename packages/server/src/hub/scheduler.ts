@@ -3,21 +3,31 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 /**
  * Identifies one target (a session) in the scheduler. Cancelling bumps `generation`, which turns
  * every entry queued under the old generation into a tombstone that is skipped when it surfaces:
- * cancelling is O(1) and the heap is never searched.
+ * cancelling is O(1) and the heap is never searched. `DeadlineHandle` is the plain one; a target
+ * may also be its own (a session is: one 48-byte object fewer per connection).
  */
-export class DeadlineHandle<T> {
+export interface Deadlines<T> {
   /** Entries carrying an older generation are stale. */
-  generation = 0;
+  generation: number;
   /** Live (current-generation) entries still queued; lets the scheduler count tombstones. */
+  pending: number;
+  readonly target: T;
+}
+
+export class DeadlineHandle<T> implements Deadlines<T> {
+  generation = 0;
   pending = 0;
   constructor(readonly target: T) {}
 }
 
 interface Entry<T, K> {
   readonly at: number;
-  /** Insertion order: entries due at the same instant fire in the order they were scheduled. */
+  /**
+   * Insertion order: entries due at the same instant fire in the order they were scheduled. Each
+   * entry takes two numbers: the odd one after it is kept for the deadline `follow` queues when it fires.
+   */
   readonly seq: number;
-  readonly handle: DeadlineHandle<T>;
+  readonly handle: Deadlines<T>;
   readonly generation: number;
   readonly kind: K;
 }
@@ -44,11 +54,16 @@ const COMPACT_MIN_STALE = 1024;
  * armed for the earliest. When it fires, every due entry is popped in time order, so a thousand
  * tokens expiring in the same second cost one timer callback, not a thousand timers.
  *
+ * A target's deadlines can be chained: `onDue` calls `follow` to queue the next one, which then
+ * fires exactly where it would have had it been scheduled right after the first (same-instant
+ * order included). Only one entry per target is then queued at a time.
+ *
  * @example
- *   const scheduler = new DeadlineScheduler<Session, 'warn' | 'expire'>(clock, (s, kind) => …);
  *   const handle = new DeadlineHandle(session);
+ *   const scheduler = new DeadlineScheduler<Session, 'warn' | 'expire'>(clock, (s, kind) => {
+ *     if (kind === 'warn') scheduler.follow(handle, exp, 'expire');
+ *   });
  *   scheduler.schedule(handle, exp - 300_000, 'warn');
- *   scheduler.schedule(handle, exp, 'expire');
  *   scheduler.cancel(handle); // on reauth or disconnect
  */
 export class DeadlineScheduler<T, K> {
@@ -58,6 +73,8 @@ export class DeadlineScheduler<T, K> {
   private timer: TimerHandle | undefined;
   private armedAt = Infinity;
   private firing = false;
+  /** The entry whose `onDue` is running (what `follow` chains after). */
+  private due: Entry<T, K> | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -65,15 +82,38 @@ export class DeadlineScheduler<T, K> {
   ) {}
 
   /** Queues `kind` for `handle.target` at `at` (ms since the epoch). A past time fires on the next timer turn. */
-  schedule(handle: DeadlineHandle<T>, at: number, kind: K): void {
-    this.push({ at, seq: this.seq++, handle, generation: handle.generation, kind });
+  schedule(handle: Deadlines<T>, at: number, kind: K): void {
+    this.enqueue(handle, at, kind, this.seq);
+    this.seq += 2;
+  }
+
+  /**
+   * From `onDue` only, for the handle whose deadline is firing: queues its next deadline in the
+   * place kept for it when the firing one was scheduled, so among entries due at the same instant
+   * it fires where a `schedule` call made right after the firing one's would have. Once per firing
+   * deadline, and not for a deadline itself queued by `follow` (one place is kept, not a chain);
+   * nothing is queued when the handle was cancelled meanwhile (in `onDue`) or after `stop`.
+   */
+  follow(handle: Deadlines<T>, at: number, kind: K): void {
+    const due = this.due;
+    if (!this.firing || (due !== undefined && due.handle !== handle))
+      throw new Error('DeadlineScheduler.follow is only for the handle whose deadline is firing');
+    if (due !== undefined && due.seq % 2 === 1)
+      throw new Error('DeadlineScheduler.follow cannot follow a deadline queued by follow');
+    if (due === undefined || due.generation !== handle.generation) return;
+    this.due = undefined;
+    this.enqueue(handle, at, kind, due.seq + 1);
+  }
+
+  private enqueue(handle: Deadlines<T>, at: number, kind: K, seq: number): void {
+    this.push({ at, seq, handle, generation: handle.generation, kind });
     handle.pending++;
     // While firing, arm() runs once at the end; arming here would only churn the timer.
     if (!this.firing && at < this.armedAt) this.arm();
   }
 
   /** Drops every entry queued for the handle (lazily: they become tombstones). */
-  cancel(handle: DeadlineHandle<T>): void {
+  cancel(handle: Deadlines<T>): void {
     handle.generation++;
     this.stale += handle.pending;
     handle.pending = 0;
@@ -93,6 +133,7 @@ export class DeadlineScheduler<T, K> {
 
   /** Disarms the timer and forgets every entry (shutdown). */
   stop(): void {
+    this.due = undefined;
     this.disarm();
     for (const entry of this.heap) entry.handle.pending = 0;
     this.heap = [];
@@ -113,9 +154,12 @@ export class DeadlineScheduler<T, K> {
         }
         top.handle.pending--;
         // onDue must not throw (the hub guards its callbacks); one bad entry must not stall the rest.
+        this.due = top;
         this.onDue(top.handle.target, top.kind);
+        this.due = undefined;
       }
     } finally {
+      this.due = undefined;
       this.firing = false;
       this.arm();
     }

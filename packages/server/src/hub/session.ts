@@ -3,7 +3,7 @@ import type { Principal } from '../auth/types.js';
 import { StreamLayout, readScopes } from '../history/streams.js';
 import { SessionCursors } from './cursors.js';
 import type { TokenBucket } from '../util/rate-limit.js';
-import { DeadlineHandle } from './scheduler.js';
+import type { Deadlines } from './scheduler.js';
 import type { ConnectionInfo, ConnectionSink, OutboundEvent, PresenceEntry, Session, TransportKind } from './types.js';
 
 const NO_CHANNELS: ReadonlySet<string> = new Set();
@@ -14,13 +14,14 @@ const SETTLED: Promise<unknown> = Promise.resolve();
  * The hub's own record of a connection. Transports hold it as a read-only `Session`; every
  * mutation goes through the hub so the indexes never disagree with it.
  */
-export class HubSession implements Session {
-  readonly transport: TransportKind;
+export class HubSession implements Session, Deadlines<HubSession> {
+  /** Its own handle in the lifecycle scheduler (see `Deadlines`): no handle object per connection. */
+  generation = 0;
+  pending = 0;
   /** Joined channels; undefined while none (most connections: an empty Set costs ~180 bytes each). */
   private joined: Set<string> | undefined;
   /** Made at the first reauth: most idle connections never need one. */
   private bucket: TokenBucket | undefined;
-  readonly lifecycle: DeadlineHandle<HubSession>;
   closed = false;
   /** The code the hub closed the session with (null: closed by the transport or without a code). */
   closeCode: ErrorCode | null = null;
@@ -56,9 +57,17 @@ export class HubSession implements Session {
     readonly layout: StreamLayout = StreamLayout.SINGLE,
   ) {
     this.cursors = new SessionCursors(layout);
-    this.transport = sink.transport;
-    this.lifecycle = new DeadlineHandle<HubSession>(this);
     this.scopeReads = readScopes(principal.scopes);
+  }
+
+  /** As a scheduler handle, the session is its own target. */
+  get target(): HubSession {
+    return this;
+  }
+
+  /** Read from the sink rather than kept: a field costs 8 bytes per connection. */
+  get transport(): TransportKind {
+    return this.sink.transport;
   }
 
   get channels(): ReadonlySet<string> {

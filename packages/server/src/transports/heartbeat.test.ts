@@ -91,4 +91,39 @@ describe('HeartbeatSweeper', () => {
     expect(clock.pending()).toBe(0);
     sweeper.stop();
   });
+
+  it('sends the pings of a large sweep in slices, yielding between them, and re-arms once the sweep is done', () => {
+    const clock = manualClock();
+    const deferred: Array<() => void> = [];
+    // A slice of 0 ms: the sweep yields at every look at the time (every 16 sockets).
+    const sweeper = new HeartbeatSweeper({
+      intervalMs: 1000,
+      timeoutMs: 1000,
+      clock,
+      onDead: () => undefined,
+      sliceMs: 0,
+      defer: (rest) => deferred.push(rest),
+    });
+    const sockets = Array.from({ length: 100 }, socket);
+    for (const s of sockets) sweeper.add(s);
+    // Sweeps every 200 ms; those before the interval ends ping nothing (each still yields every 16).
+    for (let t = 0; t < 4; t++) {
+      clock.advance(200);
+      while (deferred.length > 0) deferred.shift()!();
+    }
+    const pinged = () => sockets.filter((s) => s.pings === 1).length;
+    expect(pinged()).toBe(0);
+    clock.advance(200);
+    expect(pinged()).toBe(16);
+    expect(clock.pending()).toBe(0); // not re-armed while the sweep is going
+    let slices = 1;
+    while (deferred.length > 0) {
+      deferred.shift()!();
+      slices++;
+    }
+    expect(pinged()).toBe(100);
+    expect(slices).toBe(7);
+    expect(clock.pending()).toBe(1);
+    sweeper.stop();
+  });
 });

@@ -11,7 +11,7 @@
 //   --connections=N             override the connection count
 //   --profile                   write a --cpu-prof profile of each server into bench/results/profiles/
 //   --profile=phases            instead, one profile per server and phase (connect, fanout-one, fanout-groups,
-//                               reauth), started and stopped through the probe (bench/lib/probe.mjs)
+//                               reauth, reauth-storm), started and stopped through the probe (bench/lib/probe.mjs)
 //   --no-cluster                skip the cluster figures
 //   --no-recovery               skip the recovery figures (bench/lib/recovery.mjs)
 //   --no-cluster-publish        skip the cluster publish figure

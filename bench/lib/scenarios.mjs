@@ -294,7 +294,9 @@ export async function runTarget(def, sizes, ctx, log) {
         `  reauth while events flow: ${out.reauth.perSecond}/s (${ok} ok, ${rfail} failed), reauth p99 ${rh.p99} ms, server CPU ${out.reauth.serverCpuPercent}%, clients ${out.reauth.clientCpuPercent}%, event p99 during ${flowing.p99} ms`,
       );
 
-      const storm = await latencyRun(0.5, () => reauthParts({ durationMs: sizes.latencyMs, spread: true }));
+      const storm = await phase('reauth-storm', () =>
+        latencyRun(0.5, () => reauthParts({ durationMs: sizes.latencyMs, spread: true })),
+      );
       const sp = storm.extra;
       delete storm.extra;
       out.reauthStorm = {

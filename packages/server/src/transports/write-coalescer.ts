@@ -19,7 +19,7 @@ export interface Corkable {
  *
  * @example
  *   const coalescer = new WriteCoalescer();
- *   coalescer.hold(rawSocket); ws.send(frame); // leaves at the end of this turn
+ *   coalescer.hold(rawSocket); rawSocket.write(frame); // leaves at the end of this turn
  */
 export class WriteCoalescer {
   private held = new Set<Corkable>();

@@ -237,8 +237,8 @@ describe('handshake: limits', () => {
     }
   });
 
-  /** A `/ws` server on a gateway's parts, counting each upgrade socket's write calls. */
-  async function countingServer() {
+  /** A `/ws` server of its own on a gateway's parts, counting each upgrade socket's write calls. */
+  async function wsServer(options: { wsAuthTimeoutMs?: number } = {}) {
     const gw = await startGateway();
     const server = createServer();
     // Each call of a socket's _write/_writev is one write(2)/writev(2); its number of chunks is kept.
@@ -259,6 +259,7 @@ describe('handshake: limits', () => {
       authenticator: gw.internals.authenticator,
       logger: gw.gateway.logger,
       clock: gw.internals.clock,
+      ...options,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return {
@@ -274,7 +275,7 @@ describe('handshake: limits', () => {
   }
 
   it('writes the 101 answer and session_created in one write when the token comes with the upgrade', async () => {
-    const counting = await countingServer();
+    const counting = await wsServer();
     try {
       const { gw, url, writes } = counting;
       const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'one-write' })}` } });
@@ -288,19 +289,9 @@ describe('handshake: limits', () => {
   });
 
   it('answers a /ws client that never authenticates with AUTH_TIMEOUT and close 1008', async () => {
-    const gw = await startGateway();
-    const server = createServer();
-    const handle = attachWs(server, {
-      config: gw.gateway.config,
-      hub: gw.internals.hub,
-      authenticator: gw.internals.authenticator,
-      logger: gw.gateway.logger,
-      clock: gw.internals.clock,
-      wsAuthTimeoutMs: 300,
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const standalone = await wsServer({ wsAuthTimeoutMs: 300 });
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { gw, url } = standalone;
       const silent = new WsClient(url);
       await silent.opened();
       const openedAt = Date.now();
@@ -315,9 +306,7 @@ describe('handshake: limits', () => {
       expect((await prompt.first('session_created')).userId).toBe('prompt');
       prompt.close();
     } finally {
-      await handle.close();
-      server.close();
-      await gw.close();
+      await standalone.close();
     }
   });
 });

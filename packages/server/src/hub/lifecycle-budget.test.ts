@@ -7,8 +7,7 @@ import { SessionIndexes } from './indexes.js';
 import { TokenLifecycle } from './lifecycle.js';
 import { guardObserver } from './observer.js';
 import { HubSession } from './session.js';
-import { FakeClock, RecordingSink, TableAuthenticator, makePrincipal } from './testing.js';
-import { TurnBudget } from './turn-budget.js';
+import { FakeClock, RecordingSink, TableAuthenticator, makePrincipal, manualTurnBudget } from './testing.js';
 
 /** A lifecycle whose reauth budget runs on a hand-moved clock: each verification "costs" 1 ms. */
 function setup(budgetMs = 3, reauthPerMinute = 100) {
@@ -16,16 +15,10 @@ function setup(budgetMs = 3, reauthPerMinute = 100) {
   const config = configFrom({ TOKEN_EXPIRY_WARNING_SECONDS: '30' });
   const authenticator = new TableAuthenticator(clock);
   const logger = createLogger('silent');
-  let cpu = 0;
-  const slices: Array<() => void> = [];
-  const budget = new TurnBudget(
-    budgetMs,
-    () => cpu,
-    (fn) => slices.push(fn),
-  );
+  const { budget, slices, spend } = manualTurnBudget(budgetMs);
   const verify = authenticator.authenticate.bind(authenticator);
   authenticator.authenticate = (token: string) => {
-    cpu += 1;
+    spend(1);
     return verify(token);
   };
   const indexes = new SessionIndexes();

@@ -1,19 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { manualTurnBudget } from './testing.js';
 import { TurnBudget } from './turn-budget.js';
 
 /** A budget on a hand-moved clock whose slices run only when the test says so. */
 function manualBudget(budgetMs: number) {
-  let now = 0;
-  const slices: Array<() => void> = [];
-  const budget = new TurnBudget(
-    budgetMs,
-    () => now,
-    (fn) => slices.push(fn),
-  );
+  const { budget, slices, spend } = manualTurnBudget(budgetMs);
   return {
     budget,
-    spend: (ms: number) => (now += ms),
+    spend,
     /** Runs the scheduled slice (the next turn's check phase), microtasks included. */
     async nextTurn(): Promise<void> {
       const slice = slices.shift();

@@ -1,6 +1,6 @@
 import { StreamLayout, streamScope } from '../history/streams.js';
 import type { Cursor } from '../history/types.js';
-import type { SessionIndexes } from './indexes.js';
+import type { SessionIndexes, SetIndex } from './indexes.js';
 import { outboundFor } from './recovery.js';
 import type { HubSession } from './session.js';
 import type { OutboundEvent, PublishEnvelope } from './types.js';
@@ -32,18 +32,18 @@ export class CopyDelivery {
   ) {}
 
   /**
-   * The connections reading `stream` (`u:`, `s:` or `c:` names; see history/streams.ts): a scope's
-   * sub-stream is read by every reader of the scope.
+   * Where the connections reading `stream` are indexed (`u:`, `s:` or `c:` names; see
+   * history/streams.ts): a scope's sub-stream is read by every reader of the scope.
    */
-  readersOf(stream: string): ReadonlySet<HubSession> | undefined {
+  private readersOf(stream: string): [SetIndex<HubSession>, string] | undefined {
     const name = stream.slice(2);
     switch (stream.slice(0, 2)) {
       case 'u:':
-        return this.indexes.byUser.get(name);
+        return [this.indexes.byUser, name];
       case 's:':
-        return this.indexes.byScope.get(streamScope(stream)!);
+        return [this.indexes.byScope, streamScope(stream)!];
       case 'c:':
-        return this.indexes.byChannel.get(name);
+        return [this.indexes.byChannel, name];
       default:
         return undefined;
     }
@@ -61,23 +61,24 @@ export class CopyDelivery {
     send: (session: HubSession, event: OutboundEvent) => void,
   ): void {
     const readers = this.readersOf(stream);
-    if (readers === undefined) return;
+    if (readers === undefined || readers[0].count(readers[1]) === 0) return;
     const recent = this.remember(envelope, publishedAt);
     const cursors = new Map([[stream, cursor]]);
     // Same `encoded` object as every other copy: encoded once per event and transport.
     const event: OutboundEvent = { ...recent.outbound, cursors };
-    for (const session of readers) {
-      if (session.closed) continue;
+    // forEach: a key with one reader holds it without a Set, and visiting it allocates nothing.
+    readers[0].forEach(readers[1], (session) => {
+      if (session.closed) return;
       if (recent.streams.size > 1 && this.readsAnother(session, recent.streams, stream)) {
         recent.recipients ??= new Set();
         if (recent.recipients.has(session)) {
           session.cursors.advance(cursors);
-          continue;
+          return;
         }
         recent.recipients.add(session);
       }
       send(session, event);
-    }
+    });
   }
 
   private readsAnother(session: HubSession, streams: ReadonlySet<string>, stream: string): boolean {

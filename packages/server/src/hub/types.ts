@@ -25,7 +25,7 @@ export interface OutboundEvent {
   readonly data: Readonly<Record<string, unknown>>;
   /** When the publish entered the hub (`performance.now()`), for the publish→send histogram. */
   readonly publishedAt: number;
-  /** Per-transport encodings, filled lazily by the first connection of each transport (`/ws`: the JSON bytes). */
+  /** Per-transport encodings, filled lazily by the first connection of each transport (`/ws`: the finished frame without a position). */
   readonly encoded: { ws?: Buffer; sio?: unknown };
   /** The event's cursor in each stream of the log it went to; absent when no log is kept. */
   readonly cursors?: ReadonlyMap<string, Cursor>;

@@ -152,24 +152,24 @@ export function textFrame(text: string): Buffer {
 }
 
 /**
- * An application event's WebSocket frame for one recipient. The part every recipient shares (event,
- * data, id) is encoded to bytes once per publish and cached on the event; each recipient's frame is
- * those bytes with its position added before the closing brace.
+ * An application event's WebSocket frame for one recipient. The frame without a position (event,
+ * data, id) is built once per publish and cached on the event: recipients without a position (no
+ * event log) are all written that one buffer; each other recipient's frame is its body with the
+ * position added before the closing brace.
  */
 export function eventFrame(event: OutboundEvent, position: string | undefined): Buffer {
-  const shared = (event.encoded.ws ??= Buffer.from(
+  const shared = (event.encoded.ws ??= textFrame(
     encodeFrame({ type: 'event', event: event.event, data: event.data, id: event.id }),
   ));
-  if (position === undefined) {
-    const [frame, offset] = allocFrame(shared.length);
-    shared.copy(frame, offset);
-    return frame;
-  }
+  if (position === undefined) return shared;
+  // The shared frame's header is 2, 4 or 10 bytes (its 7-bit length says which).
+  const lengthBits = shared[1]! & 0x7f;
+  const start = lengthBits === 126 ? 4 : lengthBits === 127 ? 10 : 2;
   // Positions are URL-safe characters only: one byte each, nothing to escape.
   const tail = ',"position":"' + position + '"}';
-  const open = shared.length - 1;
+  const open = shared.length - start - 1;
   const [frame, offset] = allocFrame(open + tail.length);
-  shared.copy(frame, offset, 0, open);
+  shared.copy(frame, offset, start, start + open);
   frame.write(tail, offset + open, 'latin1');
   return frame;
 }

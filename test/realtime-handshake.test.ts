@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PendingPublishes } from '../packages/server/src/hub/backlog.js';
 import { attachWs } from '../packages/server/src/transports/ws.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { SioClient, WsClient } from './helpers/realtime.js';
@@ -238,7 +239,10 @@ describe('handshake: limits', () => {
   });
 
   /** A `/ws` server of its own on a gateway's parts, counting each upgrade socket's write calls. */
-  async function wsServer(options: { wsAuthTimeoutMs?: number } = {}) {
+  async function wsServer(
+    options: { wsAuthTimeoutMs?: number; writeHoldMs?: number; backlog?: PendingPublishes } = {},
+  ) {
+    const { backlog, ...wsOptions } = options;
     const gw = await startGateway();
     const server = createServer();
     // Each call of a socket's _write/_writev is one write(2)/writev(2); its number of chunks is kept.
@@ -255,11 +259,12 @@ describe('handshake: limits', () => {
     });
     const handle = attachWs(server, {
       config: gw.gateway.config,
-      hub: gw.internals.hub,
+      // A backlog the test moves stands for publishes pending in the hub.
+      hub: backlog === undefined ? gw.internals.hub : { ...gw.internals.hub, backlog },
       authenticator: gw.internals.authenticator,
       logger: gw.gateway.logger,
       clock: gw.internals.clock,
-      ...options,
+      ...wsOptions,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return {
@@ -282,6 +287,61 @@ describe('handshake: limits', () => {
       expect((await client.first('session_created')).userId).toBe('one-write');
       // One write of two chunks: the 101 answer and the frame.
       expect(writes).toEqual([2]);
+      client.close();
+    } finally {
+      await counting.close();
+    }
+  });
+
+  it('holds event frames past their turn while publishes are pending, so a burst leaves in one write', async () => {
+    const backlog = new PendingPublishes();
+    // A wait bounded by the backlog only, on a loaded machine; the bound is checked below.
+    const counting = await wsServer({ backlog, writeHoldMs: 2000 });
+    try {
+      const { gw, url, writes } = counting;
+      const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'burst' })}` } });
+      await client.first('session_created');
+      expect(writes).toEqual([2]);
+      const publish = (n: number) =>
+        gw.internals.hub.publish({ event: 'burst', data: { n }, to: { users: ['burst'] } });
+      // Alone, an event leaves at the end of its turn.
+      await publish(0);
+      await client.nth('event', 0);
+      expect(writes).toEqual([2, 1]);
+      // A publish is pending (in the log, or on its way): the delivered ones wait for it.
+      backlog.enter();
+      await publish(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      await publish(2);
+      expect(writes).toEqual([2, 1]);
+      backlog.leave();
+      expect(writes).toEqual([2, 1, 2]);
+      expect((await client.nth('event', 2)).data).toEqual({ n: 2 });
+      // However long the backlog stays busy, a frame waits at most writeHoldMs after its turn.
+      backlog.enter();
+      const waitFrom = Date.now();
+      await publish(3);
+      expect((await client.nth('event', 3, 5000)).data).toEqual({ n: 3 });
+      expect(Date.now() - waitFrom).toBeGreaterThanOrEqual(1900);
+      expect(writes).toEqual([2, 1, 2, 1]);
+      backlog.leave();
+      client.close();
+    } finally {
+      await counting.close();
+    }
+  });
+
+  it("writes a lone event's frame as soon as its publish is delivered, before the turn ends", async () => {
+    const counting = await wsServer();
+    try {
+      const { gw, url, writes } = counting;
+      const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'lone' })}` } });
+      await client.first('session_created');
+      expect(writes).toEqual([2]);
+      await gw.internals.hub.publish({ event: 'lone', data: {}, to: { users: ['lone'] } });
+      // No turn has ended since the delivery (this runs in the same microtask drain): written already.
+      expect(writes).toEqual([2, 1]);
+      expect((await client.first('event')).event).toBe('lone');
       client.close();
     } finally {
       await counting.close();

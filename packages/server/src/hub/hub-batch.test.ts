@@ -48,4 +48,26 @@ describe('hub batch publish', () => {
     await expect(hub.publishBatch(batch as never)).rejects.toThrow(/\[2\] event "session_created" is a reserved name/);
     expect(client.sink.events).toEqual([]);
   });
+
+  it('counts publishes from acceptance to delivery in its backlog, failed ones too, and says when it empties', async () => {
+    const log = new FailingLog(2);
+    const { hub, connect } = createTestHub({ log });
+    const client = connect({ userId: 'u' });
+    const busyAtDelivery: boolean[] = [];
+    client.sink.sendEvent = () => busyAtDelivery.push(hub.backlog.busy);
+    let idle = 0;
+    hub.backlog.onIdle(() => idle++);
+    expect(hub.backlog.busy).toBe(false);
+
+    const results = hub.publishBatch(rows(3));
+    expect(hub.backlog.busy).toBe(true);
+    await results;
+    // Delivered while the later ones were still pending; the last one delivered emptied it.
+    expect(busyAtDelivery).toEqual([true, true]);
+    expect(hub.backlog.busy).toBe(false);
+    expect(idle).toBe(1);
+
+    await hub.publish({ event: 'alone', to: { users: ['u'] } });
+    expect(idle).toBe(2);
+  });
 });

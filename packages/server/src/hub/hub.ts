@@ -19,6 +19,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { TokenBucket } from '../util/rate-limit.js';
 import { channelAllowed, isValidChannelName } from './channels.js';
+import { PendingPublishes } from './backlog.js';
 import { CopyDelivery } from './copies.js';
 import { adoptGrants, SessionIndexes } from './indexes.js';
 import { readNarrow } from './narrow.js';
@@ -336,6 +337,7 @@ export function createHub(deps: HubDeps): LocalHub {
   }
 
   const copies = new CopyDelivery(indexes, layout);
+  const backlog = new PendingPublishes();
 
   function deliverCopy(
     envelope: PublishEnvelope,
@@ -477,11 +479,16 @@ export function createHub(deps: HubDeps): LocalHub {
 
   async function publishEnvelope(envelope: PublishEnvelope, publishedAt: number): Promise<PublishResult> {
     let delivered: number;
-    if (broker !== undefined) delivered = await broker.publish(envelope);
-    else {
-      // Logged before delivered: a client that misses it live finds it in the log.
-      const logged = deps.log === undefined ? undefined : await deps.log.append(envelope);
-      delivered = deliverLocal(envelope, publishedAt, logged?.cursors);
+    backlog.enter();
+    try {
+      if (broker !== undefined) delivered = await broker.publish(envelope);
+      else {
+        // Logged before delivered: a client that misses it live finds it in the log.
+        const logged = deps.log === undefined ? undefined : await deps.log.append(envelope);
+        delivered = deliverLocal(envelope, publishedAt, logged?.cursors);
+      }
+    } finally {
+      backlog.leave();
     }
     const result: PublishResult = { id: envelope.id, delivered };
     logger.debug({ event: 'publish', eventId: envelope.id, name: envelope.event, delivered }, 'event published');
@@ -603,6 +610,7 @@ export function createHub(deps: HubDeps): LocalHub {
 
   return {
     nodeId,
+    backlog,
     receipt,
     heartbeat,
     admit: (principal) => {

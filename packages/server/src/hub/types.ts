@@ -201,8 +201,25 @@ export interface HubBroker {
 }
 
 /** The transport-independent core. Implementation: `hub/hub.ts`. */
+/**
+ * Publishes accepted and not yet delivered on this node: events whose frames are about to be
+ * written. Transports hold their writes while there are some (see `WriteCoalescer`), so the frames
+ * of publishes that arrive together leave a socket together.
+ */
+export interface PublishBacklog {
+  /** Whether some publish is between acceptance and delivery. */
+  readonly busy: boolean;
+  /**
+   * Calls `listener` each time the last pending publish is delivered (or fails). `bursting`: the
+   * last publishes came close together, so more are likely on their way.
+   */
+  onIdle(listener: (bursting: boolean) => void): void;
+}
+
 export interface Hub {
   readonly nodeId: string;
+  /** Publishes on their way to this node's connections (see `PublishBacklog`). */
+  readonly backlog: PublishBacklog;
   /**
    * Pre-check for a handshake, before the transport accepts the connection: throws
    * TetherError(CONNECTION_LIMIT | AUTH_EXPIRED | SERVER_SHUTDOWN) when `register` would refuse.

@@ -8,7 +8,7 @@ import { SioConnection, type SioServer, type SioShared, type SioSocket } from '.
 import { readResume } from './resume.js';
 import { extractSocketIoToken } from './token-extract.js';
 import type { TransportDeps, TransportHandle } from './types.js';
-import { WriteCoalescer } from './write-coalescer.js';
+import { transportCoalescer } from './write-coalescer.js';
 
 /**
  * Socket.IO transport on `/socket.io` (websocket and polling; docs/PROTOCOL.md "Socket.IO").
@@ -42,7 +42,7 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
   });
   io.engine.on('connection', admission.onConnection);
   const shared: SioShared = { deps, gate, io, admission };
-  const coalescer = new WriteCoalescer();
+  const coalescer = transportCoalescer(deps);
   const engineSockets = new EngineSockets(server);
 
   io.use((socket, next) => {

@@ -29,6 +29,11 @@ export interface TransportDeps {
    * session for its Socket.IO namespace connect. Default `WS_AUTH_TIMEOUT_MS`.
    */
   wsAuthTimeoutMs?: number;
+  /**
+   * The longest a connection's frames wait after their turn for publishes pending in the hub
+   * (`WriteCoalescer`'s `maxHoldMs`). Default 1 ms; 0 flushes at the end of every turn.
+   */
+  writeHoldMs?: number;
 }
 
 /** A transport attached to the shared `http.Server`. */

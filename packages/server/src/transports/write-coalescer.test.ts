@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PendingPublishes } from '../hub/backlog.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 function fakeSocket() {
@@ -6,10 +7,41 @@ function fakeSocket() {
   return { calls, cork: () => calls.push('cork'), uncork: () => calls.push('uncork') };
 }
 
+/** A coalescer whose turn ends, clock and timers are moved by hand. */
+function handMoved(backlog?: PendingPublishes) {
+  const turnEnds: Array<() => void> = [];
+  const timers: Array<{ fn: () => void; at: number; cleared: boolean }> = [];
+  let now = 0;
+  const coalescer = new WriteCoalescer({
+    schedule: (fn) => turnEnds.push(fn),
+    ...(backlog === undefined ? {} : { backlog }),
+    maxHoldMs: 1,
+    setTimer: (fn, ms) => {
+      const timer = { fn, at: now + ms, cleared: false };
+      timers.push(timer);
+      return timer;
+    },
+    clearTimer: (timer) => ((timer as { cleared: boolean }).cleared = true),
+  });
+  return {
+    coalescer,
+    timers,
+    endTurn: () => turnEnds.shift()!(),
+    pendingTurns: () => turnEnds.length,
+    advance(ms: number) {
+      now += ms;
+      for (const t of timers.splice(0)) {
+        if (t.cleared) continue;
+        if (t.at <= now) t.fn();
+        else timers.push(t);
+      }
+    },
+  };
+}
+
 describe('WriteCoalescer', () => {
   it('corks each socket once per turn and uncorks all of them in one scheduled flush', () => {
-    const scheduled: Array<() => void> = [];
-    const coalescer = new WriteCoalescer((fn) => scheduled.push(fn));
+    const { coalescer, endTurn, pendingTurns } = handMoved();
     const a = fakeSocket();
     const b = fakeSocket();
     coalescer.hold(a);
@@ -17,13 +49,13 @@ describe('WriteCoalescer', () => {
     coalescer.hold(b);
     expect(a.calls).toEqual(['cork']);
     expect(b.calls).toEqual(['cork']);
-    expect(scheduled).toHaveLength(1);
-    scheduled[0]!();
+    expect(pendingTurns()).toBe(1);
+    endTurn();
     expect(a.calls).toEqual(['cork', 'uncork']);
     expect(b.calls).toEqual(['cork', 'uncork']);
     coalescer.hold(a);
     expect(a.calls).toEqual(['cork', 'uncork', 'cork']);
-    expect(scheduled).toHaveLength(2);
+    expect(pendingTurns()).toBe(1);
   });
 
   it('with the default scheduler, writes of one turn leave together after it', async () => {
@@ -32,5 +64,95 @@ describe('WriteCoalescer', () => {
     coalescer.hold(a);
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(a.calls).toEqual(['cork', 'uncork']);
+  });
+
+  it('holds writes past their turn while publishes are pending, and flushes when the last is delivered', () => {
+    const backlog = new PendingPublishes();
+    const { coalescer, endTurn } = handMoved(backlog);
+    const a = fakeSocket();
+    backlog.enter();
+    backlog.enter();
+    backlog.leave(); // the first publish was delivered: its frame is held
+    coalescer.hold(a);
+    endTurn();
+    expect(a.calls).toEqual(['cork']);
+    coalescer.hold(a); // the second publish's frame joins the same write
+    expect(a.calls).toEqual(['cork']);
+    backlog.leave();
+    expect(a.calls).toEqual(['cork', 'uncork']);
+  });
+
+  it('holds at most maxHoldMs after the turn, however long publishes stay pending', () => {
+    const backlog = new PendingPublishes();
+    const { coalescer, endTurn, advance, timers } = handMoved(backlog);
+    const a = fakeSocket();
+    backlog.enter();
+    coalescer.hold(a);
+    advance(5); // a long turn (a large delivery) does not use up the wait
+    endTurn();
+    expect(timers.map((t) => t.at)).toEqual([6]);
+    advance(0.5);
+    expect(a.calls).toEqual(['cork']);
+    advance(0.5);
+    expect(a.calls).toEqual(['cork', 'uncork']);
+    // Still pending: the next round waits again.
+    coalescer.hold(a);
+    endTurn();
+    expect(a.calls).toEqual(['cork', 'uncork', 'cork']);
+    advance(1);
+    expect(a.calls).toEqual(['cork', 'uncork', 'cork', 'uncork']);
+  });
+
+  it('does not wait when no publish is pending, and flushes as soon as the last pending one is delivered', () => {
+    const backlog = new PendingPublishes();
+    const { coalescer, endTurn, pendingTurns, timers } = handMoved(backlog);
+    const a = fakeSocket();
+    coalescer.hold(a);
+    endTurn();
+    expect(a.calls).toEqual(['cork', 'uncork']);
+    expect(timers).toHaveLength(0);
+    // Within a turn: the delivered publish's frame leaves before the turn ends.
+    backlog.enter();
+    coalescer.hold(a);
+    backlog.leave();
+    expect(a.calls).toEqual(['cork', 'uncork', 'cork', 'uncork']);
+    endTurn(); // finds nothing held
+    expect(pendingTurns()).toBe(0);
+    expect(a.calls).toEqual(['cork', 'uncork', 'cork', 'uncork']);
+    coalescer.hold(a);
+    expect(pendingTurns()).toBe(1);
+  });
+
+  it('an explicit flush ends a wait and its timer', () => {
+    const backlog = new PendingPublishes();
+    const { coalescer, endTurn, timers } = handMoved(backlog);
+    const a = fakeSocket();
+    backlog.enter();
+    coalescer.hold(a);
+    endTurn();
+    coalescer.flush();
+    expect(a.calls).toEqual(['cork', 'uncork']);
+    expect(timers[0]!.cleared).toBe(true);
+    backlog.leave();
+    expect(a.calls).toEqual(['cork', 'uncork']);
+  });
+
+  it('in a burst, an emptying backlog leaves the held writes to the end of the turn', () => {
+    let now = 0;
+    const backlog = new PendingPublishes(() => now);
+    const { coalescer, endTurn } = handMoved(backlog);
+    const a = fakeSocket();
+    backlog.enter();
+    coalescer.hold(a);
+    backlog.leave(); // alone: flushed at once
+    expect(a.calls).toEqual(['cork', 'uncork']);
+    endTurn();
+    now += 0.5; // the next publish comes 0.5 ms later: a burst
+    backlog.enter();
+    coalescer.hold(a);
+    backlog.leave();
+    expect(a.calls).toEqual(['cork', 'uncork', 'cork']);
+    endTurn(); // nothing pending any more: no wait past the turn
+    expect(a.calls).toEqual(['cork', 'uncork', 'cork', 'uncork']);
   });
 });

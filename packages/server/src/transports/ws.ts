@@ -8,7 +8,7 @@ import { HeartbeatSweeper } from './heartbeat.js';
 import { bearerSubprotocol } from './token-extract.js';
 import type { TransportDeps, TransportHandle } from './types.js';
 import { isWsPath } from './upgrade-paths.js';
-import { WriteCoalescer } from './write-coalescer.js';
+import { transportCoalescer } from './write-coalescer.js';
 import { WsConnection, type WsShared } from './ws-connection.js';
 import { encodeFrame, systemFrame } from './ws-frames.js';
 
@@ -46,7 +46,7 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
   const shared: WsShared = {
     deps,
     gate: new HandshakeGate(deps, 'ws'),
-    coalescer: new WriteCoalescer(),
+    coalescer: transportCoalescer(deps),
     heartbeat,
     authTimeoutMs: deps.wsAuthTimeoutMs ?? WS_AUTH_TIMEOUT_MS,
   };

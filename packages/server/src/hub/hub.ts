@@ -120,6 +120,7 @@ export function createHub(deps: HubDeps): LocalHub {
   const random = deps.random ?? Math.random;
   const observer = guardObserver(deps.observer, logger);
   const indexes = new SessionIndexes();
+  const backlog = new PendingPublishes();
   const lifecycle = new TokenLifecycle({
     config,
     authenticator: deps.authenticator,
@@ -129,6 +130,7 @@ export function createHub(deps: HubDeps): LocalHub {
     indexes,
     expire: (session) => end(session, 'AUTH_EXPIRED', 'expired', true, AUTH_MESSAGES.expired),
     regranted: (session) => restream(session),
+    backlog,
   });
   const reauthPerSecond = config.reauthRatePerMinute / 60;
   const newReauthBucket = (): TokenBucket => new TokenBucket(config.reauthRatePerMinute, reauthPerSecond, clock);
@@ -337,7 +339,6 @@ export function createHub(deps: HubDeps): LocalHub {
   }
 
   const copies = new CopyDelivery(indexes, layout);
-  const backlog = new PendingPublishes();
 
   function deliverCopy(
     envelope: PublishEnvelope,

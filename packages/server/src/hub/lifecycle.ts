@@ -8,7 +8,7 @@ import type { SessionIndexes } from './indexes.js';
 import type { GuardedObserver } from './observer.js';
 import { DeadlineScheduler, type SchedulerStats } from './scheduler.js';
 import type { HubSession } from './session.js';
-import { TurnBudget } from './turn-budget.js';
+import { REAUTH_BUDGET_MS, TurnBudget, type BudgetYield } from './turn-budget.js';
 
 type Deadline = 'warn' | 'expire';
 
@@ -25,6 +25,8 @@ export interface LifecycleDeps {
   regranted(session: HubSession): void;
   /** Paces reauth verification per event-loop turn (default: REAUTH_BUDGET_MS per phase, see TurnBudget). */
   reauthBudget?: TurnBudget;
+  /** Publishes pending in the hub: the default budget gives way to them (`REAUTH_BUDGET_BUSY_MS`). */
+  backlog?: BudgetYield;
 }
 
 /**
@@ -42,7 +44,7 @@ export class TokenLifecycle {
 
   constructor(private readonly deps: LifecycleDeps) {
     this.warningMs = deps.config.tokenExpiryWarningSeconds * 1000;
-    this.budget = deps.reauthBudget ?? new TurnBudget();
+    this.budget = deps.reauthBudget ?? new TurnBudget(REAUTH_BUDGET_MS, undefined, undefined, deps.backlog);
     this.scheduler = new DeadlineScheduler<HubSession, Deadline>(deps.clock, (session, kind) =>
       this.onDue(session, kind),
     );

@@ -129,4 +129,33 @@ describe('TurnBudget', () => {
     expect(seenAt).toBeGreaterThan(0);
     expect(seenAt).toBeLessThan(tasks);
   });
+
+  it('while the work it gives way to is busy, a window is REAUTH_BUDGET_BUSY_MS long', async () => {
+    let now = 0;
+    const slices: Array<() => void> = [];
+    const publishes = { busy: true };
+    const budget = new TurnBudget(
+      1,
+      () => now,
+      (fn) => slices.push(fn),
+      publishes,
+    );
+    const ran: number[] = [];
+    const task = (i: number) => () => {
+      ran.push(i);
+      now += 0.1;
+    };
+    for (let i = 0; i < 20; i++) budget.run(task(i));
+    // 0.25 ms of 0.1 ms tasks: three run (the third starts at 0.2 ms), the rest wait.
+    expect(ran).toEqual([0, 1, 2]);
+    slices.shift()!();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Still busy: the next turn's slice is as short; reauths move on all the same.
+    expect(ran).toEqual([0, 1, 2, 3, 4, 5]);
+    publishes.busy = false;
+    slices.shift()!();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Nothing pending any more: the whole 1 ms.
+    expect(ran).toHaveLength(16);
+  });
 });

@@ -10,7 +10,7 @@ export const REAUTH_BUDGET_MS = 1;
  */
 export const REAUTH_BUDGET_BUSY_MS = 0.25;
 
-/** Other work the budget gives way to: while it is `busy`, a window is `busyBudgetMs` long. */
+/** Other work the budget gives way to: while it is `busy`, a window is `REAUTH_BUDGET_BUSY_MS` long. */
 export interface BudgetYield {
   readonly busy: boolean;
 }

@@ -200,7 +200,6 @@ export interface HubBroker {
   channelReady(channel: string): Promise<void>;
 }
 
-/** The transport-independent core. Implementation: `hub/hub.ts`. */
 /**
  * Publishes accepted and not yet delivered on this node: events whose frames are about to be
  * written. Transports hold their writes while there are some (see `WriteCoalescer`), so the frames
@@ -216,6 +215,7 @@ export interface PublishBacklog {
   onIdle(listener: (bursting: boolean) => void): void;
 }
 
+/** The transport-independent core. Implementation: `hub/hub.ts`. */
 export interface Hub {
   readonly nodeId: string;
   /** Publishes on their way to this node's connections (see `PublishBacklog`). */

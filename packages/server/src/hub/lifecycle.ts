@@ -8,7 +8,7 @@ import type { SessionIndexes } from './indexes.js';
 import type { GuardedObserver } from './observer.js';
 import { DeadlineScheduler, type SchedulerStats } from './scheduler.js';
 import type { HubSession } from './session.js';
-import { REAUTH_BUDGET_MS, TurnBudget, type BudgetYield } from './turn-budget.js';
+import { TurnBudget, type BudgetYield } from './turn-budget.js';
 
 type Deadline = 'warn' | 'expire';
 
@@ -44,7 +44,7 @@ export class TokenLifecycle {
 
   constructor(private readonly deps: LifecycleDeps) {
     this.warningMs = deps.config.tokenExpiryWarningSeconds * 1000;
-    this.budget = deps.reauthBudget ?? new TurnBudget(REAUTH_BUDGET_MS, undefined, undefined, deps.backlog);
+    this.budget = deps.reauthBudget ?? new TurnBudget({ yieldTo: deps.backlog });
     this.scheduler = new DeadlineScheduler<HubSession, Deadline>(deps.clock, (session, kind) =>
       this.onDue(session, kind),
     );

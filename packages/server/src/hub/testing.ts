@@ -10,7 +10,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { EventLog } from '../history/types.js';
 import { createLogger } from '../util/logger.js';
 import { createHub } from './hub.js';
-import { TurnBudget } from './turn-budget.js';
+import { TurnBudget, type BudgetYield } from './turn-budget.js';
 import type {
   ConnectionInfo,
   ConnectionSink,
@@ -27,22 +27,18 @@ interface FakeTimer extends TimerHandle {
   fn: () => void;
 }
 
-/** A clock whose time moves only when told; timers fire in time order during `advance`. */
 /**
  * A `TurnBudget` on a hand-moved clock (`spend`) whose later slices wait in `slices` until a test
- * runs them (each one is the next turn's check phase).
+ * runs them (each one is the next turn's check phase). `yieldTo`: what it gives way to while busy.
  */
-export function manualTurnBudget(budgetMs: number) {
+export function manualTurnBudget(budgetMs: number, yieldTo?: BudgetYield) {
   let now = 0;
   const slices: Array<() => void> = [];
-  const budget = new TurnBudget(
-    budgetMs,
-    () => now,
-    (fn) => slices.push(fn),
-  );
+  const budget = new TurnBudget({ budgetMs, now: () => now, schedule: (fn) => slices.push(fn), yieldTo });
   return { budget, slices, spend: (ms: number) => void (now += ms) };
 }
 
+/** A clock whose time moves only when told; timers fire in time order during `advance`. */
 export class FakeClock implements Clock {
   private timers = new Set<FakeTimer>();
   private seq = 0;

@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { manualTurnBudget } from './testing.js';
-import { TurnBudget } from './turn-budget.js';
+import { TurnBudget, type BudgetYield } from './turn-budget.js';
 
 /** A budget on a hand-moved clock whose slices run only when the test says so. */
-function manualBudget(budgetMs: number) {
-  const { budget, slices, spend } = manualTurnBudget(budgetMs);
+function manualBudget(budgetMs: number, yieldTo?: BudgetYield) {
+  const { budget, slices, spend } = manualTurnBudget(budgetMs, yieldTo);
   return {
     budget,
     spend,
@@ -106,7 +106,7 @@ describe('TurnBudget', () => {
   });
 
   it('lets a timer due during a burst run between slices, not after the whole burst', async () => {
-    const budget = new TurnBudget(2);
+    const budget = new TurnBudget({ budgetMs: 2 });
     const done: number[] = [];
     const busy = (ms: number): void => {
       const until = performance.now() + ms;
@@ -131,30 +131,21 @@ describe('TurnBudget', () => {
   });
 
   it('while the work it gives way to is busy, a window is REAUTH_BUDGET_BUSY_MS long', async () => {
-    let now = 0;
-    const slices: Array<() => void> = [];
     const publishes = { busy: true };
-    const budget = new TurnBudget(
-      1,
-      () => now,
-      (fn) => slices.push(fn),
-      publishes,
-    );
+    const { budget, spend, nextTurn } = manualBudget(1, publishes);
     const ran: number[] = [];
     const task = (i: number) => () => {
       ran.push(i);
-      now += 0.1;
+      spend(0.1);
     };
     for (let i = 0; i < 20; i++) budget.run(task(i));
     // 0.25 ms of 0.1 ms tasks: three run (the third starts at 0.2 ms), the rest wait.
     expect(ran).toEqual([0, 1, 2]);
-    slices.shift()!();
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     // Still busy: the next turn's slice is as short; reauths move on all the same.
     expect(ran).toEqual([0, 1, 2, 3, 4, 5]);
     publishes.busy = false;
-    slices.shift()!();
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     // Nothing pending any more: the whole 1 ms.
     expect(ran).toHaveLength(16);
   });

@@ -15,6 +15,16 @@ export interface BudgetYield {
   readonly busy: boolean;
 }
 
+export interface TurnBudgetOptions {
+  /** The window per event-loop phase (ms); default `REAUTH_BUDGET_MS`. */
+  budgetMs?: number;
+  now?: () => number;
+  /** Runs the next turn's slice (default `setImmediate`). */
+  schedule?: (fn: () => void) => void;
+  /** While it is busy, a window is at most `REAUTH_BUDGET_BUSY_MS`. */
+  yieldTo?: BudgetYield | undefined;
+}
+
 /**
  * Lets bulk work (reauths) take at most `budgetMs` of wall time per event-loop phase, so it cannot
  * starve deliveries: what arrives once the budget is spent waits, in arrival order, and is let
@@ -39,7 +49,7 @@ export interface BudgetYield {
  * budget can be overrun by about one task, never by a whole burst.
  *
  * @example
- *   const budget = new TurnBudget(1);
+ *   const budget = new TurnBudget({ yieldTo: hub.backlog });
  *   budget.run(() => void work()); // now while this phase has room, else in a later turn (FIFO)
  */
 export class TurnBudget {
@@ -50,12 +60,17 @@ export class TurnBudget {
   private windowStart = -1;
   private scheduled = false;
 
-  constructor(
-    private readonly budgetMs: number = REAUTH_BUDGET_MS,
-    private readonly now: () => number = () => performance.now(),
-    private readonly schedule: (fn: () => void) => void = setImmediate,
-    private readonly yieldTo?: BudgetYield,
-  ) {}
+  private readonly budgetMs: number;
+  private readonly now: () => number;
+  private readonly schedule: (fn: () => void) => void;
+  private readonly yieldTo: BudgetYield | undefined;
+
+  constructor(options: TurnBudgetOptions = {}) {
+    this.budgetMs = options.budgetMs ?? REAUTH_BUDGET_MS;
+    this.now = options.now ?? (() => performance.now());
+    this.schedule = options.schedule ?? setImmediate;
+    this.yieldTo = options.yieldTo;
+  }
 
   /**
    * Runs `task` now while the window has room and nothing waits, else queues it for a later turn

@@ -267,10 +267,16 @@ describe('handshake: limits', () => {
       ...wsOptions,
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return {
       gw,
       writes,
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      url,
+      /** A `/ws` client of `sub` with its token on the upgrade, once `session_created` came. */
+      async connect(sub: string) {
+        const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub })}` } });
+        return { client, session: await client.first('session_created') };
+      },
       async close() {
         await handle.close();
         await new Promise((resolve) => server.close(resolve));
@@ -282,9 +288,9 @@ describe('handshake: limits', () => {
   it('writes the 101 answer and session_created in one write when the token comes with the upgrade', async () => {
     const counting = await wsServer();
     try {
-      const { gw, url, writes } = counting;
-      const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'one-write' })}` } });
-      expect((await client.first('session_created')).userId).toBe('one-write');
+      const { client, session } = await counting.connect('one-write');
+      expect(session.userId).toBe('one-write');
+      const { writes } = counting;
       // One write of two chunks: the 101 answer and the frame.
       expect(writes).toEqual([2]);
       client.close();
@@ -298,9 +304,8 @@ describe('handshake: limits', () => {
     // A wait bounded by the backlog only, on a loaded machine; the bound is checked below.
     const counting = await wsServer({ backlog, writeHoldMs: 2000 });
     try {
-      const { gw, url, writes } = counting;
-      const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'burst' })}` } });
-      await client.first('session_created');
+      const { gw, writes } = counting;
+      const { client } = await counting.connect('burst');
       expect(writes).toEqual([2]);
       const publish = (n: number) =>
         gw.internals.hub.publish({ event: 'burst', data: { n }, to: { users: ['burst'] } });
@@ -334,9 +339,8 @@ describe('handshake: limits', () => {
   it("writes a lone event's frame as soon as its publish is delivered, before the turn ends", async () => {
     const counting = await wsServer();
     try {
-      const { gw, url, writes } = counting;
-      const client = new WsClient(url, { headers: { authorization: `Bearer ${gw.sign({ sub: 'lone' })}` } });
-      await client.first('session_created');
+      const { gw, writes } = counting;
+      const { client } = await counting.connect('lone');
       expect(writes).toEqual([2]);
       await gw.internals.hub.publish({ event: 'lone', data: {}, to: { users: ['lone'] } });
       // No turn has ended since the delivery (this runs in the same microtask drain): written already.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PendingPublishes } from '../hub/backlog.js';
+import { FakeClock } from '../hub/testing.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 function fakeSocket() {
@@ -7,35 +8,22 @@ function fakeSocket() {
   return { calls, cork: () => calls.push('cork'), uncork: () => calls.push('uncork') };
 }
 
-/** A coalescer whose turn ends, clock and timers are moved by hand. */
+/** A coalescer whose turn ends are run by hand, on a fake clock. */
 function handMoved(backlog?: PendingPublishes) {
   const turnEnds: Array<() => void> = [];
-  const timers: Array<{ fn: () => void; at: number; cleared: boolean }> = [];
-  let now = 0;
+  const clock = new FakeClock();
   const coalescer = new WriteCoalescer({
     schedule: (fn) => turnEnds.push(fn),
     ...(backlog === undefined ? {} : { backlog }),
     maxHoldMs: 1,
-    setTimer: (fn, ms) => {
-      const timer = { fn, at: now + ms, cleared: false };
-      timers.push(timer);
-      return timer;
-    },
-    clearTimer: (timer) => ((timer as { cleared: boolean }).cleared = true),
+    clock,
   });
   return {
     coalescer,
-    timers,
+    clock,
     endTurn: () => turnEnds.shift()!(),
     pendingTurns: () => turnEnds.length,
-    advance(ms: number) {
-      now += ms;
-      for (const t of timers.splice(0)) {
-        if (t.cleared) continue;
-        if (t.at <= now) t.fn();
-        else timers.push(t);
-      }
-    },
+    advance: (ms: number) => clock.advance(ms),
   };
 }
 
@@ -84,13 +72,13 @@ describe('WriteCoalescer', () => {
 
   it('holds at most maxHoldMs after the turn, however long publishes stay pending', () => {
     const backlog = new PendingPublishes();
-    const { coalescer, endTurn, advance, timers } = handMoved(backlog);
+    const { coalescer, endTurn, advance, clock } = handMoved(backlog);
     const a = fakeSocket();
     backlog.enter();
     coalescer.hold(a);
     advance(5); // a long turn (a large delivery) does not use up the wait
     endTurn();
-    expect(timers.map((t) => t.at)).toEqual([6]);
+    expect(clock.pendingTimers).toBe(1);
     advance(0.5);
     expect(a.calls).toEqual(['cork']);
     advance(0.5);
@@ -105,12 +93,12 @@ describe('WriteCoalescer', () => {
 
   it('does not wait when no publish is pending, and flushes as soon as the last pending one is delivered', () => {
     const backlog = new PendingPublishes();
-    const { coalescer, endTurn, pendingTurns, timers } = handMoved(backlog);
+    const { coalescer, endTurn, pendingTurns, clock } = handMoved(backlog);
     const a = fakeSocket();
     coalescer.hold(a);
     endTurn();
     expect(a.calls).toEqual(['cork', 'uncork']);
-    expect(timers).toHaveLength(0);
+    expect(clock.pendingTimers).toBe(0);
     // Within a turn: the delivered publish's frame leaves before the turn ends.
     backlog.enter();
     coalescer.hold(a);
@@ -125,14 +113,15 @@ describe('WriteCoalescer', () => {
 
   it('an explicit flush ends a wait and its timer', () => {
     const backlog = new PendingPublishes();
-    const { coalescer, endTurn, timers } = handMoved(backlog);
+    const { coalescer, endTurn, clock } = handMoved(backlog);
     const a = fakeSocket();
     backlog.enter();
     coalescer.hold(a);
     endTurn();
+    expect(clock.pendingTimers).toBe(1);
     coalescer.flush();
     expect(a.calls).toEqual(['cork', 'uncork']);
-    expect(timers[0]!.cleared).toBe(true);
+    expect(clock.pendingTimers).toBe(0);
     backlog.leave();
     expect(a.calls).toEqual(['cork', 'uncork']);
   });

@@ -10,11 +10,6 @@ import { resumeFromQuery } from './resume.js';
 import { extractWsToken, type FoundToken } from './token-extract.js';
 import type { TransportDeps } from './types.js';
 import type { Corkable, WriteCoalescer } from './write-coalescer.js';
-
-/** The TCP socket under a `/ws` connection: frames are written to it finished (`ws-frames.ts`). */
-export interface FrameSocket extends Corkable {
-  write(frame: Buffer): boolean;
-}
 import {
   channelName,
   echoedChannel,
@@ -26,6 +21,11 @@ import {
   tokenOf,
   type InboundFrame,
 } from './ws-frames.js';
+
+/** The TCP socket under a `/ws` connection: frames are written to it finished (`ws-frames.ts`). */
+export interface FrameSocket extends Corkable {
+  write(frame: Buffer): boolean;
+}
 
 /** What every `/ws` connection of one server shares. */
 export interface WsShared {

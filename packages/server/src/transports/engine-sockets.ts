@@ -1,7 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { SOCKET_IO_PATH } from '@tether/protocol';
-import type { Corkable } from './write-coalescer.js';
 
 /** The parts of an engine.io socket this module reads. */
 export interface EngineConn {
@@ -23,8 +22,8 @@ export class EngineSockets {
     server.prependListener('upgrade', this.onUpgrade);
   }
 
-  /** The raw socket to cork for `conn`, or undefined on polling. */
-  socketOf(conn: EngineConn): Corkable | undefined {
+  /** The raw socket under `conn` (to cork, or to write finished frames to), or undefined on polling. */
+  socketOf(conn: EngineConn): Duplex | undefined {
     if (conn.transport.name !== 'websocket') return undefined;
     return this.bySid.get(conn.id) ?? conn.request.socket;
   }

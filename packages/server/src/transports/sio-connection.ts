@@ -9,14 +9,17 @@ import type {
   SubscribeAck,
 } from '@tether/protocol';
 import { TetherError } from '@tether/protocol';
+import type { Duplex } from 'node:stream';
 import type { Server, Socket } from 'socket.io';
 import type { Principal } from '../auth/types.js';
 import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage, TokenSource } from '../hub/types.js';
 import { asTetherError, closeReasonForCode, type HandshakeGate } from './handshake.js';
 import type { EngineAdmission } from './engine-admission.js';
+import type { EngineConn, EngineSockets } from './engine-sockets.js';
 import { InboundGuard } from './inbound-guard.js';
-import { encodeSioEvent } from './sio-encoding.js';
+import { encodeSioEvent, sioEventFrame } from './sio-encoding.js';
 import type { TransportDeps } from './types.js';
+import type { WriteCoalescer } from './write-coalescer.js';
 import { channelName, payloadChannel, payloadField, payloadToken, tokenOf } from './ws-frames.js';
 
 /**
@@ -48,7 +51,20 @@ export interface SioShared {
   gate: HandshakeGate;
   io: SioServer;
   admission: EngineAdmission;
+  /** The TCP sockets under websocket transports, for events written straight to them. */
+  engineSockets: EngineSockets;
+  coalescer: WriteCoalescer;
 }
+
+/** The parts of an engine.io connection the direct event write reads (engine.io keeps them private). */
+interface EngineState extends EngineConn {
+  readonly readyState: string;
+  readonly writeBuffer: readonly unknown[];
+  readonly transport: { readonly name: string; readonly socket?: { readonly readyState: number } };
+}
+
+/** `WebSocket.OPEN` of the `ws` socket under engine.io's websocket transport. */
+const WS_OPEN = 1;
 
 /**
  * One Socket.IO connection: the hub's sink for it, and its event handlers.
@@ -128,9 +144,36 @@ export class SioConnection implements ConnectionSink {
       this.queued.push(() => this.sendEvent(event, position));
       return;
     }
-    const encoded = encodeSioEvent(this.shared.io.encoder, event, position, this.wantsMeta);
+    const { encoder } = this.shared.io;
+    const raw = this.directSocket();
+    const frame = raw === undefined ? undefined : sioEventFrame(encoder, event, position, this.wantsMeta);
+    if (frame !== undefined) {
+      this.shared.coalescer.hold(raw!);
+      raw!.write(frame);
+      return;
+    }
+    const encoded = encodeSioEvent(encoder, event, position, this.wantsMeta);
     // The supported path socket.io's own adapter uses for broadcasts: pre-encoded packets.
     this.socket.client._packet(encoded.packets as never, encoded.options);
+  }
+
+  /**
+   * The TCP socket to write an event's finished frame to, when that keeps every frame in order:
+   * the websocket transport, its `ws` socket open, engine.io open and holding nothing back (its
+   * own packets wait in `writeBuffer` while its transport awaits a write's callback; an event
+   * written past them would overtake them). Else undefined: the event goes through socket.io and
+   * engine.io, as acks and system events always do.
+   *
+   * Straight to the socket because engine.io's path per packet (a packet object, `packetCreate`,
+   * `flush` and `drain` on the socket and the server, the transport's send and its write callback,
+   * after which the transport is writable again) cost more than the frame itself. With compression
+   * off `ws` queues nothing of its own, so its writes and ours leave in the order made.
+   */
+  private directSocket(): Duplex | undefined {
+    const conn = this.socket.conn as unknown as EngineState;
+    if (conn.readyState !== 'open' || conn.writeBuffer.length !== 0) return undefined;
+    if (conn.transport.socket?.readyState !== WS_OPEN) return undefined;
+    return this.shared.engineSockets.socketOf(conn);
   }
 
   sendSystem(message: SystemMessage): void {

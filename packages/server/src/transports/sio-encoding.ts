@@ -1,6 +1,7 @@
 import type { Server } from 'socket.io';
 import * as ws from 'ws';
 import type { OutboundEvent } from '../hub/types.js';
+import { frameWithTail, textFrame } from './ws-frames.js';
 
 type SioEncoder = Server['encoder'];
 type SioPacket = Parameters<SioEncoder['encode']>[0];
@@ -56,6 +57,27 @@ export function encodeSioEvent(
   return { packets: [cached.open + ',{"id":' + cached.idJson + tail], options: { preEncoded: true } };
 }
 
+/**
+ * The event's finished WebSocket frame for one recipient on the websocket transport (engine.io's
+ * message packet "4" followed by the Socket.IO packet `encodeSioEvent` gives it), for writing
+ * straight to the TCP socket; undefined when the event is not one text packet (then use
+ * `encodeSioEvent`). A plain recipient gets the frame built once per publish; a recipient with
+ * delivery meta gets its own, from bytes built once per publish and its position.
+ */
+export function sioEventFrame(
+  encoder: SioEncoder,
+  event: OutboundEvent,
+  position: string | undefined,
+  meta: boolean,
+): Buffer | undefined {
+  const cached = (event.encoded.sio ??= encodeShared(encoder, event)) as Shared;
+  if (cached.open === undefined) return undefined;
+  if (!meta) return (cached.frame ??= textFrame('4' + cached.open + ']'));
+  const head = (cached.metaHead ??= Buffer.from('4' + cached.open + ',{"id":' + cached.idJson));
+  // Positions are URL-safe characters only: one byte each, nothing to escape.
+  return frameWithTail(head, 0, head.length, position === undefined ? '}]' : ',"position":"' + position + '"}]');
+}
+
 interface Shared {
   /** The one-argument packet: the published data, nothing added. */
   bare: SioEncoded;
@@ -64,6 +86,10 @@ interface Shared {
   idJson: string;
   /** Whether `bare` got its WebSocket frame (built once, and only when a plain client receives it). */
   framed: boolean;
+  /** `sioEventFrame`'s frame for plain recipients, built on first use. */
+  frame: Buffer | undefined;
+  /** The bytes of a meta recipient's frame body before its position (`sioEventFrame`), built on first use. */
+  metaHead: Buffer | undefined;
 }
 
 function encodeShared(encoder: SioEncoder, event: OutboundEvent): Shared {
@@ -71,7 +97,7 @@ function encodeShared(encoder: SioEncoder, event: OutboundEvent): Shared {
   const only = bare.packets[0];
   const open =
     bare.packets.length === 1 && typeof only === 'string' && only.endsWith(']') ? only.slice(0, -1) : undefined;
-  return { bare, open, idJson: JSON.stringify(event.id), framed: false };
+  return { bare, open, idJson: JSON.stringify(event.id), framed: false, frame: undefined, metaHead: undefined };
 }
 
 /** The bare packet with its finished WebSocket frame when it is one text packet, so recipients write the same bytes. */

@@ -41,9 +41,9 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
     cors: corsOptions(config.allowedOrigins),
   });
   io.engine.on('connection', admission.onConnection);
-  const shared: SioShared = { deps, gate, io, admission };
   const coalescer = transportCoalescer(deps);
   const engineSockets = new EngineSockets(server);
+  const shared: SioShared = { deps, gate, io, admission, engineSockets, coalescer };
 
   io.use((socket, next) => {
     admit(shared, socket).then(

@@ -166,10 +166,18 @@ export function eventFrame(event: OutboundEvent, position: string | undefined): 
   const lengthBits = shared[1]! & 0x7f;
   const start = lengthBits === 126 ? 4 : lengthBits === 127 ? 10 : 2;
   // Positions are URL-safe characters only: one byte each, nothing to escape.
-  const tail = ',"position":"' + position + '"}';
-  const open = shared.length - start - 1;
+  return frameWithTail(shared, start, shared.length - 1, ',"position":"' + position + '"}');
+}
+
+/**
+ * A text frame whose body is the bytes `body[start, end)` followed by `tail`, which must hold
+ * one-byte characters only (it is written as latin1): a recipient's own frame from bytes every
+ * recipient shares, without encoding them again.
+ */
+export function frameWithTail(body: Buffer, start: number, end: number, tail: string): Buffer {
+  const open = end - start;
   const [frame, offset] = allocFrame(open + tail.length);
-  shared.copy(frame, offset, start, start + open);
+  body.copy(frame, offset, start, end);
   frame.write(tail, offset + open, 'latin1');
   return frame;
 }

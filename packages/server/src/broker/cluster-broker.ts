@@ -117,6 +117,7 @@ export function createClusterBroker(deps: ClusterBrokerDeps): ClusterBroker {
       receiver = events;
       bus.onEvent((_channel, text) => events.onMessage(text));
       bus.onControl(onControl);
+      bus.onLost(() => events.suspend());
       bus.onReconnect(() => {
         void events.catchUp();
         presence

@@ -20,13 +20,22 @@ const RECENT_LIMIT = 1024;
  * - **Catch-up**: while the node is cut off from Redis it misses messages. It remembers the last
  *   cursor it saw in each stream its connections read; when Redis is back it reads those streams
  *   from there and delivers what it missed (each connection's cursors drop what it already has),
- *   holding live messages meanwhile, so live connections on this node lose nothing to a network
- *   blip between the node and Redis. A stream it cannot read back completely (trimmed past, or a
+ *   holding live messages from the start of the outage until then, so live connections on this
+ *   node lose nothing to a network blip between the node and Redis. (Held from the outage, not from
+ *   the catch-up: ioredis re-subscribes before the node hears Redis is back, and a live message
+ *   delivered in between would move the connections' cursors past what the catch-up must read.) A stream it cannot read back completely (trimmed past, or a
  *   new epoch after a Redis failover) closes its connections with STREAM_RESET: they resume and
  *   are told `recovered: false`, instead of continuing past a gap.
  */
 export class EventReceiver {
+  /** Live messages held while cut off and during a catch-up; undefined while delivering live. */
   private held: string[] | undefined;
+  /** A catch-up is running. */
+  private catching = false;
+  /** Redis was lost since the running catch-up began: keep holding for the next one. */
+  private cutOff = false;
+  /** Redis came back while a catch-up was running: run another when it ends. */
+  private again = false;
   private readonly seen = new Set<string>();
   private readonly recent = new Map<string, number>();
   private readonly waiters = new Map<string, (count: number) => void>();
@@ -57,10 +66,21 @@ export class EventReceiver {
     this.accept(message);
   }
 
+  /** Redis was lost: live messages are held from now until a catch-up has delivered what was missed. */
+  suspend(): void {
+    this.held ??= [];
+    this.cutOff = true;
+  }
+
   /** Delivers what the log holds after the last cursor seen in each wanted stream (after an outage). */
   async catchUp(): Promise<void> {
-    if (this.held !== undefined) return;
-    this.held = [];
+    if (this.catching) {
+      this.again = true;
+      return;
+    }
+    this.catching = true;
+    this.cutOff = false;
+    this.held ??= [];
     const streams = this.cursors.toCatchUp(this.local.readPoints());
     try {
       const reads = await Promise.all(
@@ -99,9 +119,15 @@ export class EventReceiver {
         'catch-up after the redis outage failed; its connections resume',
       );
     } finally {
-      const held = this.held;
-      this.held = undefined;
-      for (const text of held) this.onMessage(text);
+      this.catching = false;
+      if (this.again) {
+        this.again = false;
+        void this.catchUp();
+      } else if (!this.cutOff) {
+        const held = this.held ?? [];
+        this.held = undefined;
+        for (const text of held) this.onMessage(text);
+      }
     }
   }
 

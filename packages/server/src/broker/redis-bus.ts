@@ -49,6 +49,11 @@ export interface ClusterBus {
   onEvent(handler: (channel: string, text: string) => void): void;
   /** Called each time Redis is back after an outage (not on the first connect). */
   onReconnect(handler: () => void): void;
+  /**
+   * Called when an outage begins (before ioredis reconnects and re-subscribes: messages that arrive
+   * after that and before `onReconnect`'s handlers run are live ones the catch-up must not pass).
+   */
+  onLost(handler: () => void): void;
   close(): Promise<void>;
 }
 
@@ -75,6 +80,7 @@ export async function connectBus(options: BusOptions): Promise<ClusterBus> {
   const controlHandlers: ((message: ControlMessage) => void)[] = [];
   const eventHandlers: ((channel: string, text: string) => void)[] = [];
   const reconnectHandlers: (() => void)[] = [];
+  const lostHandlers: (() => void)[] = [];
   let down = false;
   let closing = false;
   /** Redis Cluster: a shard's subscriber connection was lost and ioredis has not re-subscribed it yet. */
@@ -100,6 +106,7 @@ export async function connectBus(options: BusOptions): Promise<ClusterBus> {
     if (closing || down) return;
     down = true;
     logger.error({ component: 'cluster', node: nodeId }, what);
+    for (const handler of lostHandlers) runSafely(logger, 'outage handler', handler);
   };
   const back = (): void => {
     if (!down || closing || resubscribing || cmd.status !== 'ready' || sub.status !== 'ready') return;
@@ -185,6 +192,7 @@ export async function connectBus(options: BusOptions): Promise<ClusterBus> {
     onControl: (handler) => void controlHandlers.push(handler),
     onEvent: (handler) => void eventHandlers.push(handler),
     onReconnect: (handler) => void reconnectHandlers.push(handler),
+    onLost: (handler) => void lostHandlers.push(handler),
     async close() {
       closing = true;
       await Promise.allSettled([cmd.quit(), sub.quit()]);

@@ -10,7 +10,7 @@
 //   --client=socket.io-client   use socket.io-client instead of the lightweight Engine.IO client
 //   --connections=N             override the connection count
 //   --profile                   write a --cpu-prof profile of each server into bench/results/profiles/
-//   --profile=phases            instead, one profile per server and phase (connect, fanout-one, fanout-groups,
+//   --profile=phases            instead, one profile per server and phase (connect, fanout-one, fanout-groups, fanout-batch,
 //                               reauth, reauth-storm), started and stopped through the probe (bench/lib/probe.mjs)
 //   --no-cluster                skip the cluster figures
 //   --no-recovery               skip the recovery figures (bench/lib/recovery.mjs)

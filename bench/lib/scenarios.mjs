@@ -225,7 +225,9 @@ export async function runTarget(def, sizes, ctx, log) {
     if (def.tether && !def.scalingOnly) {
       out.fanoutGroupsBatch = {
         batchSize: sizes.batchSize,
-        ...(await groupPattern(() => pub.burstBatched(scopes, sizes.batchSize, 4), scopes)),
+        ...(await phase('fanout-batch', () =>
+          groupPattern(() => pub.burstBatched(scopes, sizes.batchSize, 4), scopes),
+        )),
       };
       const deeper = scopes.map((scope) => `${scope}/d`);
       out.fanoutGroupsDepth4 = await groupPattern(() => pub.burst(deeper, 16), deeper);

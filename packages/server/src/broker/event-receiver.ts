@@ -23,9 +23,10 @@ const RECENT_LIMIT = 1024;
  *   holding live messages from the start of the outage until then, so live connections on this
  *   node lose nothing to a network blip between the node and Redis. (Held from the outage, not from
  *   the catch-up: ioredis re-subscribes before the node hears Redis is back, and a live message
- *   delivered in between would move the connections' cursors past what the catch-up must read.) A stream it cannot read back completely (trimmed past, or a
- *   new epoch after a Redis failover) closes its connections with STREAM_RESET: they resume and
- *   are told `recovered: false`, instead of continuing past a gap.
+ *   delivered in between would move the connections' cursors past what the catch-up must read.)
+ *   A stream it cannot read back completely (trimmed past, or a new epoch after a Redis failover)
+ *   closes its connections with STREAM_RESET: they resume and are told `recovered: false`, instead
+ *   of continuing past a gap.
  */
 export class EventReceiver {
   /** Live messages held while cut off and during a catch-up; undefined while delivering live. */

@@ -146,11 +146,13 @@ export class SioConnection implements ConnectionSink {
     }
     const { encoder } = this.shared.io;
     const raw = this.directSocket();
-    const frame = raw === undefined ? undefined : sioEventFrame(encoder, event, position, this.wantsMeta);
-    if (frame !== undefined) {
-      this.shared.coalescer.hold(raw!);
-      raw!.write(frame);
-      return;
+    if (raw !== undefined) {
+      const frame = sioEventFrame(encoder, event, position, this.wantsMeta);
+      if (frame !== undefined) {
+        this.shared.coalescer.hold(raw);
+        raw.write(frame);
+        return;
+      }
     }
     const encoded = encodeSioEvent(encoder, event, position, this.wantsMeta);
     // The supported path socket.io's own adapter uses for broadcasts: pre-encoded packets.

@@ -149,8 +149,7 @@ export class SioConnection implements ConnectionSink {
     if (raw !== undefined) {
       const frame = sioEventFrame(encoder, event, position, this.wantsMeta);
       if (frame !== undefined) {
-        this.shared.coalescer.hold(raw);
-        raw.write(frame);
+        this.shared.coalescer.write(raw, frame);
         return;
       }
     }

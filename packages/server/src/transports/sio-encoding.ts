@@ -52,9 +52,7 @@ export function encodeSioEvent(
   const cached = (event.encoded.sio ??= encodeShared(encoder, event)) as Shared; // only this module writes it
   if (!meta) return framed(cached);
   if (cached.open === undefined) return encodePackets(encoder, event, { id: event.id, position });
-  // Positions are URL-safe characters only: nothing to escape.
-  const tail = position === undefined ? '}]' : ',"position":"' + position + '"}]';
-  return { packets: [cached.open + ',{"id":' + cached.idJson + tail], options: { preEncoded: true } };
+  return { packets: [cached.open + ',{"id":' + cached.idJson + metaTail(position)], options: { preEncoded: true } };
 }
 
 /**
@@ -74,8 +72,15 @@ export function sioEventFrame(
   if (cached.open === undefined) return undefined;
   if (!meta) return (cached.frame ??= textFrame('4' + cached.open + ']'));
   const head = (cached.metaHead ??= Buffer.from('4' + cached.open + ',{"id":' + cached.idJson));
-  // Positions are URL-safe characters only: one byte each, nothing to escape.
-  return frameWithTail(head, 0, head.length, position === undefined ? '}]' : ',"position":"' + position + '"}]');
+  return frameWithTail(head, 0, head.length, metaTail(position));
+}
+
+/**
+ * The end of a meta recipient's packet after the event id. Positions are URL-safe characters only:
+ * one byte each, nothing to escape.
+ */
+function metaTail(position: string | undefined): string {
+  return position === undefined ? '}]' : ',"position":"' + position + '"}]';
 }
 
 interface Shared {

@@ -7,6 +7,11 @@ export interface Corkable {
   uncork(): void;
 }
 
+/** The TCP socket under a WebSocket connection: frames are written to it finished (`ws-frames.ts`). */
+export interface FrameSocket extends Corkable {
+  write(frame: Buffer): boolean;
+}
+
 export interface WriteCoalescerOptions {
   /** Runs `flush` once the current turn's I/O callbacks ran (default `setImmediate`). */
   schedule?: (flush: () => void) => void;
@@ -69,7 +74,7 @@ const WAITING = 2;
  *
  * @example
  *   const coalescer = new WriteCoalescer({ backlog: hub.backlog });
- *   coalescer.hold(rawSocket); rawSocket.write(frame); // leaves at the end of this turn
+ *   coalescer.write(rawSocket, frame); // leaves with this turn's other writes to rawSocket
  */
 export class WriteCoalescer {
   private held = new Set<Corkable>();
@@ -102,6 +107,12 @@ export class WriteCoalescer {
       this.state = TURN;
       this.schedule(this.turnEnded);
     }
+  }
+
+  /** Writes a finished frame to `socket`, held with its other writes (corked before the write). */
+  write(socket: FrameSocket, frame: Buffer): void {
+    this.hold(socket);
+    socket.write(frame);
   }
 
   /** Uncorks every held socket now (also called when holding ends). */

@@ -9,7 +9,7 @@ import { InboundGuard } from './inbound-guard.js';
 import { resumeFromQuery } from './resume.js';
 import { extractWsToken, type FoundToken } from './token-extract.js';
 import type { TransportDeps } from './types.js';
-import type { Corkable, WriteCoalescer } from './write-coalescer.js';
+import type { FrameSocket, WriteCoalescer } from './write-coalescer.js';
 import {
   channelName,
   echoedChannel,
@@ -21,11 +21,6 @@ import {
   tokenOf,
   type InboundFrame,
 } from './ws-frames.js';
-
-/** The TCP socket under a `/ws` connection: frames are written to it finished (`ws-frames.ts`). */
-export interface FrameSocket extends Corkable {
-  write(frame: Buffer): boolean;
-}
 
 /** What every `/ws` connection of one server shares. */
 export interface WsShared {
@@ -384,8 +379,7 @@ export class WsConnection implements ConnectionSink {
    */
   private write(frame: Buffer): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    this.shared.coalescer.hold(this.raw);
-    this.raw.write(frame);
+    this.shared.coalescer.write(this.raw, frame);
   }
 
   private clearAuthTimer(): void {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubSession } from '../packages/server/src/hub/session.js';
-import type { OutboundEvent } from '../packages/server/src/hub/types.js';
+import { fixedPosition, type OutboundEvent } from '../packages/server/src/hub/types.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { SioClient } from './helpers/realtime.js';
 
@@ -67,8 +67,8 @@ describe('Socket.IO events written straight to the socket', () => {
     const plain = await connect('plain', false);
     const meta = await connect('meta', true);
     const shared = event('shared-1');
-    plain.session.sink.sendEvent(shared, '0-5');
-    meta.session.sink.sendEvent(shared, '0-7');
+    plain.session.sink.sendEvent(shared, fixedPosition('0-5'));
+    meta.session.sink.sendEvent(shared, fixedPosition('0-7'));
     meta.session.sink.sendEvent(event('é✓'), undefined);
     expect((await plain.client.next((e) => e.event === 'tick')).args).toEqual([{ id: 'shared-1' }]);
     await meta.client.next((e) => e.event === 'tick' && (e.args[0] as { id: string }).id === 'é✓');

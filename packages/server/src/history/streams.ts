@@ -176,6 +176,44 @@ export function encodePositionEntry(key: string, epoch: string, offset: number):
   return '.' + key + (epoch === '' ? NO_EPOCH_WIRE : epoch) + offset.toString(36);
 }
 
+/** The length of `encodePositionEntry(key, epoch, offset)`. */
+export function positionEntryLength(key: string, epoch: string, offset: number): number {
+  return 1 + key.length + (epoch === '' ? EPOCH_CHARS : epoch.length) + base36Digits(offset);
+}
+
+/**
+ * Writes `encodePositionEntry(key, epoch, offset)` into `into` at `at` (one byte per character, all
+ * of them URL-safe) and returns where it ends: a recipient's frame gets its position without a string
+ * made, kept and thrown away per delivery.
+ */
+export function writePositionEntry(into: Uint8Array, at: number, key: string, epoch: string, offset: number): number {
+  into[at++] = DOT;
+  at = writeAscii(into, at, key);
+  at = writeAscii(into, at, epoch === '' ? NO_EPOCH_WIRE : epoch);
+  const end = at + base36Digits(offset);
+  let rest = offset;
+  for (let i = end - 1; i >= at; i--) {
+    const digit = rest % 36;
+    into[i] = digit < 10 ? 48 + digit : 87 + digit; // '0'…'9', 'a'…'z'
+    rest = (rest - digit) / 36;
+  }
+  return end;
+}
+
+/** Writes one-byte characters (a position's tag, keys, epochs) into `into` at `at`; returns the end. */
+export function writeAscii(into: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) into[at + i] = text.charCodeAt(i);
+  return at + text.length;
+}
+
+const DOT = 0x2e;
+
+function base36Digits(offset: number): number {
+  let digits = 1;
+  for (let rest = offset; rest >= 36; rest = Math.floor(rest / 36)) digits++;
+  return digits;
+}
+
 /**
  * The cursors of a position, or undefined when it is not one of ours (an old format, garbage, or a
  * position made under another stream layout: its streams are not the ones read now).

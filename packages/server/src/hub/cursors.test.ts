@@ -205,6 +205,27 @@ describe('SessionCursors', () => {
     expect(cursors.position()).toBe('2');
   });
 
+  it('writes a position into bytes exactly as it encodes it, at every offset size', () => {
+    const cursors = new SessionCursors(new StreamLayout(8));
+    cursors.setStreams(['u:a', 's:*#3/8', 'c:room']);
+    for (const offset of [0, 1, 35, 36, 1295, 1296, 46_655, 2 ** 31, 2 ** 32 + 7, Number.MAX_SAFE_INTEGER]) {
+      cursors.reset('u:a', at('EpOcH_01', offset));
+      cursors.reset('c:room', at(NO_EPOCH, offset));
+      const bytes = Buffer.alloc(cursors.positionLength());
+      expect(cursors.writePosition(bytes, 0)).toBe(bytes.length);
+      const written = bytes.toString('latin1');
+      expect(written).toBe(cursors.position()); // the string, made after the bytes
+      expect(cursors.writePosition(bytes.fill(0), 0)).toBe(bytes.length); // and from the string once made
+      expect(bytes.toString('latin1')).toBe(written);
+      expect(decodePosition(written, new StreamLayout(8))).toEqual(
+        new Map([
+          [streamKey('u:a'), { epoch: 'EpOcH_01', offset }],
+          [streamKey('c:room'), { epoch: '', offset }],
+        ]),
+      );
+    }
+  });
+
   it('re-encodes the position only after a change', () => {
     const cursors = new SessionCursors(new StreamLayout(8));
     cursors.setStreams(['u:a', 's:*#3/8']);
@@ -261,6 +282,11 @@ describe('SessionCursors', () => {
           expect(actual.size).toBe(expected.size);
           expect([...actual.names()]).toEqual(expected.names());
           for (const stream of pool) expect(actual.get(stream)).toEqual(expected.get(stream));
+          // Written into a frame's bytes (before position() caches the string: the path a delivery takes).
+          const length = actual.positionLength();
+          const bytes = Buffer.alloc(length + 2);
+          expect(actual.writePosition(bytes, 1)).toBe(1 + length);
+          expect(bytes.toString('latin1', 1, 1 + length)).toBe(expected.position());
           expect(actual.position()).toBe(expected.position());
           expect(actual.historyLost).toBe(expected.historyLost);
         }

@@ -1,5 +1,13 @@
 import { NO_EPOCH, type Cursor } from '../history/types.js';
-import { StreamLayout, encodePositionEntry, streamKey } from '../history/streams.js';
+import {
+  StreamLayout,
+  encodePositionEntry,
+  positionEntryLength,
+  streamKey,
+  writeAscii,
+  writePositionEntry,
+} from '../history/streams.js';
+import type { PositionSource } from './types.js';
 
 /**
  * One flat array holds every stream read, `WIDTH` slots each: its name, its key in a position, its
@@ -24,7 +32,7 @@ const NO_SLOTS: readonly Slot[] = [];
  * position is re-encoded only after a change, so a connection that receives an event pays for one
  * short string per delivery, whatever else was published.
  */
-export class SessionCursors {
+export class SessionCursors implements PositionSource {
   /** `WIDTH` slots per stream read, in the order the streams were added. */
   private slots: Slot[] = NO_SLOTS as Slot[];
   /** name → index of its first slot, while `INDEX_FROM` or more streams are read. */
@@ -161,6 +169,36 @@ export class SessionCursors {
       if (epoch !== undefined) out += encodePositionEntry(slots[i + KEY] as string, epoch, slots[i + OFFSET] as number);
     }
     return (this.encoded = out);
+  }
+
+  /** The length of `position()`, without making it. */
+  positionLength(): number {
+    if (this.encoded !== undefined) return this.encoded.length;
+    let length = this.layout.positionTag.length;
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += WIDTH) {
+      const epoch = slots[i + EPOCH] as string | undefined;
+      if (epoch !== undefined)
+        length += positionEntryLength(slots[i + KEY] as string, epoch, slots[i + OFFSET] as number);
+    }
+    return length;
+  }
+
+  /**
+   * Writes `position()` into `into` at `at` and returns where it ends. A delivery writes the
+   * position straight into the recipient's frame: a string per recipient, kept until its next event,
+   * was most of the delivery loop's garbage (10,000 recipients of one event made 10,000 of them).
+   */
+  writePosition(into: Uint8Array, at: number): number {
+    if (this.encoded !== undefined) return writeAscii(into, at, this.encoded);
+    let end = writeAscii(into, at, this.layout.positionTag);
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += WIDTH) {
+      const epoch = slots[i + EPOCH] as string | undefined;
+      if (epoch !== undefined)
+        end = writePositionEntry(into, end, slots[i + KEY] as string, epoch, slots[i + OFFSET] as number);
+    }
+    return end;
   }
 
   /** The index of `stream`'s first slot, or -1 when it is not read. */

@@ -370,7 +370,7 @@ export function createHub(deps: HubDeps): LocalHub {
       return false;
     }
     try {
-      session.sink.sendEvent(event, event.cursors === undefined ? undefined : session.cursors.position());
+      session.sink.sendEvent(event, event.cursors === undefined ? undefined : session.cursors);
       deliveries?.sent(session, event, 'live');
       return true;
     } catch (err) {

@@ -148,7 +148,7 @@ export async function recover(deps: RecoveryDeps, session: HubSession, presented
 
   function send(target: HubSession, event: OutboundEvent, path: DeliveryPath): void {
     try {
-      target.sink.sendEvent(event, target.cursors.position());
+      target.sink.sendEvent(event, target.cursors);
       deps.deliveries?.sent(target, event, path);
     } catch (err) {
       logger.warn({ err, sessionId: target.id, eventId: event.id }, 'event could not be written');

@@ -17,6 +17,7 @@ import type {
   HubBroker,
   HubObserver,
   OutboundEvent,
+  PositionSource,
   SystemMessage,
   TransportKind,
 } from './types.js';
@@ -98,9 +99,9 @@ export class RecordingSink implements ConnectionSink {
 
   constructor(readonly transport: TransportKind = 'socket.io') {}
 
-  sendEvent(event: OutboundEvent, position?: string): void {
+  sendEvent(event: OutboundEvent, position?: PositionSource): void {
     this.events.push(event);
-    this.positions.push(position);
+    this.positions.push(position?.position());
   }
 
   sendSystem(message: SystemMessage): void {

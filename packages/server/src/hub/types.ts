@@ -14,6 +14,7 @@ import type {
 } from '@tether/protocol';
 import type { RefusalReason } from '../auth/refusal-reason.js';
 import type { Principal } from '../auth/types.js';
+import { writeAscii } from '../history/streams.js';
 import type { Cursor } from '../history/types.js';
 
 export type TransportKind = 'socket.io' | 'ws';
@@ -68,15 +69,37 @@ export type SystemMessage =
   | { kind: 'error'; payload: ErrorBody };
 
 /**
+ * A connection's position (docs/PROTOCOL.md "Streams, cursors and positions"), as a string or
+ * written straight into a frame's bytes (one byte per character).
+ */
+export interface PositionSource {
+  position(): string;
+  /** The length of `position()`. */
+  positionLength(): number;
+  /** Writes `position()` into `into` at `at`; returns where it ends. */
+  writePosition(into: Uint8Array, at: number): number;
+}
+
+/** A position already made (a queued event keeps the one it was sent with). */
+export function fixedPosition(position: string): PositionSource {
+  return {
+    position: () => position,
+    positionLength: () => position.length,
+    writePosition: (into, at) => writeAscii(into, at, position),
+  };
+}
+
+/**
  * What a transport gives the hub for one connection. The hub never sees Socket.IO or `ws` types.
  */
 export interface ConnectionSink {
   readonly transport: TransportKind;
   /**
    * Writes an application event. `position` is this connection's position after it (each
-   * recipient has its own: it covers the streams that connection reads); absent without a log.
+   * recipient has its own: it covers the streams that connection reads); absent without a log. It
+   * is read during the call only (the connection's cursors move on with its next event).
    */
-  sendEvent(event: OutboundEvent, position?: string): void;
+  sendEvent(event: OutboundEvent, position?: PositionSource): void;
   sendSystem(message: SystemMessage): void;
   /**
    * Ends the connection. When `code` is an auth code, the transport has already been asked to

@@ -12,7 +12,16 @@ import { TetherError } from '@tether/protocol';
 import type { Duplex } from 'node:stream';
 import type { Server, Socket } from 'socket.io';
 import type { Principal } from '../auth/types.js';
-import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage, TokenSource } from '../hub/types.js';
+import {
+  fixedPosition,
+  type CloseReason,
+  type ConnectionSink,
+  type OutboundEvent,
+  type PositionSource,
+  type Session,
+  type SystemMessage,
+  type TokenSource,
+} from '../hub/types.js';
 import { asTetherError, closeReasonForCode, type HandshakeGate } from './handshake.js';
 import type { EngineAdmission } from './engine-admission.js';
 import type { EngineConn, EngineSockets } from './engine-sockets.js';
@@ -139,9 +148,11 @@ export class SioConnection implements ConnectionSink {
 
   // --- ConnectionSink -------------------------------------------------------------------------
 
-  sendEvent(event: OutboundEvent, position?: string): void {
+  sendEvent(event: OutboundEvent, position?: PositionSource): void {
     if (!this.connected) {
-      this.queued.push(() => this.sendEvent(event, position));
+      // Sent later, with the position the connection has now.
+      const held = position === undefined ? undefined : fixedPosition(position.position());
+      this.queued.push(() => this.sendEvent(event, held));
       return;
     }
     const { encoder } = this.shared.io;
@@ -153,7 +164,7 @@ export class SioConnection implements ConnectionSink {
         return;
       }
     }
-    const encoded = encodeSioEvent(encoder, event, position, this.wantsMeta);
+    const encoded = encodeSioEvent(encoder, event, position?.position(), this.wantsMeta);
     // The supported path socket.io's own adapter uses for broadcasts: pre-encoded packets.
     this.socket.client._packet(encoded.packets as never, encoded.options);
   }

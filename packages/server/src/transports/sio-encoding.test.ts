@@ -1,5 +1,6 @@
 import { Server } from 'socket.io';
 import { describe, expect, it } from 'vitest';
+import { fixedPosition } from '../hub/types.js';
 import { encodeSioEvent, sioEventFrame, wsFrame } from './sio-encoding.js';
 
 describe('Socket.IO event encoding', () => {
@@ -27,14 +28,14 @@ describe('Socket.IO event encoding', () => {
       expect(frame!.readUInt16BE(2)).toBe(frame!.length - 4);
       return frame!.subarray(4).toString();
     };
-    const plain = sioEventFrame(io.encoder, event, '0-3', false);
-    expect(sioEventFrame(io.encoder, event, '0-4', false)).toBe(plain); // built once per publish
+    const plain = sioEventFrame(io.encoder, event, fixedPosition('0-3'), false);
+    expect(sioEventFrame(io.encoder, event, fixedPosition('0-4'), false)).toBe(plain); // built once per publish
     expect(body(plain)).toBe('4' + (encodeSioEvent(io.encoder, event, undefined, false).packets[0] as string));
     for (const position of ['0-3', undefined])
-      expect(body(sioEventFrame(io.encoder, event, position, true))).toBe(
-        '4' + (encodeSioEvent(io.encoder, event, position, true).packets[0] as string),
-      );
-    expect(JSON.parse(body(sioEventFrame(io.encoder, event, '0-3', true)).slice(2))).toEqual([
+      expect(
+        body(sioEventFrame(io.encoder, event, position === undefined ? undefined : fixedPosition(position), true)),
+      ).toBe('4' + (encodeSioEvent(io.encoder, event, position, true).packets[0] as string));
+    expect(JSON.parse(body(sioEventFrame(io.encoder, event, fixedPosition('0-3'), true)).slice(2))).toEqual([
       'note',
       event.data,
       { id: 'e✓', position: '0-3' },

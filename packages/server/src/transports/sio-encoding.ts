@@ -1,7 +1,7 @@
 import type { Server } from 'socket.io';
 import * as ws from 'ws';
-import type { OutboundEvent } from '../hub/types.js';
-import { frameWithTail, textFrame } from './ws-frames.js';
+import type { OutboundEvent, PositionSource } from '../hub/types.js';
+import { frameWithPosition, frameWithTail, textFrame } from './ws-frames.js';
 
 type SioEncoder = Server['encoder'];
 type SioPacket = Parameters<SioEncoder['encode']>[0];
@@ -65,15 +65,19 @@ export function encodeSioEvent(
 export function sioEventFrame(
   encoder: SioEncoder,
   event: OutboundEvent,
-  position: string | undefined,
+  position: PositionSource | undefined,
   meta: boolean,
 ): Buffer | undefined {
   const cached = (event.encoded.sio ??= encodeShared(encoder, event)) as Shared;
   if (cached.open === undefined) return undefined;
   if (!meta) return (cached.frame ??= textFrame('4' + cached.open + ']'));
   const head = (cached.metaHead ??= Buffer.from('4' + cached.open + ',{"id":' + cached.idJson));
-  return frameWithTail(head, 0, head.length, metaTail(position));
+  if (position === undefined) return frameWithTail(head, 0, head.length, '}]');
+  return frameWithPosition(head, 0, head.length, position, CLOSE_META);
 }
+
+/** What follows a position in a meta recipient's packet: the string's quote, the object, the array. */
+const CLOSE_META = Buffer.from('"}]', 'latin1');
 
 /**
  * The end of a meta recipient's packet after the event id. Positions are URL-safe characters only:

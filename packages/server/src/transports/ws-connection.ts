@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { ERRORS, TetherError, type ErrorCode, type ResumeRequest, type ServerFrame } from '@tether/protocol';
 import type { RawData, WebSocket } from 'ws';
-import type { CloseReason, ConnectionSink, OutboundEvent, Session, SystemMessage } from '../hub/types.js';
+import type {
+  CloseReason,
+  ConnectionSink,
+  OutboundEvent,
+  PositionSource,
+  Session,
+  SystemMessage,
+} from '../hub/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { asTetherError, clientIp, closeReasonForCode, type HandshakeGate } from './handshake.js';
 import type { HeartbeatSweeper } from './heartbeat.js';
@@ -116,7 +123,7 @@ export class WsConnection implements ConnectionSink {
 
   // --- ConnectionSink -------------------------------------------------------------------------
 
-  sendEvent(event: OutboundEvent, position?: string): void {
+  sendEvent(event: OutboundEvent, position?: PositionSource): void {
     this.write(eventFrame(event, position));
   }
 

@@ -2,6 +2,7 @@ import { TetherError } from '@tether/protocol';
 import type { Writable } from 'node:stream';
 import * as ws from 'ws';
 import { describe, expect, it } from 'vitest';
+import { fixedPosition } from '../hub/types.js';
 import { channelName, echoedChannel, eventFrame, parseClientFrame, textFrame, tokenOf } from './ws-frames.js';
 
 /** `ws`'s frame parser: its ESM entry exports it, @types/ws does not declare it. */
@@ -79,7 +80,7 @@ describe('/ws frame parsing', () => {
     expect(readFrames(plain).map((t) => JSON.parse(t))).toEqual([
       { type: 'event', event: 'ping', data: { a: 1 }, id: 'e1' },
     ]);
-    const positioned = eventFrame(event, '2.abc');
+    const positioned = eventFrame(event, fixedPosition('2.abc'));
     expect(event.encoded.ws).toBe(shared);
     expect(readFrames(positioned).map((t) => JSON.parse(t))).toEqual([
       { type: 'event', event: 'ping', data: { a: 1 }, id: 'e1', position: '2.abc' },
@@ -92,7 +93,7 @@ describe('/ws frame parsing', () => {
       expect(Buffer.byteLength(text)).toBe(length);
       expect(readFrames(textFrame(text))).toEqual([text]);
       const event = { id: 'é', event: 'e', data: { text }, publishedAt: 0, encoded: {} };
-      expect(JSON.parse(readFrames(eventFrame(event, '1.a'))[0]!)).toEqual({
+      expect(JSON.parse(readFrames(eventFrame(event, fixedPosition('1.a')))[0]!)).toEqual({
         type: 'event',
         event: 'e',
         data: { text },

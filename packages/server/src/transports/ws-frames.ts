@@ -1,7 +1,7 @@
 import { TetherError, type ResumeRequest, type ServerFrame } from '@tether/protocol';
 import { presentedToken } from '../auth/jwt-format.js';
 import { MAX_CHANNEL_NAME_LENGTH } from '../hub/channels.js';
-import type { OutboundEvent, SystemMessage } from '../hub/types.js';
+import type { OutboundEvent, PositionSource, SystemMessage } from '../hub/types.js';
 import { readResume } from './resume.js';
 
 const MAX_RID_CHARS = 128;
@@ -157,7 +157,7 @@ export function textFrame(text: string): Buffer {
  * event log) are all written that one buffer; each other recipient's frame is its body with the
  * position added before the closing brace.
  */
-export function eventFrame(event: OutboundEvent, position: string | undefined): Buffer {
+export function eventFrame(event: OutboundEvent, position: PositionSource | undefined): Buffer {
   const shared = (event.encoded.ws ??= textFrame(
     encodeFrame({ type: 'event', event: event.event, data: event.data, id: event.id }),
   ));
@@ -165,14 +165,39 @@ export function eventFrame(event: OutboundEvent, position: string | undefined): 
   // The shared frame's header is 2, 4 or 10 bytes (its 7-bit length says which).
   const lengthBits = shared[1]! & 0x7f;
   const start = lengthBits === 126 ? 4 : lengthBits === 127 ? 10 : 2;
-  // Positions are URL-safe characters only: one byte each, nothing to escape.
-  return frameWithTail(shared, start, shared.length - 1, ',"position":"' + position + '"}');
+  return frameWithPosition(shared, start, shared.length - 1, position, CLOSE_OBJECT);
+}
+
+const POSITION_FIELD = Buffer.from(',"position":"', 'latin1');
+/** What follows a position in a `/ws` event: the string's quote and the object's brace. */
+const CLOSE_OBJECT = Buffer.from('"}', 'latin1');
+
+/**
+ * A text frame whose body is the bytes `body[start, end)`, then `,"position":"`, the position,
+ * and `close`: a recipient's own frame from bytes every recipient shares, with its position written
+ * into it (positions are URL-safe characters only: one byte each, nothing to escape).
+ */
+export function frameWithPosition(
+  body: Buffer,
+  start: number,
+  end: number,
+  position: PositionSource,
+  close: Buffer,
+): Buffer {
+  const open = end - start;
+  const positionLength = position.positionLength();
+  const [frame, offset] = allocFrame(open + POSITION_FIELD.length + positionLength + close.length);
+  body.copy(frame, offset, start, end);
+  let at = offset + open;
+  frame.set(POSITION_FIELD, at);
+  at = position.writePosition(frame, at + POSITION_FIELD.length);
+  frame.set(close, at);
+  return frame;
 }
 
 /**
  * A text frame whose body is the bytes `body[start, end)` followed by `tail`, which must hold
- * one-byte characters only (it is written as latin1): a recipient's own frame from bytes every
- * recipient shares, without encoding them again.
+ * one-byte characters only (it is written as latin1).
  */
 export function frameWithTail(body: Buffer, start: number, end: number, tail: string): Buffer {
   const open = end - start;

@@ -3,7 +3,7 @@
 // It answers `{ probe: 'stats', id, gc? }` IPC messages from the bench parent.
 // `{ probe: 'profile', id, file }` starts a CPU profile of this process, and the next one with the
 // same `file` writes it there: a profile of one phase, not of the whole run (`--cpu-prof`).
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 
 let profiling = null;
@@ -30,6 +30,15 @@ function profile(msg) {
   });
 }
 
+/** Write system calls made so far (`write`, `writev`, … : `syscw` of /proc/self/io), or null off Linux. */
+function writeCalls() {
+  try {
+    return Number(/^syscw: (\d+)$/m.exec(readFileSync('/proc/self/io', 'latin1'))?.[1] ?? NaN);
+  } catch {
+    return null;
+  }
+}
+
 if (typeof process.send === 'function') {
   process.on('message', (msg) => {
     if (msg?.probe === 'profile') return profile(msg);
@@ -49,6 +58,7 @@ if (typeof process.send === 'function') {
       external: mem.external,
       arrayBuffers: mem.arrayBuffers,
       cpuMicros: cpu.user + cpu.system,
+      writeCalls: writeCalls(),
       at: Number(process.hrtime.bigint() / 1000n),
     });
   });

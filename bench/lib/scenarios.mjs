@@ -36,10 +36,16 @@ async function drain(pool, expected, stallMs = 5000) {
 const cpuSince = (a, b) => b.cpuMicros - a.cpuMicros;
 
 /** Several servers' probe answers as one: memory and CPU add up, time is the latest. */
+/** `{[name]: write system calls per delivery}` between two stats, or nothing when they were not read. */
+function writeCallsPer(s0, s1, deliveries, name) {
+  const calls = s1.writeCalls - s0.writeCalls;
+  return Number.isFinite(calls) ? { [name]: Math.round((calls / Math.max(1, deliveries)) * 1000) / 1000 } : {};
+}
+
 function sumStats(list) {
-  const total = { rss: 0, heapUsed: 0, external: 0, cpuMicros: 0, at: 0 };
+  const total = { rss: 0, heapUsed: 0, external: 0, cpuMicros: 0, writeCalls: 0, at: 0 };
   for (const st of list) {
-    for (const k of ['rss', 'heapUsed', 'external', 'cpuMicros']) total[k] += st[k];
+    for (const k of ['rss', 'heapUsed', 'external', 'cpuMicros', 'writeCalls']) total[k] += st[k] ?? NaN;
     total.at = Math.max(total.at, st.at);
   }
   return total;
@@ -168,6 +174,7 @@ export async function runTarget(def, sizes, ctx, log) {
           expected: got.expected,
           deliveriesPerSecond: Math.round(got.received / ((got.lastAt - sent.startedAt) / 1e6)),
           serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
+          ...writeCallsPer(s0, s1, got.received, 'writeCallsPerDelivery'),
           ...(idle === undefined
             ? {}
             : {
@@ -179,7 +186,7 @@ export async function runTarget(def, sizes, ctx, log) {
     });
     out.fanoutOne = { recipients, events: sizes.fanoutEvents, ...best(oneRuns), runs: oneRuns };
     log(
-      `  fan-out 1×${recipients}: ${out.fanoutOne.deliveriesPerSecond} deliveries/s, ${out.fanoutOne.serverCpuMicrosPerDelivery} µs CPU/delivery (best of ${oneRuns.map((r) => r.deliveriesPerSecond).join(', ')}; ${out.fanoutOne.delivered}/${out.fanoutOne.expected})`,
+      `  fan-out 1×${recipients}: ${out.fanoutOne.deliveriesPerSecond} deliveries/s, ${out.fanoutOne.serverCpuMicrosPerDelivery} µs CPU/delivery, ${out.fanoutOne.writeCallsPerDelivery ?? '?'} write calls/delivery (best of ${oneRuns.map((r) => r.deliveriesPerSecond).join(', ')}; ${out.fanoutOne.delivered}/${out.fanoutOne.expected})`,
     );
 
     const scopes = [];
@@ -201,6 +208,7 @@ export async function runTarget(def, sizes, ctx, log) {
           publishesPerSecond: Math.round(perEvent.length / wall),
           serverCpuMicrosPerPublish: Math.round(cpuSince(s0, s1) / perEvent.length),
           serverCpuMicrosPerDelivery: Math.round((cpuSince(s0, s1) / Math.max(1, got.received)) * 100) / 100,
+          ...writeCallsPer(s0, s1, got.received, 'writeCallsPerDelivery'),
         });
       }
       return { publishes: perEvent.length, ...best(runs), runs };

@@ -49,6 +49,8 @@ interface Subject<L extends EventLog = EventLog> {
 interface StoreSubject extends Subject<StoreEventLog> {
   /** Opens a log on the database as it is (a restart), without emptying it first. */
   reopen(options?: LogOptions): Promise<StoreEventLog>;
+  /** The database the logs are opened on. */
+  db(): Kysely<Database>;
 }
 
 interface RedisSubject extends Subject<RedisEventLog> {
@@ -122,6 +124,7 @@ function storeSubject(dialect: StoreDialect): StoreSubject {
       return reopen(options);
     },
     reopen,
+    db: handle,
     async cleanup() {
       for (const log of opened.splice(0)) await log.close();
     },
@@ -500,6 +503,88 @@ describe.each<StoreSubject>([sqlite, postgres])('the event log in the store ($na
     });
     expect((await log.read('u:u1', { epoch, offset: 2 }, 10)).complete).toBe(false);
     expect(cursorOf(await log.append(publish({ users: ['u1'] })), 'u:u1')).toEqual({ epoch, offset: 4 });
+  });
+
+  it('a stream that retention emptied keeps its head across a restart: its offsets are never reused', async () => {
+    const log = await subject.open({ maxAgeSeconds: 60, maxEvents: 2 });
+    for (let n = 0; n < 3; n++) await log.append(publish({ users: ['u1', 'u2'] }));
+    await log.append(publish({ users: ['u2'] }));
+    const { epoch } = (await log.heads(['u:u1'])).get('u:u1')!;
+    expect(await log.trim()).toBe(3); // by count: u1's first, u2's first two
+    clock.advance(61_000);
+    await log.append(publish({ users: ['u3'] }));
+    expect(await log.trim()).toBe(4); // by age: every entry of u1 and u2
+    await log.close();
+
+    const after = await subject.reopen({ maxAgeSeconds: 60, maxEvents: 2 });
+    const heads = await after.heads(['u:u1', 'u:u2']);
+    expect(heads.get('u:u1')).toEqual({ epoch, offset: 3 });
+    expect(heads.get('u:u2')?.offset).toBe(4);
+    expect(await after.read('u:u1', { epoch, offset: 1 }, 10)).toMatchObject({ entries: [], complete: false });
+    expect(cursorOf(await after.append(publish({ users: ['u1'] })), 'u:u1')).toEqual({ epoch, offset: 4 });
+  });
+});
+
+describe.each<StoreSubject & { dialect: StoreDialect }>([
+  { ...sqlite, dialect: 'sqlite' },
+  { ...postgres, dialect: 'postgres' },
+])('the event log in the store, migrated ($name)', (subject) => {
+  withLifecycle(subject);
+
+  it('a log written before 0003-lean-log keeps its epochs, heads, entries and ids', async () => {
+    await subject.open();
+    const db = subject.db();
+    // Back to the schema of 0002, with a log written in it.
+    await sql`DROP TABLE tether_log_entries`.execute(db);
+    await sql`DROP TABLE tether_log_events`.execute(db);
+    await sql`DROP TABLE tether_log_streams`.execute(db);
+    await sql`DELETE FROM tether_history_migrations`.execute(db);
+    const { '0001-history': first, '0002-streams': second } = HISTORY_MIGRATIONS;
+    await runMigrations(
+      db,
+      subject.dialect,
+      { '0001-history': first!, '0002-streams': second! },
+      HISTORY_MIGRATION_TABLE,
+    );
+    const old = [publish({ users: ['u1'], scopes: ['ke'] }), publish({ users: ['u1'] })];
+    await sql`INSERT INTO tether_log_streams (name, epoch, head) VALUES
+      ('u:u1', 'EpOcH_01', 2), ('s:ke', 'EpOcH_02', 1), ('s:*', 'EpOcH_03', 1), ('u:u2', 'EpOcH_04', 5)`.execute(db);
+    await sql`INSERT INTO tether_log_events (seq, id, body, at) VALUES
+      (1, ${old[0]!.id}, ${JSON.stringify(old[0])}, 1000), (2, ${old[1]!.id}, ${JSON.stringify(old[1])}, 2000)`.execute(
+      db,
+    );
+    await sql`INSERT INTO tether_log_entries (stream, off, seq) VALUES
+      ('u:u1', 1, 1), ('s:ke', 1, 1), ('s:*', 1, 1), ('u:u1', 2, 2)`.execute(db);
+
+    const log = await subject.reopen();
+    expect(await log.heads(['u:u1', 's:ke', 's:*', 'u:u2'])).toEqual(
+      new Map([
+        ['u:u1', { epoch: 'EpOcH_01', offset: 2 }],
+        ['s:ke', { epoch: 'EpOcH_02', offset: 1 }],
+        ['s:*', { epoch: 'EpOcH_03', offset: 1 }],
+        ['u:u2', { epoch: 'EpOcH_04', offset: 5 }], // its entries were trimmed: the row's head stands
+      ]),
+    );
+    const read = await log.read('u:u1', START, 10);
+    expect(read.complete).toBe(true);
+    expect(read.entries.map((e) => [e.offset, e.seq, e.at, e.envelope.id])).toEqual([
+      [1, 1, 1000, old[0]!.id],
+      [2, 2, 2000, old[1]!.id],
+    ]);
+    expect((await log.append({ ...old[0]! })).seq).toBe(1); // a retry is still found by its id
+    const next = await log.append(publish({ users: ['u1', 'u2'] }));
+    expect(next.seq).toBe(3);
+    expect(next.cursors).toEqual(
+      new Map([
+        ['u:u1', { epoch: 'EpOcH_01', offset: 3 }],
+        ['u:u2', { epoch: 'EpOcH_04', offset: 6 }],
+      ]),
+    );
+    const atIndex =
+      subject.dialect === 'sqlite'
+        ? sql`SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'tether_log_events_at'`
+        : sql`SELECT indexname FROM pg_indexes WHERE indexname = 'tether_log_events_at' AND schemaname = current_schema()`;
+    expect((await atIndex.execute(db)).rows).toEqual([]);
   });
 });
 

@@ -65,6 +65,7 @@ interface Head {
 interface BatchRows {
   events: { seq: number; id: string; body: string; at: number }[];
   entries: { stream: string; off: number; seq: number }[];
+  /** Streams created by this batch. */
   streams: { name: string; epoch: string; head: number }[];
 }
 
@@ -78,7 +79,9 @@ const LOAD_CHUNK = 500;
 /**
  * The event log of a single node, in the store (SQLite or PostgreSQL), with its own migrations:
  * one row per event (its body once, however many streams it went to), one entry per stream it went
- * to, and one row per stream with its epoch and head.
+ * to, and one row per stream with its epoch, written when the stream is created. A stream's head is
+ * its highest entry; retention saves it in the stream's row before removing that entry, so offsets
+ * are never reused. An append thus writes no row of its streams but a new one's.
  *
  * Offsets are assigned here from the streams' heads, which this process keeps in memory once read:
  * appends are written in batches one after the other (group commit), so each stream's offsets are
@@ -114,9 +117,12 @@ export async function createStoreLog<DB>(
    */
   let absent = new Set<string>();
   const recent = new Map<string, LoggedEvent>();
+  // `at` never decreases along `seq`: the last event has both.
   const last = await db
     .selectFrom('tether_log_events')
-    .select((eb) => [eb.fn.max('seq').as('seq'), eb.fn.max('at').as('at')])
+    .select(['seq', 'at'])
+    .orderBy('seq', 'desc')
+    .limit(1)
     .executeTakeFirst();
   let seq = Number(last?.seq ?? 0);
   let lastAt = Number(last?.at ?? 0);
@@ -149,6 +155,7 @@ export async function createStoreLog<DB>(
 
   // Every connect loads the heads of the streams it reads: on SQLite one prepared lookup per stream.
   const sqliteHead = sqliteHeadLookup(handle);
+  const greatest = sql.raw(dialect === 'postgres' ? 'greatest' : 'max');
 
   /** Loads the heads of streams not in memory yet (absent streams stay absent). */
   async function loadHeads(names: Iterable<string>): Promise<void> {
@@ -162,9 +169,15 @@ export async function createStoreLog<DB>(
     } else {
       for (let i = 0; i < missing.length; i += LOAD_CHUNK) {
         const rows = await db
-          .selectFrom('tether_log_streams')
-          .select(['name', 'epoch', 'head'])
-          .where('name', 'in', missing.slice(i, i + LOAD_CHUNK))
+          .selectFrom('tether_log_streams as s')
+          .select([
+            's.name',
+            's.epoch',
+            sql<number>`${greatest}(s.head, coalesce((SELECT max(e.off) FROM tether_log_entries e WHERE e.stream = s.name), 0))`.as(
+              'head',
+            ),
+          ])
+          .where('s.name', 'in', missing.slice(i, i + LOAD_CHUNK))
           .execute();
         for (const row of rows)
           if (!heads.has(row.name)) heads.set(row.name, { epoch: row.epoch, head: Number(row.head) });
@@ -249,6 +262,7 @@ export async function createStoreLog<DB>(
     await loadHeads(streamsByEvent.flat());
 
     const working = new Map<string, Head>();
+    const created = new Set<string>();
     const rows: BatchRows = { events: [], entries: [], streams: [] };
     const logged: LoggedEvent[] = [];
     let nextSeq = seq;
@@ -261,6 +275,7 @@ export async function createStoreLog<DB>(
         if (head === undefined) {
           const committed = heads.get(stream);
           head = committed === undefined ? { epoch: newEpoch(), head: 0 } : { ...committed };
+          if (committed === undefined) created.add(stream);
           working.set(stream, head);
         }
         head.head++;
@@ -270,7 +285,8 @@ export async function createStoreLog<DB>(
       rows.events.push({ seq: eventSeq, id: w.envelope.id, body: JSON.stringify(w.envelope), at });
       logged.push({ envelope: w.envelope, at, seq: eventSeq, cursors });
     });
-    for (const [name, head] of working) rows.streams.push({ name, ...head });
+    // A stream's row is written once, when it is created (its head is its highest entry).
+    for (const name of created) rows.streams.push({ name, epoch: working.get(name)!.epoch, head: 0 });
 
     const started = performance.now();
     try {
@@ -393,22 +409,39 @@ export async function createStoreLog<DB>(
   async function runTrim(): Promise<number> {
     let removed = 0;
     if (options.maxEvents > 0) {
-      // Per stream: what lies more than maxEvents below the stream's head.
+      // Per stream: what lies more than maxEvents below the stream's head (its highest entry, which
+      // this never removes). CROSS JOIN: SQLite then walks the streams and seeks each one's old
+      // entries, rather than visiting every entry.
       removed += await deleteBatched(async () => {
         const result = await sql`DELETE FROM tether_log_entries WHERE (stream, off) IN (
-            SELECT e.stream, e.off FROM tether_log_entries e JOIN tether_log_streams s ON s.name = e.stream
-            WHERE e.off <= s.head - ${options.maxEvents} LIMIT ${trimBatch})`.execute(db);
+            SELECT e.stream, e.off FROM tether_log_streams s CROSS JOIN tether_log_entries e
+            WHERE e.stream = s.name
+              AND e.off <= (SELECT max(x.off) FROM tether_log_entries x WHERE x.stream = s.name) - ${options.maxEvents}
+            LIMIT ${trimBatch})`.execute(db);
         return result.numAffectedRows;
       });
     }
     if (options.maxAgeSeconds > 0) {
-      const cutoff = clock.now() - options.maxAgeSeconds * 1000;
-      removed += await deleteBatched(async () => {
-        const result = await sql`DELETE FROM tether_log_entries WHERE (stream, off) IN (
-            SELECT e.stream, e.off FROM tether_log_entries e JOIN tether_log_events v ON v.seq = e.seq
-            WHERE v.at < ${cutoff} LIMIT ${trimBatch})`.execute(db);
-        return result.numAffectedRows;
-      });
+      // `at` never decreases along `seq`: entries of events before the first young one go. Each
+      // batch first saves the heads of the streams it trims, which may lose their highest entry.
+      const young = await db
+        .selectFrom('tether_log_events')
+        .select('seq')
+        .where('at', '>=', clock.now() - options.maxAgeSeconds * 1000)
+        .orderBy('seq')
+        .limit(1)
+        .executeTakeFirst();
+      const before = young === undefined ? seq + 1 : Number(young.seq);
+      const batch = sql`SELECT stream, off FROM tether_log_entries WHERE seq < ${before} ORDER BY seq, stream, off LIMIT ${trimBatch}`;
+      removed += await deleteBatched(() =>
+        db.transaction().execute(async (trx) => {
+          await sql`UPDATE tether_log_streams SET head = ${greatest}(head, coalesce((
+              SELECT max(e.off) FROM tether_log_entries e WHERE e.stream = tether_log_streams.name), 0))
+            WHERE name IN (SELECT b.stream FROM (${batch}) b)`.execute(trx);
+          const result = await sql`DELETE FROM tether_log_entries WHERE (stream, off) IN (${batch})`.execute(trx);
+          return result.numAffectedRows;
+        }),
+      );
     }
     // Bodies no stream refers to any more. Stream rows stay: they carry each stream's epoch and head.
     await deleteBatched(async () => {
@@ -478,13 +511,12 @@ function sqliteWriter(handle: object): ((rows: BatchRows) => void) | undefined {
   if (raw === undefined) return undefined;
   const insertEvent = raw.prepare('INSERT INTO tether_log_events (seq, id, body, at) VALUES (?, ?, ?, ?)');
   const insertEntry = raw.prepare('INSERT INTO tether_log_entries (stream, off, seq) VALUES (?, ?, ?)');
-  const upsertStream = raw.prepare(
-    'INSERT INTO tether_log_streams (name, epoch, head) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET head = excluded.head',
-  );
+  // A plain insert: a stream created by another writer fails the batch (its heads are then read again).
+  const insertStream = raw.prepare('INSERT INTO tether_log_streams (name, epoch, head) VALUES (?, ?, ?)');
   return raw.transaction((rows: BatchRows) => {
     for (const e of rows.events) insertEvent.run(e.seq, e.id, e.body, e.at);
     for (const e of rows.entries) insertEntry.run(e.stream, e.off, e.seq);
-    for (const s of rows.streams) upsertStream.run(s.name, s.epoch, s.head);
+    for (const s of rows.streams) insertStream.run(s.name, s.epoch, s.head);
   });
 }
 
@@ -500,8 +532,11 @@ function sqliteIdLookup(handle: object): ((id: string) => boolean) | undefined {
 function sqliteHeadLookup(handle: object): ((name: string) => Head | undefined) | undefined {
   const raw = sqliteHandle(handle);
   if (raw === undefined) return undefined;
-  const select = raw.prepare('SELECT epoch, head FROM tether_log_streams WHERE name = ?');
-  return (name) => select.get(name) as Head | undefined;
+  const select = raw.prepare(
+    `SELECT epoch, max(head, coalesce((SELECT max(off) FROM tether_log_entries WHERE stream = ?), 0)) AS head
+       FROM tether_log_streams WHERE name = ?`,
+  );
+  return (name) => select.get(name, name) as Head | undefined;
 }
 
 type EntryRow = { off: number; body: string; at: number; seq: number };
@@ -538,7 +573,6 @@ async function kyselyWrite(db: Kysely<HistoryTables>, _dialect: StoreDialect, ro
       await trx
         .insertInto('tether_log_streams')
         .values(rows.streams.slice(i, i + CHUNK))
-        .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({ head: eb.ref('excluded.head') })))
         .execute();
   });
 }

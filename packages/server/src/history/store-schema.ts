@@ -1,3 +1,4 @@
+import { sql, type Kysely } from 'kysely';
 import type { DialectMigration } from '../store/migrations.js';
 
 /** The history tables keep their own migration history beside Tether's core one. */
@@ -5,7 +6,11 @@ export const HISTORY_MIGRATION_TABLE = 'tether_history_migrations';
 
 /** Table shapes of the embedded event log, as Kysely sees them. */
 export interface HistoryTables {
-  /** One row per stream: its epoch (random, chosen when the stream is created) and head offset. */
+  /**
+   * One row per stream: its epoch (random, chosen when the stream is created) and a floor of its
+   * head. Written when the stream is created and before retention removes its newest entries; the
+   * head is the larger of `head` and the stream's highest entry offset (from 0003).
+   */
   tether_log_streams: { name: string; epoch: string; head: number };
   /** One row per event: `seq` is its append order, `body` the publish envelope as JSON, `at` ms since the Unix epoch. */
   tether_log_events: { seq: number; id: string; body: string; at: number };
@@ -63,4 +68,54 @@ export const HISTORY_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
       await db.schema.createIndex('tether_log_entries_seq').on('tether_log_entries').column('seq').execute();
     },
   },
+  // Fewer B-trees per append, so fewer pages (and, on SQLite, fewer WAL writes) per commit: a stream's
+  // row is no longer rewritten by every append (its head is its highest entry, and retention saves
+  // it first); the `at` index goes (age retention walks `seq`, in which `at` never decreases). On
+  // SQLite, `seq` becomes the rowid and entries and streams are stored in their primary key's
+  // B-tree (WITHOUT ROWID) instead of a table plus an index each, so those two tables are rebuilt.
+  '0003-lean-log': {
+    async up(db, dialect) {
+      if (dialect === 'postgres') {
+        await db.schema.dropIndex('tether_log_events_at').execute();
+        return;
+      }
+      // Kysely runs SQLite migrations outside a transaction: this one is its own, so a crash midway
+      // leaves the old tables whole.
+      await sql`BEGIN IMMEDIATE`.execute(db);
+      try {
+        await rebuildSqliteLog(db);
+        await sql`COMMIT`.execute(db);
+      } catch (err) {
+        await sql`ROLLBACK`.execute(db);
+        throw err;
+      }
+    },
+  },
 };
+
+async function rebuildSqliteLog(db: Kysely<unknown>): Promise<void> {
+  await sql`CREATE TABLE tether_log_events_0003 (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL)`.execute(
+    db,
+  );
+  await sql`INSERT INTO tether_log_events_0003 (seq, id, body, at) SELECT seq, id, body, at FROM tether_log_events`.execute(
+    db,
+  );
+  await sql`CREATE TABLE tether_log_entries_0003 (stream TEXT NOT NULL, off INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (stream, off)) WITHOUT ROWID`.execute(
+    db,
+  );
+  await sql`INSERT INTO tether_log_entries_0003 (stream, off, seq) SELECT stream, off, seq FROM tether_log_entries`.execute(
+    db,
+  );
+  await sql`CREATE TABLE tether_log_streams_0003 (name TEXT NOT NULL PRIMARY KEY, epoch TEXT NOT NULL, head INTEGER NOT NULL) WITHOUT ROWID`.execute(
+    db,
+  );
+  await sql`INSERT INTO tether_log_streams_0003 (name, epoch, head) SELECT name, epoch, head FROM tether_log_streams`.execute(
+    db,
+  );
+  for (const table of ['tether_log_events', 'tether_log_entries', 'tether_log_streams']) {
+    await sql`DROP TABLE ${sql.table(table)}`.execute(db);
+    await sql`ALTER TABLE ${sql.table(`${table}_0003`)} RENAME TO ${sql.table(table)}`.execute(db);
+  }
+  await db.schema.createIndex('tether_log_events_id').on('tether_log_events').column('id').execute();
+  await db.schema.createIndex('tether_log_entries_seq').on('tether_log_entries').column('seq').execute();
+}

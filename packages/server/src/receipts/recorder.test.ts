@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, makePrincipal, RecordingSink } from '../hub/testing.js';
 import type { OutboundEvent, Session } from '../hub/types.js';
@@ -45,7 +46,7 @@ async function setup(mode: DeliveryRecordMode = 'users', overrides: { retentionM
     logger,
     metrics,
   });
-  return { recorder, store, clock, counts };
+  return { recorder, store, clock, counts, db };
 }
 
 function session(userId: string, family?: string, transport: 'ws' | 'socket.io' = 'ws'): Session {
@@ -171,6 +172,14 @@ describe('delivery recorder', () => {
     expect(await recorder.deliveries('old')).toBeUndefined();
     expect(await recorder.deliveries('n0')).toBeUndefined();
     expect(await recorder.deliveries('n1499')).toBeDefined();
+  });
+
+  it("keeps no index on the timeline's time: pruning walks ids, reads go by user", async () => {
+    const { db } = await setup();
+    const indexes = await sql<{
+      name: string;
+    }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tether_timeline'`.execute(db);
+    expect(indexes.rows.map((row) => row.name)).toEqual(['tether_timeline_user']);
   });
 
   it('records nothing with mode off', async () => {

@@ -5,7 +5,15 @@ import { WriteCoalescer } from './write-coalescer.js';
 
 function fakeSocket() {
   const calls: string[] = [];
-  return { calls, cork: () => calls.push('cork'), uncork: () => calls.push('uncork') };
+  let corked = 0;
+  return {
+    calls,
+    cork: () => void (corked++, calls.push('cork')),
+    uncork: () => void (corked--, calls.push('uncork')),
+    get writableCorked() {
+      return corked;
+    },
+  };
 }
 
 /** A coalescer whose turn ends are run by hand, on a fake clock. */
@@ -44,6 +52,23 @@ describe('WriteCoalescer', () => {
     coalescer.hold(a);
     expect(a.calls).toEqual(['cork', 'uncork', 'cork']);
     expect(pendingTurns()).toBe(1);
+  });
+
+  it('leaves a socket corked by its own writer to that writer, and holds it once uncorked', () => {
+    const { coalescer, endTurn, pendingTurns } = handMoved();
+    const a = fakeSocket();
+    a.cork(); // e.g. ws writing a frame's two chunks
+    coalescer.hold(a);
+    a.uncork();
+    expect(pendingTurns()).toBe(0);
+    expect(a.calls).toEqual(['cork', 'uncork']);
+    coalescer.hold(a);
+    a.cork();
+    a.uncork(); // a writer's own pair inside a held turn changes nothing
+    coalescer.hold(a);
+    endTurn();
+    expect(a.calls).toEqual(['cork', 'uncork', 'cork', 'cork', 'uncork', 'uncork']);
+    expect(a.writableCorked).toBe(0);
   });
 
   it('with the default scheduler, writes of one turn leave together after it', async () => {

@@ -72,7 +72,7 @@ export const HISTORY_MIGRATIONS: Readonly<Record<string, DialectMigration>> = {
   // row is no longer rewritten by every append (its head is its highest entry, and retention saves
   // it first); the `at` index goes (age retention walks `seq`, in which `at` never decreases). On
   // SQLite, `seq` becomes the rowid and entries and streams are stored in their primary key's
-  // B-tree (WITHOUT ROWID) instead of a table plus an index each, so those two tables are rebuilt.
+  // B-tree (WITHOUT ROWID) instead of a table plus an index each, so the three tables are rebuilt.
   '0003-lean-log': {
     async up(db, dialect) {
       if (dialect === 'postgres') {

@@ -125,7 +125,11 @@ async function dropKeys(backend: RedisBackend, prefix: string): Promise<void> {
   }
 }
 
-/** Nodes of one cluster, in this process: same secret, same Redis prefix. */
+/**
+ * Nodes of one cluster, in this process: same secret, same Redis prefix. A limit waits up to a
+ * second for Redis (not 100 ms): on a loaded machine a slower answer would send a node to its own
+ * buckets, and a test of shared limits would count a budget per node.
+ */
 async function startNodes(count: number, env: Env): Promise<TestGateway[]> {
   const shared: Env = {
     JWT_SECRET: randomBytes(48).toString('base64url'),
@@ -134,7 +138,7 @@ async function startNodes(count: number, env: Env): Promise<TestGateway[]> {
     ...env,
   };
   const nodes: TestGateway[] = [];
-  for (let i = 0; i < count; i++) nodes.push(await startGateway(shared));
+  for (let i = 0; i < count; i++) nodes.push(await startGateway(shared, { rateLimitRedisTimeoutMs: 1_000 }));
   return nodes;
 }
 

@@ -50,6 +50,11 @@ export interface GatewayOptions {
   routes?: (app: FastifyInstance, gateway: Gateway) => Promise<void> | void;
   /** Where client-send results are kept for retries (default: in memory; cluster mode may share one). */
   idempotency?: IdempotencyStore;
+  /**
+   * In cluster mode, how long a rate limit waits for Redis before this node decides on its own
+   * buckets (default 100 ms; tests on a loaded machine lengthen it so limits stay shared).
+   */
+  rateLimitRedisTimeoutMs?: number;
 }
 
 /**
@@ -162,6 +167,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     metrics: metrics.redis,
     logger,
     clock,
+    ...(options.rateLimitRedisTimeoutMs === undefined ? {} : { rateLimitTimeoutMs: options.rateLimitRedisTimeoutMs }),
   });
   // In cluster mode every revocation update is also applied on every other node.
   const revocations = cluster?.revocations ?? keys.nodeRevocations;

@@ -32,6 +32,8 @@ export interface ClusterModeOptions {
   history: { maxEvents: number; maxAgeSeconds: number };
   /** Redis connection state, errors and the append/control round trips (`tether_redis_*`). */
   metrics?: RedisMetrics;
+  /** How long a rate limit waits for Redis before deciding locally (default `REDIS_LIMIT_TIMEOUT_MS`). */
+  rateLimitTimeoutMs?: number;
 }
 
 /** Everything the composition root needs to run one node of a cluster. */
@@ -143,6 +145,7 @@ export async function startClusterMode(options: ClusterModeOptions): Promise<Clu
       isUp: bus.isUp,
       logger: logger.child({ component: 'rate-limit' }),
       clock,
+      ...(options.rateLimitTimeoutMs === undefined ? {} : { timeoutMs: options.rateLimitTimeoutMs }),
     }),
     revocations: clusterRevocations(options.revocations, nodeId, (message) => void bus.sendControl(message)),
     follower: new ClusterFollower(bus, interest, presence, cursors),

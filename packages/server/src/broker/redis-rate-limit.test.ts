@@ -72,6 +72,18 @@ describe('createRedisLimiters', () => {
     expect(lines.filter((l) => l.msg.includes('redis unavailable'))).toHaveLength(1);
   });
 
+  it('an answer that arrived while the event loop was blocked wins over the timer that fired with it', async () => {
+    const { clock, stub, lines, limiters, flush } = setup();
+    const bucket = limiters.bucket('b', { capacity: 1, perSecond: 0.001 });
+    const answer = bucket.take('k');
+    await flush();
+    // Both due in the same turn: the timer fires before the answer's callbacks run.
+    stub.pending.shift()!.resolve(1234);
+    clock.advance(REDIS_LIMIT_TIMEOUT_MS);
+    expect(await answer).toBe(1234);
+    expect(lines.filter((l) => l.msg.includes('redis unavailable'))).toHaveLength(0);
+  });
+
   it('a Redis the bus reports down is not asked at all; back up, limits are shared again and that is logged once', async () => {
     const { stub, lines, limiters, flush, setUp } = setup();
     const bucket = limiters.bucket('b', { capacity: 1, perSecond: 0.001 });

@@ -63,6 +63,7 @@ export interface RedisLimitersOptions {
   isUp: () => boolean;
   logger: Logger;
   clock: Clock;
+  /** How long a call waits for Redis before it is decided locally (default `REDIS_LIMIT_TIMEOUT_MS`). */
   timeoutMs?: number;
 }
 
@@ -191,10 +192,15 @@ class OutageGuard {
   }
 }
 
-/** `promise`, or a rejection once `ms` have passed without an answer (the late answer is then ignored). */
+/**
+ * `promise`, or a rejection once `ms` have passed without an answer (the late answer is then ignored).
+ * The rejection waits for the I/O of the turn the timer fired in: after the event loop was blocked
+ * (a long GC, a burst of work), the timer and Redis's answer are due together, timers run first, and
+ * an answer that came in time would otherwise count as an outage.
+ */
 function within<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = clock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    const timer = clock.setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${ms} ms`))), ms);
     timer.unref?.();
     promise.then(
       (value) => {

@@ -23,6 +23,7 @@ export async function assembleCluster(
     metrics: RedisMetrics;
     logger: Logger;
     clock: Clock;
+    rateLimitTimeoutMs?: number;
   },
 ): Promise<ClusterMode | undefined> {
   const redis =
@@ -42,6 +43,7 @@ export async function assembleCluster(
     revocations: deps.revocations,
     history: { maxEvents: config.historyMaxEvents, maxAgeSeconds: config.historyMaxAgeSeconds },
     metrics: deps.metrics,
+    ...(deps.rateLimitTimeoutMs === undefined ? {} : { rateLimitTimeoutMs: deps.rateLimitTimeoutMs }),
   });
   cluster.onReconnect(() => {
     deps.reloadRevocations().catch((err: unknown) => deps.logger.error({ err }, 'revocation reload failed'));

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,13 +47,46 @@ export async function createDatabase(): Promise<{ url: string; drop(): Promise<v
   };
 }
 
-/** A free TCP port on 127.0.0.1 (for a private redis-server). */
+/** Ports this process has handed out: a port not bound yet (a server still starting) is not free. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 for a server another process binds (a private redis-server, nginx).
+ * It lies below the kernel's ephemeral range: a port from that range can be taken as the source
+ * port of some outgoing connection (a full test run makes thousands) between this check and the
+ * server's bind, and the server then exits with "address in use".
+ */
 export async function freePort(): Promise<number> {
+  const lowest = ephemeralLow() ?? 0;
+  for (let attempt = 0; lowest > 20_000 && attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * (lowest - 20_000));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address() as { port: number };
   await new Promise<void>((done) => server.close(() => done()));
+  handedOut.add(port);
   return port;
+}
+
+function ephemeralLow(): number | undefined {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
 }
 
 /** One `tether serve` process. */

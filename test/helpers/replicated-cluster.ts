@@ -28,8 +28,20 @@ export class ReplicatedCluster {
       .join(',');
   }
 
+  /** Starts the six nodes; when one exits at start (its port was taken meanwhile), once more on new ports. */
   async start(): Promise<void> {
-    this.ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+    try {
+      await this.startOnce();
+    } catch (err) {
+      if (!(err instanceof NodeExited)) throw err;
+      await this.stopNodes();
+      await this.startOnce();
+    }
+  }
+
+  private async startOnce(): Promise<void> {
+    this.ports = [];
+    for (let i = 0; i < 6; i++) this.ports.push(await freePort());
     const proxyPort = await freePort();
     for (const [i, port] of this.ports.entries()) {
       const args = [
@@ -59,7 +71,12 @@ export class ReplicatedCluster {
       this.children.set(port, spawn('redis-server', args, { stdio: 'ignore' }));
     }
     this.proxy = await FreezingProxy.listen(proxyPort, this.ports[0]!);
-    for (const port of this.ports) await pollUntil(`redis ${port}`, () => ping(port));
+    for (const port of this.ports)
+      await pollUntil(`redis ${port}`, async () => {
+        const child = this.children.get(port)!;
+        if (child.exitCode !== null || child.signalCode !== null) throw new NodeExited(port);
+        return ping(port);
+      });
     const created = spawnSync(
       'redis-cli',
       [
@@ -122,7 +139,13 @@ export class ReplicatedCluster {
   }
 
   async stop(): Promise<void> {
+    await this.stopNodes();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async stopNodes(): Promise<void> {
     this.proxy?.close();
+    this.proxy = undefined;
     await Promise.all(
       [...this.children.values()].map(async (child) => {
         if (child.exitCode !== null || child.signalCode !== null) return;
@@ -131,7 +154,13 @@ export class ReplicatedCluster {
         await exited;
       }),
     );
-    rmSync(this.dir, { recursive: true, force: true });
+    this.children.clear();
+  }
+}
+
+class NodeExited extends Error {
+  constructor(port: number) {
+    super(`redis-server on port ${port} exited at start`);
   }
 }
 

@@ -12,6 +12,8 @@
 //   --profile                   write a --cpu-prof profile of each server into bench/results/profiles/
 //   --profile=phases            instead, one profile per server and phase (connect, fanout-one, fanout-groups, fanout-batch,
 //                               reauth, reauth-storm), started and stopped through the probe (bench/lib/probe.mjs)
+//   --heap-snapshot             after the idle connections' memory is measured, write a heap snapshot of each
+//                               server into bench/results/profiles/ (read them with bench/heap-summary.mjs)
 //   --no-cluster                skip the cluster figures
 //   --no-recovery               skip the recovery figures (bench/lib/recovery.mjs)
 //   --no-cluster-publish        skip the cluster publish figure
@@ -98,6 +100,8 @@ const profileRoot = args.profile ? join(RESULTS, 'profiles', date) : undefined;
 const phaseProfileDir = args.profile === 'phases' ? profileRoot : undefined;
 const profileDir = phaseProfileDir ? undefined : profileRoot;
 if (phaseProfileDir) mkdirSync(phaseProfileDir, { recursive: true });
+const heapSnapshotDir = args['heap-snapshot'] ? join(RESULTS, 'profiles', date) : undefined;
+if (heapSnapshotDir) mkdirSync(heapSnapshotDir, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-'));
 process.on('exit', () => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -248,6 +252,7 @@ const benchContext = () => ({
   apiKey: API_KEY,
   clientKind: args.client === 'socket.io-client' ? 'socket.io-client' : 'eio-over-ws',
   phaseProfileDir,
+  heapSnapshotDir,
 });
 
 async function main() {

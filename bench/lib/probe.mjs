@@ -1,10 +1,12 @@
 // Preloaded into every server under test (`node --expose-gc --import bench/lib/probe.mjs ...`), so the
 // bench reads memory and CPU the same way for Tether and the baselines without touching their code.
 // It answers `{ probe: 'stats', id, gc? }` IPC messages from the bench parent.
+// `{ probe: 'heap', id, file }` writes a heap snapshot there (after a GC).
 // `{ probe: 'profile', id, file }` starts a CPU profile of this process, and the next one with the
 // same `file` writes it there: a profile of one phase, not of the whole run (`--cpu-prof`).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { writeHeapSnapshot } from 'node:v8';
 
 let profiling = null;
 
@@ -42,6 +44,10 @@ function writeCalls() {
 if (typeof process.send === 'function') {
   process.on('message', (msg) => {
     if (msg?.probe === 'profile') return profile(msg);
+    if (msg?.probe === 'heap') {
+      if (typeof globalThis.gc === 'function') globalThis.gc();
+      return process.send({ probe: 'heap', id: msg.id, written: writeHeapSnapshot(msg.file) });
+    }
     if (!msg || msg.probe !== 'stats') return;
     // Two passes: the first may only move survivors to old space; the second frees what the first unlinked.
     if (msg.gc && typeof globalThis.gc === 'function') {

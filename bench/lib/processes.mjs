@@ -85,7 +85,8 @@ export class ServerProcess {
           clearTimeout(timer);
           resolve(msg.port);
         }
-        if (msg?.probe === 'stats' || msg?.probe === 'profile') this.pending.get(msg.id)?.(msg);
+        if (msg?.probe === 'stats' || msg?.probe === 'profile' || msg?.probe === 'heap')
+          this.pending.get(msg.id)?.(msg);
       });
       if (readyFrom === 'log') {
         const poll = setInterval(() => {
@@ -134,10 +135,15 @@ export class ServerProcess {
     return this.ask({ probe: 'profile', file });
   }
 
+  /** Writes a heap snapshot of the server to `file` (after a GC). */
+  heapSnapshot(file) {
+    return this.ask({ probe: 'heap', file });
+  }
+
   ask(message) {
     const id = ++probeSeq;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: probe timed out`)), 60_000);
+      const timer = setTimeout(() => reject(new Error(`${this.name}: probe timed out`)), 300_000);
       this.pending.set(id, (msg) => {
         clearTimeout(timer);
         this.pending.delete(id);

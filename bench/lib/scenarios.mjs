@@ -90,6 +90,17 @@ export async function runTarget(def, sizes, ctx, log) {
     }));
 
     // --- connections: rate, connect time, memory, idle CPU
+    // `--heap-snapshot`: what the idle connections hold (`-idle-0` before they connect), for bench/heap-summary.mjs.
+    const heapSnapshots = async (connections) => {
+      for (const [k, sv] of servers.entries()) {
+        const file = join(
+          ctx.heapSnapshotDir,
+          `${def.name}${servers.length > 1 ? `-${k + 1}` : ''}-idle-${connections}.heapsnapshot`,
+        );
+        log(`  heap snapshot: ${(await sv.heapSnapshot(file)).written}`);
+      }
+    };
+    if (ctx.heapSnapshotDir && !def.skipIdle) await heapSnapshots(0);
     const before = await server.stats(true);
     const parts = await phase('connect', () =>
       pool.all('connect', { window: Math.ceil(sizes.connectWindow / pool.size) }),
@@ -145,6 +156,7 @@ export async function runTarget(def, sizes, ctx, log) {
       log(
         `  memory: ${out.memory.rssBytesPerConnection} B RSS, ${out.memory.heapBytesPerConnection} B heap per connection; idle CPU ${out.memory.idleCpuPercent}%`,
       );
+      if (ctx.heapSnapshotDir) await heapSnapshots(connected);
     }
 
     // --- fan-out

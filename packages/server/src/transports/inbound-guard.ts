@@ -1,3 +1,4 @@
+import type { Config } from '../config/index.js';
 import type { Clock } from '../util/clock.js';
 import { TokenBucket } from '../util/rate-limit.js';
 
@@ -23,6 +24,14 @@ export class InboundGuard {
     private readonly ratePerSecond: number,
     private readonly clock: Clock,
   ) {}
+
+  /**
+   * The guard of a connection with the gateway's settings. Connections make theirs at their first
+   * inbound message, like the bucket: an idle connection that never sends holds neither (~70 B).
+   */
+  static of(deps: { config: Pick<Config, 'inboundBurst' | 'inboundRatePerSecond'>; clock: Clock }): InboundGuard {
+    return new InboundGuard(deps.config.inboundBurst, deps.config.inboundRatePerSecond, deps.clock);
+  }
 
   check(): InboundVerdict {
     const bucket = (this.bucket ??= new TokenBucket(this.burst, this.ratePerSecond, this.clock));

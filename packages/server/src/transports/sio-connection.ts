@@ -86,21 +86,23 @@ export class SioConnection implements ConnectionSink {
   readonly transport = 'socket.io' as const;
   private session: Session | undefined;
   private connected = false;
-  private queued: Array<() => void> = [];
+  /** What the hub sent before socket.io completed the connect (none: no array). */
+  private queued: Array<() => void> | undefined;
   private ended = false;
   /** Set when this side decides to close (rate limit); otherwise derived from socket.io's reason. */
   private closeReason: CloseReason | undefined;
-  private readonly guard: InboundGuard;
+  /** Made at the first inbound event. */
+  private guard: InboundGuard | undefined;
   /** The client asked (`auth.meta: true`) for each event's `{id, position}` as a second argument. */
   private readonly wantsMeta: boolean;
+  /** When engine.io's last ping was written (`performance.now()`), until its pong; 0 when none is out. */
+  private pingAt = 0;
 
   constructor(
     private readonly shared: SioShared,
     private readonly socket: SioSocket,
     private readonly ip: string,
   ) {
-    const { config, clock } = shared.deps;
-    this.guard = new InboundGuard(config.inboundBurst, config.inboundRatePerSecond, clock);
     const auth: unknown = socket.handshake.auth;
     this.wantsMeta = typeof auth === 'object' && auth !== null && (auth as { meta?: unknown }).meta === true;
   }
@@ -109,8 +111,17 @@ export class SioConnection implements ConnectionSink {
   register(principal: Principal, tokenSource: TokenSource, resume?: ResumeRequest): void {
     const userAgent = this.socket.request.headers['user-agent'];
     this.session = this.shared.deps.hub.register(principal, this, { ip: this.ip, userAgent, tokenSource }, resume);
-    // If the client leaves before socket.io completes the connect, no `disconnect` follows.
-    this.socket.conn.once('close', () => this.end('client'));
+    connectionOf.set(this.socket.conn, this);
+  }
+
+  /**
+   * Called a turn after the handshake middleware let the connect go on: socket.io completes it on
+   * the next tick, or, when the client left meanwhile, drops the socket without a `disconnect`, and
+   * the session ends here. (A `close` listener on the engine.io socket for this one case made its
+   * listener array grow to 19 slots on every connection, ~0.3 KB with the once-wrapper.)
+   */
+  settle(): void {
+    if (!this.connected) this.end('client');
   }
 
   /** socket.io finished the connect: flush what the hub sent meanwhile and start listening. */
@@ -119,13 +130,14 @@ export class SioConnection implements ConnectionSink {
     const session = this.session;
     if (session === undefined) return;
     this.connected = true;
-    for (const send of this.queued) send();
-    this.queued = [];
+    const queued = this.queued;
+    this.queued = undefined;
+    if (queued !== undefined) for (const send of queued) send();
     // One middleware for every inbound event instead of a listener each: six closures and socket.io's
     // listener table per connection (~0.6 KB) were most of what an idle connection held beyond a
     // plain Socket.IO socket. It runs where socket.io's own dispatch would (after the middleware, in
     // a later tick, only while connected); events Tether does not handle go on to socket.io.
-    socket.use((packet, next) => {
+    useExactly(socket, (packet, next) => {
       if (!this.admitInbound()) return;
       const request = this.requestOf(session, packet[0]);
       if (request === undefined) {
@@ -136,14 +148,33 @@ export class SioConnection implements ConnectionSink {
         if (socket.connected) request(packet.slice(1));
       });
     });
-    this.measureHeartbeats(session);
-    socket.on('disconnect', (reason) => {
-      this.end(closeReasonOf(reason));
-      // The gateway has one namespace: an engine.io connection that left it would otherwise stay
-      // open, heartbeat and all, with no session and no limit on what it sends next.
-      if (reason === 'client namespace disconnect') socket.conn.close();
-    });
+    // Listeners shared by every connection (`this` is the emitter): no closure per connection.
+    socket.conn.on('heartbeat', onEngineHeartbeat);
+    socket.on('disconnect', onSocketDisconnect);
     this.shared.gate.connected(session);
+  }
+
+  /** socket.io's `disconnect` of this connection's socket. */
+  onDisconnect(reason: string): void {
+    this.end(closeReasonOf(reason));
+    // The gateway has one namespace: an engine.io connection that left it would otherwise stay
+    // open, heartbeat and all, with no session and no limit on what it sends next.
+    if (reason === 'client namespace disconnect') this.socket.conn.close();
+  }
+
+  /**
+   * engine.io is about to write `packets` (its server's `flush`): a ping among them starts a
+   * heartbeat round trip, which ends at the pong (`heartbeat`). engine.io pings on its own timer.
+   */
+  onFlush(packets: readonly { readonly type: string }[]): void {
+    for (const packet of packets) if (packet.type === 'ping') this.pingAt = performance.now();
+  }
+
+  /** The pong of the last ping arrived. */
+  onHeartbeat(): void {
+    if (this.pingAt === 0 || this.session === undefined) return;
+    this.shared.deps.hub.heartbeat(this.session, performance.now() - this.pingAt);
+    this.pingAt = 0;
   }
 
   // --- ConnectionSink -------------------------------------------------------------------------
@@ -152,7 +183,7 @@ export class SioConnection implements ConnectionSink {
     if (!this.connected) {
       // Sent later, with the position the connection has now.
       const held = position === undefined ? undefined : fixedPosition(position.position());
-      this.queued.push(() => this.sendEvent(event, held));
+      (this.queued ??= []).push(() => this.sendEvent(event, held));
       return;
     }
     const { encoder } = this.shared.io;
@@ -190,7 +221,7 @@ export class SioConnection implements ConnectionSink {
 
   sendSystem(message: SystemMessage): void {
     if (!this.connected) {
-      this.queued.push(() => this.sendSystem(message));
+      (this.queued ??= []).push(() => this.sendSystem(message));
       return;
     }
     const { socket } = this;
@@ -251,7 +282,7 @@ export class SioConnection implements ConnectionSink {
 
   /** Whether an inbound event may go on (the rate limit); a refused one is answered here. */
   private admitInbound(): boolean {
-    switch (this.guard.check()) {
+    switch ((this.guard ??= InboundGuard.of(this.shared.deps)).check()) {
       case 'accept':
         return true;
       case 'warn':
@@ -299,20 +330,6 @@ export class SioConnection implements ConnectionSink {
     })();
   }
 
-  /** engine.io pings on its own timer; the round trip is from the ping packet it writes to the pong. */
-  private measureHeartbeats(session: Session): void {
-    const { conn } = this.socket;
-    let pingAt = 0;
-    conn.on('packetCreate', (packet: { type: string }) => {
-      if (packet.type === 'ping') pingAt = performance.now();
-    });
-    conn.on('heartbeat', () => {
-      if (pingAt === 0) return;
-      this.shared.deps.hub.heartbeat(session, performance.now() - pingAt);
-      pingAt = 0;
-    });
-  }
-
   /** Answered like `/ws` reauth: a missing or malformed token is AUTH_REQUIRED / AUTH_INVALID, the connection stays. */
   private reauth(session: Session, payload: unknown): Promise<ReauthAck> {
     return this.shared.deps.hub.reauth(session, tokenOf(payloadToken(payload)));
@@ -354,6 +371,35 @@ export class SioConnection implements ConnectionSink {
   private body(error: TetherError): ErrorBody {
     return error.toBody(this.shared.deps.clock.now());
   }
+}
+
+/** The connection of each engine.io socket, for the listeners every connection shares. */
+const connectionOf = new WeakMap<object, SioConnection>();
+
+/** The connection registered on engine.io socket `conn`, if any. */
+export function sioConnectionOf(conn: object): SioConnection | undefined {
+  return connectionOf.get(conn);
+}
+
+function onEngineHeartbeat(this: object): void {
+  connectionOf.get(this)?.onHeartbeat();
+}
+
+function onSocketDisconnect(this: SioSocket, reason: string): void {
+  this.data.connection?.onDisconnect(reason);
+}
+
+type Middleware = Parameters<SioSocket['use']>[0];
+
+/**
+ * `socket.use(middleware)` for a socket that has none yet, as a one-slot array: `use` pushes onto
+ * socket.io's empty array, which grows it to 17 slots (~0.14 KB per connection). When socket.io's
+ * field is not the empty array this expects, `use` it is.
+ */
+function useExactly(socket: SioSocket, middleware: Middleware): void {
+  const internals = socket as unknown as { fns?: unknown };
+  if (Array.isArray(internals.fns) && internals.fns.length === 0) internals.fns = [middleware];
+  else socket.use(middleware);
 }
 
 function closeReasonOf(reason: string): CloseReason {

@@ -4,7 +4,7 @@ import { Server, type ExtendedError, type ServerOptions } from 'socket.io';
 import { EngineAdmission } from './engine-admission.js';
 import { EngineSockets, type EngineConn } from './engine-sockets.js';
 import { clientIp, HandshakeGate } from './handshake.js';
-import { SioConnection, type SioServer, type SioShared, type SioSocket } from './sio-connection.js';
+import { SioConnection, sioConnectionOf, type SioServer, type SioShared, type SioSocket } from './sio-connection.js';
 import { readResume } from './resume.js';
 import { extractSocketIoToken } from './token-extract.js';
 import type { TransportDeps, TransportHandle } from './types.js';
@@ -47,7 +47,11 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
 
   io.use((socket, next) => {
     admit(shared, socket).then(
-      () => next(),
+      () => {
+        next();
+        const connection = socket.data.connection;
+        if (connection !== undefined) setImmediate(() => connection.settle());
+      },
       (err: unknown) =>
         next(connectError(gate.refused(err, clientIp(socket.request, config.trustProxy)).toBody(deps.clock.now()))),
     );
@@ -56,9 +60,11 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
 
   // engine.io emits `flush` right before handing a batch to the transport: cork the TCP socket
   // under a websocket transport for the rest of the turn (see WriteCoalescer).
-  io.engine.on('flush', (conn: EngineConn) => {
+  // A ping among the packets starts the connection's heartbeat round trip.
+  io.engine.on('flush', (conn: EngineConn, packets: readonly { readonly type: string }[]) => {
     const raw = engineSockets.socketOf(conn);
     if (raw !== undefined) coalescer.hold(raw);
+    sioConnectionOf(conn)?.onFlush(packets);
   });
 
   return {

@@ -57,7 +57,8 @@ export class WsConnection implements ConnectionSink {
   private early: Array<[RawData, boolean]> = [];
   /** Why the socket is going away, when this side decided it (else the client left). */
   private closeReason: CloseReason = 'client';
-  private readonly guard: InboundGuard;
+  /** Made at the first inbound message. */
+  private guard: InboundGuard | undefined;
   private readonly ip: string;
 
   /** Kept from the upgrade request instead of the request itself (its headers cost ~1–2 KB per connection). */
@@ -70,8 +71,7 @@ export class WsConnection implements ConnectionSink {
     private readonly raw: FrameSocket,
     req: IncomingMessage,
   ) {
-    const { config, clock } = shared.deps;
-    this.guard = new InboundGuard(config.inboundBurst, config.inboundRatePerSecond, clock);
+    const { config } = shared.deps;
     this.ip = clientIp(req, config.trustProxy);
     this.url = req.url;
     this.userAgent = req.headers['user-agent'];
@@ -141,7 +141,7 @@ export class WsConnection implements ConnectionSink {
   private readonly onMessage = (data: RawData, isBinary: boolean): void => {
     this.shared.heartbeat.alive(this.ws);
     if (this.state === 'closed') return;
-    switch (this.guard.check()) {
+    switch ((this.guard ??= InboundGuard.of(this.shared.deps)).check()) {
       case 'accept':
         break;
       case 'warn':

@@ -85,7 +85,8 @@ for (const r of rows.slice(0, top)) {
 // `--owners=<group>` (a row's group, e.g. "closure " or "object Object"): who holds that group's
 // objects in the first snapshot, by owner and edge, per connection; `--depth=2` follows one step more.
 const ownersOf = args.find((a) => a.startsWith('--owners='))?.slice(9);
-if (ownersOf !== undefined) owners(files[0], ownersOf, Number(args.find((a) => a.startsWith('--depth='))?.slice(8) ?? 1));
+if (ownersOf !== undefined)
+  owners(files[0], ownersOf, Number(args.find((a) => a.startsWith('--depth='))?.slice(8) ?? 1));
 
 function owners(file, group, depth) {
   const connections = Number(/-idle-(\d+)\.heapsnapshot$/.exec(basename(file))?.[1] ?? 1);
@@ -127,8 +128,7 @@ function owners(file, group, depth) {
           row.count += 1;
           row.bytes += nodes[n + sizeAt];
           counts.set(key, row);
-        }
-        else walk(owner, level + 1, key);
+        } else walk(owner, level + 1, key);
       }
     };
     walk(n, 1, '');
@@ -136,5 +136,7 @@ function owners(file, group, depth) {
   const rows = [...counts].sort((p, q) => q[1].bytes - p[1].bytes).slice(0, top);
   console.log(`\nowners of "${group}" in ${basename(file)} (per connection: objects, their bytes):`);
   for (const [key, { count, bytes }] of rows)
-    console.log(`${(count / connections).toFixed(2).padStart(7)} ${(bytes / connections).toFixed(0).padStart(6)} B  ${key}`);
+    console.log(
+      `${(count / connections).toFixed(2).padStart(7)} ${(bytes / connections).toFixed(0).padStart(6)} B  ${key}`,
+    );
 }

@@ -72,12 +72,10 @@ rows.sort((p, q) => (b ? Math.abs(q.diff) - Math.abs(p.diff) : q.bytes - p.bytes
 console.log(b ? '\nB/conn  objs/conn  | baseline B/conn  objs/conn | difference  group' : '\nB/conn  objs/conn  group');
 for (const r of rows.slice(0, top)) {
   const own = `${fmt(r.bytes).padStart(6)}  ${fmt(r.count).padStart(9)}`;
+  const diff = ((r.diff >= 0 ? '+' : '') + fmt(r.diff)).padStart(10);
   console.log(
     b
-      ? `${own}  | ${fmt(r.base).padStart(15)}  ${fmt(r.baseCount).padStart(9)} | ${(r.diff >= 0 ? '+' : '') + fmt(r.diff)}  ${r.key}`.replace(
-          /\| (\S+)  (.*)$/,
-          (_, d, k) => `| ${d.padStart(10)}  ${k}`,
-        )
+      ? `${own}  | ${fmt(r.base).padStart(15)}  ${fmt(r.baseCount).padStart(9)} | ${diff}  ${r.key}`
       : `${own}  ${r.key}`,
   );
 }

@@ -43,9 +43,10 @@ function writeCallsPer(s0, s1, deliveries, name) {
 }
 
 function sumStats(list) {
-  const total = { rss: 0, heapUsed: 0, external: 0, cpuMicros: 0, writeCalls: 0, at: 0 };
+  const total = { rss: 0, heapUsed: 0, external: 0, cpuMicros: 0, writeCalls: 0, newSpaceBytes: 0, at: 0 };
   for (const st of list) {
-    for (const k of ['rss', 'heapUsed', 'external', 'cpuMicros', 'writeCalls']) total[k] += st[k] ?? NaN;
+    for (const k of ['rss', 'heapUsed', 'external', 'cpuMicros', 'writeCalls', 'newSpaceBytes'])
+      total[k] += st[k] ?? NaN;
     total.at = Math.max(total.at, st.at);
   }
   return total;
@@ -148,13 +149,16 @@ export async function runTarget(def, sizes, ctx, log) {
           (held.heapUsed + held.external - before.heapUsed - before.external) / connected,
         ),
         rssTotalMB: Math.round(held.rss / 1048576),
+        // V8's young generation, committed (MB) before and after the connections: part of the RSS
+        // difference when a connect wave grew it (see docs/performance.md, "Method").
+        newSpaceMB: [before.newSpaceBytes, held.newSpaceBytes].map((b) => Math.round((b / 1048576) * 10) / 10),
       };
       const idle0 = await server.stats(false);
       await sleep(sizes.idleMs);
       const idle1 = await server.stats(false);
       out.memory.idleCpuPercent = Math.round((cpuSince(idle0, idle1) / (idle1.at - idle0.at)) * 1000) / 10;
       log(
-        `  memory: ${out.memory.rssBytesPerConnection} B RSS, ${out.memory.heapBytesPerConnection} B heap per connection; idle CPU ${out.memory.idleCpuPercent}%`,
+        `  memory: ${out.memory.rssBytesPerConnection} B RSS, ${out.memory.heapBytesPerConnection} B heap per connection (young generation ${out.memory.newSpaceMB.join(' → ')} MB); idle CPU ${out.memory.idleCpuPercent}%`,
       );
       if (ctx.heapSnapshotDir) await heapSnapshots(connected);
     }

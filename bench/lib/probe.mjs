@@ -1,14 +1,27 @@
 // Preloaded into every server under test (`node --expose-gc --import bench/lib/probe.mjs ...`), so the
 // bench reads memory and CPU the same way for Tether and the baselines without touching their code.
 // It answers `{ probe: 'stats', id, gc? }` IPC messages from the bench parent.
+// `{ probe: 'gc', id }` answers the GC pauses of 1 ms or more since the last such message.
 // `{ probe: 'heap', id, file }` writes a heap snapshot there (after a GC).
 // `{ probe: 'profile', id, file }` starts a CPU profile of this process, and the next one with the
 // same `file` writes it there: a profile of one phase, not of the whole run (`--cpu-prof`).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 
 let profiling = null;
+
+// GC pauses of 1 ms or more since the last `{ probe: 'gc' }` (which takes them): what stalls the
+// event loop during a latency run, next to the latency it measures.
+let gcPauses = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.duration < 1 || gcPauses.length >= 100_000) continue;
+    const major = (entry.detail?.kind ?? 0) & constants.NODE_PERFORMANCE_GC_MAJOR;
+    gcPauses.push({ ms: Math.round(entry.duration * 10) / 10, major: major !== 0 });
+  }
+}).observe({ entryTypes: ['gc'] });
 
 function profile(msg) {
   const answer = (extra = {}) => process.send({ probe: 'profile', id: msg.id, ...extra });
@@ -44,6 +57,11 @@ function writeCalls() {
 if (typeof process.send === 'function') {
   process.on('message', (msg) => {
     if (msg?.probe === 'profile') return profile(msg);
+    if (msg?.probe === 'gc') {
+      const taken = gcPauses;
+      gcPauses = [];
+      return process.send({ probe: 'gc', id: msg.id, pauses: taken });
+    }
     if (msg?.probe === 'heap') {
       if (typeof globalThis.gc === 'function') globalThis.gc();
       return process.send({ probe: 'heap', id: msg.id, written: writeHeapSnapshot(msg.file) });
@@ -65,9 +83,9 @@ if (typeof process.send === 'function') {
       arrayBuffers: mem.arrayBuffers,
       cpuMicros: cpu.user + cpu.system,
       writeCalls: writeCalls(),
-      // Committed bytes of V8's young generation: it grows with the allocation rate (a connect wave)
+      // Resident bytes of V8's young generation: it grows with the allocation rate (a connect wave)
       // and is part of the RSS until V8 shrinks it, a part the connections do not hold.
-      newSpaceBytes: getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? null,
+      newSpaceBytes: getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.physical_space_size ?? null,
       at: Number(process.hrtime.bigint() / 1000n),
     });
   });

@@ -85,7 +85,7 @@ export class ServerProcess {
           clearTimeout(timer);
           resolve(msg.port);
         }
-        if (msg?.probe === 'stats' || msg?.probe === 'profile' || msg?.probe === 'heap')
+        if (msg?.probe === 'stats' || msg?.probe === 'profile' || msg?.probe === 'heap' || msg?.probe === 'gc')
           this.pending.get(msg.id)?.(msg);
       });
       if (readyFrom === 'log') {
@@ -133,6 +133,11 @@ export class ServerProcess {
   /** Starts a CPU profile of the server; the next call writes it to `file` (one phase's profile). */
   profile(file) {
     return this.ask({ probe: 'profile', file });
+  }
+
+  /** The server's GC pauses of 1 ms or more since the last call: `[{ ms, major }]`. */
+  async gcPauses() {
+    return (await this.ask({ probe: 'gc' })).pauses;
   }
 
   /** Writes a heap snapshot of the server to `file` (after a GC). */

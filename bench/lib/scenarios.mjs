@@ -42,6 +42,24 @@ function writeCallsPer(s0, s1, deliveries, name) {
   return Number.isFinite(calls) ? { [name]: Math.round((calls / Math.max(1, deliveries)) * 1000) / 1000 } : {};
 }
 
+/** GC pauses of a run: how many, their sum and the longest, the major ones apart. */
+function gcSummary(pauses) {
+  const sum = (list) => Math.round(list.reduce((n, p) => n + p.ms, 0));
+  const major = pauses.filter((p) => p.major);
+  return {
+    pauses: pauses.length,
+    totalMs: sum(pauses),
+    maxMs: pauses.reduce((m, p) => Math.max(m, p.ms), 0),
+    major: major.length,
+    majorTotalMs: sum(major),
+    majorMaxMs: major.reduce((m, p) => Math.max(m, p.ms), 0),
+  };
+}
+
+function gcLine(gc) {
+  return `${gc.pauses} (${gc.totalMs} ms, longest ${gc.maxMs} ms), of which major ${gc.major} (${gc.majorTotalMs} ms, longest ${gc.majorMaxMs} ms)`;
+}
+
 function sumStats(list) {
   const total = { rss: 0, heapUsed: 0, external: 0, cpuMicros: 0, writeCalls: 0, newSpaceBytes: 0, at: 0 };
   for (const st of list) {
@@ -149,16 +167,21 @@ export async function runTarget(def, sizes, ctx, log) {
           (held.heapUsed + held.external - before.heapUsed - before.external) / connected,
         ),
         rssTotalMB: Math.round(held.rss / 1048576),
-        // V8's young generation, committed (MB) before and after the connections: part of the RSS
-        // difference when a connect wave grew it (see docs/performance.md, "Method").
+        // V8's young generation, resident (MB), before and after the connections. A connect wave grows
+        // it up to its ceiling (~32 MB) whatever the connections hold: a server that was small at the
+        // start counts up to ~1.6 KB per connection (at 19,000) more RSS than one whose start-up had
+        // grown it. The net figure leaves that growth out (docs/performance.md, "Method").
         newSpaceMB: [before.newSpaceBytes, held.newSpaceBytes].map((b) => Math.round((b / 1048576) * 10) / 10),
+        rssNetBytesPerConnection: Math.round(
+          (held.rss - before.rss - (held.newSpaceBytes - before.newSpaceBytes)) / connected,
+        ),
       };
       const idle0 = await server.stats(false);
       await sleep(sizes.idleMs);
       const idle1 = await server.stats(false);
       out.memory.idleCpuPercent = Math.round((cpuSince(idle0, idle1) / (idle1.at - idle0.at)) * 1000) / 10;
       log(
-        `  memory: ${out.memory.rssBytesPerConnection} B RSS, ${out.memory.heapBytesPerConnection} B heap per connection (young generation ${out.memory.newSpaceMB.join(' → ')} MB); idle CPU ${out.memory.idleCpuPercent}%`,
+        `  memory: ${out.memory.rssBytesPerConnection} B RSS (${out.memory.rssNetBytesPerConnection} B net of the young generation, ${out.memory.newSpaceMB.join(' → ')} MB), ${out.memory.heapBytesPerConnection} B heap per connection; idle CPU ${out.memory.idleCpuPercent}%`,
       );
       if (ctx.heapSnapshotDir) await heapSnapshots(connected);
     }
@@ -263,15 +286,24 @@ export async function runTarget(def, sizes, ctx, log) {
     // --- latency at 50% and 80% of the measured maximum publish rate (groups of 10)
     // Cluster runs publish at the single node's rates, so latencies compare at the same load.
     const maxRate = def.maxPublishRate ?? out.fanoutGroups.medianPublishesPerSecond;
+    const gcPauses = async () => (await Promise.all(servers.map((sv) => sv.gcPauses()))).flat();
     const latencyRun = async (fraction, concurrent, durationMs = sizes.latencyMs) => {
       await pool.all('reset', { mode: 'latency' });
       const rate = Math.max(1, Math.round(maxRate * fraction));
+      await gcPauses();
       const [p, extra] = await Promise.all([
         pub.paced(rate, durationMs, (k) => groupScopes[k % groupScopes.length]),
         concurrent?.(),
       ]);
       const d = await drain(pool, p.count * 10);
-      return { rate, delivered: d.received, expected: d.expected, ...summarize(d.hist), extra };
+      return {
+        rate,
+        delivered: d.received,
+        expected: d.expected,
+        ...summarize(d.hist),
+        gc: gcSummary(await gcPauses()),
+        extra,
+      };
     };
     // Low load: what holding writes (per turn, and the event log's group commit) costs an event when
     // nothing else is going on.
@@ -284,6 +316,9 @@ export async function runTarget(def, sizes, ctx, log) {
     log(`  latency @20/s: p50 ${out.latencyLow.p50} p99 ${out.latencyLow.p99} ms`);
     log(
       `  latency @50% (${out.latency50.rate}/s): p50 ${out.latency50.p50} p95 ${out.latency50.p95} p99 ${out.latency50.p99} ms${l80}`,
+    );
+    log(
+      `  GC pauses ≥ 1 ms @50%: ${gcLine(out.latency50.gc)}${out.latency80 ? `; @80%: ${gcLine(out.latency80.gc)}` : ''}`,
     );
 
     // --- reauth (Tether only: the baselines have no in-place reauth)

@@ -54,15 +54,19 @@ export class WsConnection implements ConnectionSink {
   private state: State = 'awaiting';
   private session: Session | undefined;
   private authTimer: TimerHandle | undefined;
-  private early: Array<[RawData, boolean]> = [];
+  /** Frames that came while the token was being verified (none: no array). */
+  private early: Array<[RawData, boolean]> | undefined;
   /** Why the socket is going away, when this side decided it (else the client left). */
   private closeReason: CloseReason = 'client';
   /** Made at the first inbound message. */
   private guard: InboundGuard | undefined;
   private readonly ip: string;
 
-  /** Kept from the upgrade request instead of the request itself (its headers cost ~1–2 KB per connection). */
-  private readonly url: string | undefined;
+  /**
+   * Kept from the upgrade request instead of the request itself (its headers cost ~1–2 KB per
+   * connection), until the connection is open: only authentication reads it.
+   */
+  private url: string | undefined;
   private readonly userAgent: string | undefined;
 
   constructor(
@@ -157,7 +161,7 @@ export class WsConnection implements ConnectionSink {
         return;
     }
     if (this.state === 'verifying') {
-      if (this.early.length < MAX_EARLY_FRAMES) this.early.push([data, isBinary]);
+      if ((this.early?.length ?? 0) < MAX_EARLY_FRAMES) (this.early ??= []).push([data, isBinary]);
       else this.sendError(new TetherError('RATE_LIMITED', 'Too many frames before authentication completed'));
       return;
     }
@@ -324,14 +328,15 @@ export class WsConnection implements ConnectionSink {
         resume,
       );
       this.state = 'open';
+      this.url = undefined;
       gate.connected(this.session);
     } catch (err) {
       if (this.state === 'verifying') this.refuse(gate.refused(err, this.ip));
       return;
     }
     const early = this.early;
-    this.early = [];
-    for (const [data, isBinary] of early) {
+    this.early = undefined;
+    for (const [data, isBinary] of early ?? []) {
       if (this.state !== 'open') break;
       const text = this.readText(data, isBinary);
       if (text !== undefined) this.onFrame(text);

@@ -36,6 +36,40 @@ export interface WsShared {
   coalescer: WriteCoalescer;
   heartbeat: HeartbeatSweeper;
   authTimeoutMs: number;
+  /** The socket's listeners, the same functions for every connection (`wsListeners`). */
+  listeners: WsListeners;
+}
+
+/** A `/ws` socket's event listeners; `this` is the socket. */
+export interface WsListeners {
+  message(this: WebSocket, data: RawData, isBinary: boolean): void;
+  pong(this: WebSocket): void;
+  error(this: WebSocket, err: Error): void;
+  close(this: WebSocket, code: number): void;
+}
+
+/**
+ * Listeners shared by every connection of a transport, which find theirs in `connections`: four
+ * closures and their context per connection (~0.25 KB) were a good part of what an idle
+ * connection held beyond a plain `ws` socket. `close` also forgets the socket.
+ */
+export function wsListeners(connections: Map<WebSocket, WsConnection>): WsListeners {
+  return {
+    message(data, isBinary) {
+      connections.get(this)?.onMessage(data, isBinary);
+    },
+    pong() {
+      connections.get(this)?.onPong();
+    },
+    error(err) {
+      connections.get(this)?.onError(err);
+    },
+    close(code) {
+      const connection = connections.get(this);
+      connections.delete(this);
+      connection?.onClose(code);
+    },
+  };
 }
 
 /**
@@ -87,17 +121,11 @@ export class WsConnection implements ConnectionSink {
    */
   start(req: IncomingMessage, overRate?: TetherError): void {
     const { ws, shared } = this;
-    ws.on('message', this.onMessage);
-    ws.on('pong', () => {
-      const rtt = shared.heartbeat.pong(ws);
-      if (rtt !== undefined && this.session !== undefined) shared.deps.hub.heartbeat(this.session, rtt);
-    });
-    ws.on('error', (err) => {
-      // ws answers protocol errors (e.g. 1009 beyond the hard payload ceiling) itself, then closes.
-      this.closeReason = 'transport_error';
-      shared.deps.logger.debug({ transport: 'ws', ip: this.ip, err: err.message }, 'websocket error');
-    });
-    ws.on('close', this.onClose); // `on`: close fires once; a once-wrapper costs ~150 bytes per connection
+    const { listeners } = shared;
+    ws.on('message', listeners.message);
+    ws.on('pong', listeners.pong);
+    ws.on('error', listeners.error);
+    ws.on('close', listeners.close); // `on`: close fires once; a once-wrapper costs ~150 bytes per connection
     shared.heartbeat.add(ws);
 
     let origin;
@@ -142,7 +170,19 @@ export class WsConnection implements ConnectionSink {
 
   // --- inbound --------------------------------------------------------------------------------
 
-  private readonly onMessage = (data: RawData, isBinary: boolean): void => {
+  /** The heartbeat's pong. */
+  onPong(): void {
+    const rtt = this.shared.heartbeat.pong(this.ws);
+    if (rtt !== undefined && this.session !== undefined) this.shared.deps.hub.heartbeat(this.session, rtt);
+  }
+
+  onError(err: Error): void {
+    // ws answers protocol errors (e.g. 1009 beyond the hard payload ceiling) itself, then closes.
+    this.closeReason = 'transport_error';
+    this.shared.deps.logger.debug({ transport: 'ws', ip: this.ip, err: err.message }, 'websocket error');
+  }
+
+  onMessage(data: RawData, isBinary: boolean): void {
     this.shared.heartbeat.alive(this.ws);
     if (this.state === 'closed') return;
     switch ((this.guard ??= InboundGuard.of(this.shared.deps)).check()) {
@@ -169,7 +209,7 @@ export class WsConnection implements ConnectionSink {
     if (text === undefined) return;
     if (this.state === 'awaiting') this.onFirstFrame(text);
     else this.onFrame(text);
-  };
+  }
 
   /** The frame's text, or undefined after answering FRAME_INVALID / FRAME_TOO_LARGE. */
   private readText(data: RawData, isBinary: boolean): string | undefined {
@@ -355,14 +395,14 @@ export class WsConnection implements ConnectionSink {
     if (previous === 'open' && session !== undefined) this.unregister(session);
   }
 
-  private readonly onClose = (code: number): void => {
+  onClose(code: number): void {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.clearAuthTimer();
     this.shared.heartbeat.remove(this.ws);
     if (this.closeReason === 'client' && code === 1006) this.closeReason = 'transport_error';
     if (wasOpen && this.session !== undefined) this.unregister(this.session);
-  };
+  }
 
   private unregister(session: Session): void {
     if (!session.closed) this.shared.deps.hub.unregister(session, this.closeReason);

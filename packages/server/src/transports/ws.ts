@@ -9,7 +9,7 @@ import { bearerSubprotocol } from './token-extract.js';
 import type { TransportDeps, TransportHandle } from './types.js';
 import { isWsPath } from './upgrade-paths.js';
 import { transportCoalescer } from './write-coalescer.js';
-import { WsConnection, type WsShared } from './ws-connection.js';
+import { WsConnection, wsListeners, type WsShared } from './ws-connection.js';
 import { encodeFrame, systemFrame } from './ws-frames.js';
 
 /**
@@ -44,6 +44,7 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
     onDead: (socket) => connections.get(socket as WebSocket)?.markDead(),
   });
   const shared: WsShared = {
+    listeners: wsListeners(connections),
     deps,
     gate: new HandshakeGate(deps, 'ws'),
     coalescer: transportCoalescer(deps),
@@ -95,16 +96,9 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
     shared.coalescer.hold(socket);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection = new WsConnection(shared, ws, socket, req);
-      track(ws, connection);
+      connections.set(ws, connection); // until its `close` (`wsListeners`)
       connection.start(req, overRate);
     });
-  };
-  // Outside onUpgrade on purpose: a close listener created in there would keep the upgrade
-  // request (headers, ~1-2 KB) alive in its closure context for the life of the connection.
-  const track = (ws: WebSocket, connection: WsConnection): void => {
-    connections.set(ws, connection);
-    // `on`, not `once`: close fires once anyway, and a once-wrapper costs ~150 bytes per connection.
-    ws.on('close', () => connections.delete(ws));
   };
 
   /**

@@ -17,9 +17,39 @@ if (files.length === 0) {
   process.exit(2);
 }
 
+/** Idle connections of a snapshot, from its file name (`<target>-idle-<N>.heapsnapshot`); 1 if none. */
+const connectionsOf = (file) => Number(/-idle-(\d+)\.heapsnapshot$/.exec(basename(file))?.[1] ?? 1);
+
+/** A parsed snapshot with its field offsets, and `groupOf(n)`: the row a node counts in. */
+function readSnapshot(file) {
+  const { snapshot, nodes, edges, strings } = JSON.parse(readFileSync(file, 'utf8'));
+  const { node_fields: nf, edge_fields: ef, node_types: nodeTypes, edge_types: edgeTypes } = snapshot.meta;
+  const at = (fields, names) => names.map((f) => fields.indexOf(f));
+  const [typeAt, nameAt, sizeAt, countAt] = at(nf, ['type', 'name', 'self_size', 'edge_count']);
+  const groupOf = (n) => {
+    const type = nodeTypes[0][nodes[n + typeAt]];
+    // Strings, numbers and code vary by content; group them by type alone.
+    const named = type === 'object' || type === 'closure' || type === 'native' || type === 'hidden' || type === 'array';
+    const name = named ? strings[nodes[n + nameAt]] : '';
+    return `${type} ${name.length > 60 ? name.slice(0, 57) + '...' : name}`;
+  };
+  return {
+    nodes,
+    edges,
+    strings,
+    nf,
+    ef,
+    edgeTypes: edgeTypes[0],
+    sizeAt,
+    countAt,
+    edgeAt: at(ef, ['type', 'name_or_index', 'to_node']),
+    groupOf,
+  };
+}
+
 /** Map of "type name" → { bytes, count } per connection, and the total per connection. */
 function summarize(file) {
-  const connections = Number(/-idle-(\d+)\.heapsnapshot$/.exec(basename(file))?.[1] ?? 1);
+  const connections = connectionsOf(file);
   const after = groupsOf(file);
   const beforeFile = file.replace(/-idle-\d+\.heapsnapshot$/, '-idle-0.heapsnapshot');
   const before = beforeFile !== file && existsSync(beforeFile) ? groupsOf(beforeFile) : undefined;
@@ -35,21 +65,13 @@ function summarize(file) {
 }
 
 function groupsOf(file) {
-  const { snapshot, nodes, strings } = JSON.parse(readFileSync(file, 'utf8'));
-  const fields = snapshot.meta.node_fields;
-  const types = snapshot.meta.node_types[0];
-  const width = fields.length;
-  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
+  const { nodes, nf, sizeAt, groupOf } = readSnapshot(file);
   const groups = new Map();
   let total = 0;
-  for (let i = 0; i < nodes.length; i += width) {
-    const type = types[nodes[i + typeAt]];
-    const size = nodes[i + sizeAt];
+  for (let n = 0; n < nodes.length; n += nf.length) {
+    const size = nodes[n + sizeAt];
     total += size;
-    // Strings, numbers and code vary by content; group them by type alone.
-    const named = type === 'object' || type === 'closure' || type === 'native' || type === 'hidden' || type === 'array';
-    const name = named ? strings[nodes[i + nameAt]] : '';
-    const key = `${type} ${name.length > 60 ? name.slice(0, 57) + '...' : name}`;
+    const key = groupOf(n);
     const group = groups.get(key) ?? { bytes: 0, count: 0 };
     group.bytes += size;
     group.count += 1;
@@ -87,22 +109,12 @@ if (ownersOf !== undefined)
   owners(files[0], ownersOf, Number(args.find((a) => a.startsWith('--depth='))?.slice(8) ?? 1));
 
 function owners(file, group, depth) {
-  const connections = Number(/-idle-(\d+)\.heapsnapshot$/.exec(basename(file))?.[1] ?? 1);
-  const { snapshot, nodes, edges, strings } = JSON.parse(readFileSync(file, 'utf8'));
-  const nf = snapshot.meta.node_fields;
-  const ef = snapshot.meta.edge_fields;
-  const nodeTypes = snapshot.meta.node_types[0];
-  const edgeTypes = snapshot.meta.edge_types[0];
-  const width = nf.length;
-  const [typeAt, nameAt, countAt, sizeAt] = ['type', 'name', 'edge_count', 'self_size'].map((f) => nf.indexOf(f));
-  const [eTypeAt, eNameAt, eToAt] = ['type', 'name_or_index', 'to_node'].map((f) => ef.indexOf(f));
-  const label = (n) => {
-    const type = nodeTypes[nodes[n + typeAt]];
-    return `${type} ${strings[nodes[n + nameAt]].slice(0, 50)}`;
-  };
+  const connections = connectionsOf(file);
+  const { nodes, edges, strings, nf, ef, edgeTypes, sizeAt, countAt, edgeAt, groupOf } = readSnapshot(file);
+  const [eTypeAt, eNameAt, eToAt] = edgeAt;
   // Reverse edges: for each node, its retainers (owner index, edge label), weak edges left out.
   const retainers = new Map();
-  for (let n = 0, e = 0; n < nodes.length; n += width) {
+  for (let n = 0, e = 0; n < nodes.length; n += nf.length) {
     for (let k = 0; k < nodes[n + countAt]; k++, e += ef.length) {
       const type = edgeTypes[edges[e + eTypeAt]];
       if (type === 'weak') continue;
@@ -114,12 +126,13 @@ function owners(file, group, depth) {
     }
   }
   const counts = new Map();
-  for (let n = 0; n < nodes.length; n += width) {
-    if (label(n).trimEnd() !== group.trimEnd() && !label(n).startsWith(group)) continue;
+  for (let n = 0; n < nodes.length; n += nf.length) {
+    const key = groupOf(n);
+    if (key.trimEnd() !== group.trimEnd() && !key.startsWith(group)) continue;
     const walk = (m, level, path) => {
       const list = retainers.get(m) ?? [];
       for (const [owner, edge] of list.slice(0, 3)) {
-        const step = `${label(owner)} .${edge}`;
+        const step = `${groupOf(owner).trimEnd()} .${edge}`;
         const key = path ? `${path}  ⟸  ${step}` : step;
         if (level === depth) {
           const row = counts.get(key) ?? { count: 0, bytes: 0 };

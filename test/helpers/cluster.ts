@@ -59,15 +59,14 @@ const handedOut = new Set<number>();
 export async function freePort(): Promise<number> {
   const lowest = ephemeralLow() ?? 0;
   for (let attempt = 0; lowest > 20_000 && attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * (lowest - 20_000));
-    if (handedOut.has(port) || !(await bindable(port))) continue;
+    const candidate = 20_000 + Math.floor(Math.random() * (lowest - 20_000));
+    const port = handedOut.has(candidate) ? undefined : await listenOnce(candidate);
+    if (port === undefined) continue;
     handedOut.add(port);
     return port;
   }
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((done) => server.close(() => done()));
+  const port = await listenOnce(0); // the kernel's choice, from the ephemeral range
+  if (port === undefined) throw new Error('no free port on 127.0.0.1');
   handedOut.add(port);
   return port;
 }
@@ -81,11 +80,15 @@ function ephemeralLow(): number | undefined {
   }
 }
 
-function bindable(port: number): Promise<boolean> {
+/** Listens on `port` of 127.0.0.1 and closes again: the port it got, or undefined when it was taken. */
+function listenOnce(port: number): Promise<number | undefined> {
   return new Promise((done) => {
     const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+    server.once('error', () => done(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const bound = (server.address() as { port: number }).port;
+      server.close(() => done(bound));
+    });
   });
 }
 

@@ -10,6 +10,7 @@ import type {
   SystemMessage,
 } from '../hub/types.js';
 import type { TimerHandle } from '../util/clock.js';
+import { listenShaped } from '../util/listeners.js';
 import { asTetherError, clientIp, closeReasonForCode, type HandshakeGate } from './handshake.js';
 import type { HeartbeatSweeper } from './heartbeat.js';
 import { InboundGuard } from './inbound-guard.js';
@@ -122,10 +123,9 @@ export class WsConnection implements ConnectionSink {
   start(req: IncomingMessage, overRate?: TetherError): void {
     const { ws, shared } = this;
     const { listeners } = shared;
-    ws.on('message', listeners.message);
-    ws.on('pong', listeners.pong);
-    ws.on('error', listeners.error);
-    ws.on('close', listeners.close); // `on`: close fires once; a once-wrapper costs ~150 bytes per connection
+    // One table of fixed shape rather than the emitter's own (~0.22 KB less per connection); `close`
+    // is an `on` listener (close fires once; a once-wrapper costs ~150 bytes per connection).
+    listenShaped(ws, listeners);
     shared.heartbeat.add(ws);
 
     let origin;

@@ -29,15 +29,15 @@ const NO_SLOTS: readonly Slot[] = [];
 
 /**
  * Where one connection stands in each stream it reads, and the position that encodes it. The
- * position is re-encoded only after a change, so a connection that receives an event pays for one
- * short string per delivery, whatever else was published.
+ * position is encoded when asked for, not kept: a delivery writes it straight into the frame
+ * (`writePosition`), and a kept string (~60 bytes) sat on every idle connection from its
+ * `session_created` on.
  */
 export class SessionCursors implements PositionSource {
   /** `WIDTH` slots per stream read, in the order the streams were added. */
   private slots: Slot[] = NO_SLOTS as Slot[];
   /** name → index of its first slot, while `INDEX_FROM` or more streams are read. */
   private index: Map<string, number> | undefined;
-  private encoded: string | undefined;
   /**
    * Set when an event moved a known cursor into another epoch: the stream's history was lost and
    * started again (see `EventLog`), so events between the two may be gone. The connection must be
@@ -93,7 +93,6 @@ export class SessionCursors implements PositionSource {
       this.index = new Map();
       for (let i = 0; i < next.length; i += WIDTH) this.index.set(next[i + NAME] as string, i);
     }
-    this.encoded = undefined;
     return added;
   }
 
@@ -161,19 +160,17 @@ export class SessionCursors implements PositionSource {
 
   /** The position a client stores: every stream whose cursor is known. */
   position(): string {
-    if (this.encoded !== undefined) return this.encoded;
     let out = this.layout.positionTag;
     const slots = this.slots;
     for (let i = 0; i < slots.length; i += WIDTH) {
       const epoch = slots[i + EPOCH] as string | undefined;
       if (epoch !== undefined) out += encodePositionEntry(slots[i + KEY] as string, epoch, slots[i + OFFSET] as number);
     }
-    return (this.encoded = out);
+    return out;
   }
 
   /** The length of `position()`, without making it. */
   positionLength(): number {
-    if (this.encoded !== undefined) return this.encoded.length;
     let length = this.layout.positionTag.length;
     const slots = this.slots;
     for (let i = 0; i < slots.length; i += WIDTH) {
@@ -190,7 +187,6 @@ export class SessionCursors implements PositionSource {
    * was most of the delivery loop's garbage (10,000 recipients of one event made 10,000 of them).
    */
   writePosition(into: Uint8Array, at: number): number {
-    if (this.encoded !== undefined) return writeAscii(into, at, this.encoded);
     let end = writeAscii(into, at, this.layout.positionTag);
     const slots = this.slots;
     for (let i = 0; i < slots.length; i += WIDTH) {
@@ -225,6 +221,5 @@ export class SessionCursors implements PositionSource {
   private set(i: number, cursor: Cursor): void {
     this.slots[i + EPOCH] = cursor.epoch;
     this.slots[i + OFFSET] = cursor.offset;
-    this.encoded = undefined;
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AUTH_MESSAGES, TetherError } from '@tether/protocol';
-import { NBF_TOLERANCE_MS, principalFromClaims, scopesOf } from './claims.js';
+import { NBF_TOLERANCE_MS, plainPrincipal, principalFromClaims, principalWith, scopesOf } from './claims.js';
 
 const NOW = 1_700_000_000_000;
 const base = { sub: 'u1', iat: NOW / 1000 - 10, exp: NOW / 1000 + 60 };
@@ -76,6 +76,41 @@ describe('principalFromClaims', () => {
   it('takes iat_ms only when it agrees with iat, and treats a token without iat as issued at the epoch', () => {
     expect(principalFromClaims({ ...base, iat_ms: NOW + 60_000 }, true, NOW).issuedAt).toBe(base.iat * 1000);
     expect(principalFromClaims({ sub: 'u1', exp: base.exp }, true, NOW).issuedAt).toBe(0);
+  });
+});
+
+describe('a principal read from its claims', () => {
+  const claims = { ...base, iat_ms: base.iat * 1000 + 5, jti: 'j2', sid: 'fam2', role: 'admin', scopes: ['ke'] };
+  const fields = {
+    userId: 'u1',
+    isGuest: false,
+    role: 'admin',
+    scopes: ['ke'],
+    channels: [],
+    expiresAt: base.exp * 1000,
+    issuedAt: base.iat * 1000 + 5,
+    tokenId: 'j2',
+    sessionFamilyId: 'fam2',
+    claims,
+  };
+
+  it('keeps only the claims and the grants, and shows every field when copied or serialized', () => {
+    const p = principalFromClaims(claims, true, NOW);
+    // What a connection keeps: the claims object and the normalized grants, no copies of the rest.
+    expect(Object.keys(p).sort()).toEqual(['channels', 'claims', 'isGuest', 'scopes']);
+    expect(plainPrincipal(p)).toEqual(fields);
+    expect(JSON.parse(JSON.stringify(p))).toEqual(JSON.parse(JSON.stringify(fields)));
+  });
+
+  it('principalWith: the same principal for the same grants, else a copy that still reads its claims', () => {
+    const p = principalFromClaims(claims, true, NOW);
+    expect(principalWith(p, p.scopes)).toBe(p);
+    const narrower = principalWith(p, ['ke/nairobi'], ['project:1']);
+    expect(plainPrincipal(narrower)).toEqual({ ...fields, scopes: ['ke/nairobi'], channels: ['project:1'] });
+    expect(p.scopes).toEqual(['ke']);
+    // A plain principal (an app's own, or a test's) is copied as a plain object.
+    const plain = plainPrincipal(p);
+    expect(principalWith(plain, ['x'])).toEqual({ ...fields, scopes: ['x'] });
   });
 });
 

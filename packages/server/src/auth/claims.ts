@@ -18,7 +18,7 @@ export const NBF_TOLERANCE_MS = 5_000;
  *   const principal = principalFromClaims(payload, true, clock.now());
  */
 export function principalFromClaims(claims: Record<string, unknown>, ownKey: boolean, now: number): Principal {
-  const { sub, exp, nbf, iat } = claims;
+  const { sub, exp, nbf } = claims;
   if (typeof sub !== 'string' || sub.length === 0) throw invalid({ check: 'claim', claim: 'sub', problem: 'invalid' });
   if (typeof exp !== 'number' || !Number.isFinite(exp))
     throw invalid({ check: 'claim', claim: 'exp', problem: 'invalid' });
@@ -33,18 +33,80 @@ export function principalFromClaims(claims: Record<string, unknown>, ownKey: boo
   if (typeof nbf === 'number' && now < nbf * 1000 - NBF_TOLERANCE_MS)
     throw invalid({ check: 'nbf', notBefore: nbf * 1000, now, toleranceMs: NBF_TOLERANCE_MS });
 
-  return {
-    userId: sub,
-    isGuest: ownKey && claims.guest === true,
-    role: typeof claims.role === 'string' ? claims.role : undefined,
-    scopes: scopesOf(claims.scopes),
-    channels: channelsOf(claims.channels),
-    expiresAt: exp * 1000,
-    issuedAt: issuedAtOf(iat, claims.iat_ms),
-    tokenId: typeof claims.jti === 'string' ? claims.jti : undefined,
-    sessionFamilyId: typeof claims.sid === 'string' && claims.sid.length > 0 ? claims.sid : undefined,
+  return new TokenPrincipal(
     claims,
-  };
+    ownKey && claims.guest === true,
+    scopesOf(claims.scopes),
+    channelsOf(claims.channels),
+  );
+}
+
+/**
+ * The principal of a verified token. What its claims hold as they are (`sub`, `exp`, `iat`, `jti`,
+ * `sid`, `role`) is read from them when asked for, not copied: a live connection keeps its principal,
+ * and six more fields with two boxed numbers (the times in ms are not small integers) were ~0.1 KB of
+ * every connection. The grants are kept, normalized (`scopesOf`, `channelsOf`).
+ *
+ * Reads like the plain object `Principal` describes; a copy is made with `principalWith` (a spread
+ * would lose the fields read from the claims), and `JSON.stringify` shows every field.
+ */
+class TokenPrincipal implements Principal {
+  constructor(
+    readonly claims: Readonly<Record<string, unknown>>,
+    readonly isGuest: boolean,
+    readonly scopes: string[],
+    readonly channels: string[],
+  ) {}
+
+  /** `sub`: checked to be a non-empty string before this is made. */
+  get userId(): string {
+    return this.claims.sub as string;
+  }
+
+  get role(): string | undefined {
+    const { role } = this.claims;
+    return typeof role === 'string' ? role : undefined;
+  }
+
+  /** `exp` (checked to be a finite number) in ms. */
+  get expiresAt(): number {
+    return (this.claims.exp as number) * 1000;
+  }
+
+  get issuedAt(): number {
+    return issuedAtOf(this.claims.iat, this.claims.iat_ms);
+  }
+
+  get tokenId(): string | undefined {
+    const { jti } = this.claims;
+    return typeof jti === 'string' ? jti : undefined;
+  }
+
+  get sessionFamilyId(): string | undefined {
+    const { sid } = this.claims;
+    return typeof sid === 'string' && sid.length > 0 ? sid : undefined;
+  }
+
+  toJSON(): Principal {
+    return plainPrincipal(this);
+  }
+}
+
+/** Every field of `principal` as an own property of a new object (what a spread would give of a plain one). */
+export function plainPrincipal(principal: Principal): Principal {
+  const { userId, isGuest, role, scopes, channels, expiresAt, issuedAt, tokenId, sessionFamilyId, claims } = principal;
+  return { userId, isGuest, role, scopes, channels, expiresAt, issuedAt, tokenId, sessionFamilyId, claims };
+}
+
+/**
+ * `principal` with other grants: itself when they are the same arrays, else a copy that keeps a
+ * token principal's way of reading its claims.
+ */
+export function principalWith(principal: Principal, scopes: string[], channels = principal.channels): Principal {
+  if (scopes === principal.scopes && channels === principal.channels) return principal;
+  if (principal instanceof TokenPrincipal)
+    return new TokenPrincipal(principal.claims, principal.isGuest, scopes, channels);
+  return { ...principal, scopes, channels };
 }
 
 /**

@@ -5,26 +5,30 @@ import type { RefusalReason } from './refusal-reason.js';
  * (verification + revocation), `token-service.ts` (login/refresh/logout/guest).
  */
 
-/** A verified access token, as the hub and transports see it. */
+/**
+ * A verified access token, as the hub and transports see it. Read-only: a verified token's fields
+ * are read from its claims (`auth/claims.ts`), so a copy is made with `principalWith` or
+ * `plainPrincipal`, not a spread.
+ */
 export interface Principal {
   /** `sub`. Guests: `guest:<uuid>`. */
-  userId: string;
-  isGuest: boolean;
-  role: string | undefined;
+  readonly userId: string;
+  readonly isGuest: boolean;
+  readonly role: string | undefined;
   /** Normalized scope grants (`*` = everything). Invalid entries are dropped at verification. */
-  scopes: string[];
+  readonly scopes: string[];
   /** Channel patterns the token allows (`project:42`, `support:*`). */
-  channels: string[];
+  readonly channels: string[];
   /** `exp` in ms since the epoch. */
-  expiresAt: number;
+  readonly expiresAt: number;
   /** Issue time in ms: our tokens carry ms precision (`iat_ms`), others `iat * 1000`. */
-  issuedAt: number;
+  readonly issuedAt: number;
   /** `jti`, when present. */
-  tokenId: string | undefined;
+  readonly tokenId: string | undefined;
   /** `sid`: the refresh family (login session) the token belongs to, when issued by Tether. */
-  sessionFamilyId: string | undefined;
+  readonly sessionFamilyId: string | undefined;
   /** Every claim as given (apps read their own). */
-  claims: Readonly<Record<string, unknown>>;
+  readonly claims: Readonly<Record<string, unknown>>;
 }
 
 /** Claims Tether puts in the access tokens it issues. */

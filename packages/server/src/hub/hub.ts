@@ -11,6 +11,7 @@ import {
   type ResumeRequest,
   type SubscribeAck,
 } from '@tether/protocol';
+import { principalWith } from '../auth/claims.js';
 import type { Authenticator, Principal } from '../auth/types.js';
 import type { Config } from '../config/index.js';
 import { StreamLayout } from '../history/streams.js';
@@ -222,7 +223,7 @@ export function createHub(deps: HubDeps): LocalHub {
     const now = clock.now();
     const session = new HubSession(
       generateId(),
-      { ...principal, scopes: adoptGrants(principal.scopes) },
+      principalWith(principal, adoptGrants(principal.scopes)),
       sink,
       info,
       now,
@@ -516,11 +517,10 @@ export function createHub(deps: HubDeps): LocalHub {
     for (const session of [...(indexes.byUser.get(userId) ?? [])]) {
       if (session.isGuest) continue;
       const { principal } = session;
-      const dropped = indexes.replacePrincipal(session, {
-        ...principal,
-        scopes: grants.scopes ?? principal.scopes,
-        channels: grants.channels ?? principal.channels,
-      });
+      const dropped = indexes.replacePrincipal(
+        session,
+        principalWith(principal, grants.scopes ?? principal.scopes, grants.channels ?? principal.channels),
+      );
       restream(session);
       logger.info(
         {

@@ -1,5 +1,5 @@
 import { normalizeScope } from '@tether/protocol';
-import { isNormalizedScopes } from '../auth/claims.js';
+import { isNormalizedScopes, principalWith } from '../auth/claims.js';
 import type { Principal } from '../auth/types.js';
 import { channelAllowed } from './channels.js';
 import type { HubSession } from './session.js';
@@ -119,7 +119,7 @@ export class SessionIndexes {
    */
   replacePrincipal(session: HubSession, principal: Principal): string[] {
     this.unindexPrincipal(session);
-    session.principal = { ...principal, scopes: normalizeGrants(principal.scopes) };
+    session.principal = principalWith(principal, normalizeGrants(principal.scopes));
     session.refreshScopeReads();
     this.indexPrincipal(session);
     const dropped: string[] = [];

@@ -1,4 +1,5 @@
 import { ERRORS, RESERVED_EVENT_NAMES, TetherError, type SendAck } from '@tether/protocol';
+import { plainPrincipal } from '../auth/claims.js';
 import type { Session } from '../hub/types.js';
 import type { Logger } from '../util/logger.js';
 import type { ClientEventHandler, IdempotencyStore, SendForwarder } from './types.js';
@@ -58,7 +59,8 @@ export function createSendDispatcher(deps: SendDispatcherDeps): SendDispatcher {
     if (handler !== undefined) {
       try {
         const result: unknown = await handler(
-          { userId: session.userId, sessionId: session.id, principal: session.principal },
+          // A plain copy: the app may spread or keep it (the session's reads from the token's claims).
+          { userId: session.userId, sessionId: session.id, principal: plainPrincipal(session.principal) },
           data,
         );
         ack = result === undefined ? { ok: true } : { ok: true, result };

@@ -136,19 +136,8 @@ export class SioConnection implements ConnectionSink {
     if (queued !== undefined) for (const send of queued) send();
     // One middleware for every inbound event instead of a listener each: six closures and socket.io's
     // listener table per connection (~0.6 KB) were most of what an idle connection held beyond a
-    // plain Socket.IO socket. It runs where socket.io's own dispatch would (after the middleware, in
-    // a later tick, only while connected); events Tether does not handle go on to socket.io.
-    useExactly(socket, (packet, next) => {
-      if (!this.admitInbound()) return;
-      const request = this.requestOf(session, packet[0]);
-      if (request === undefined) {
-        next();
-        return;
-      }
-      process.nextTick(() => {
-        if (socket.connected) request(packet.slice(1));
-      });
-    });
+    // plain Socket.IO socket. Bound, not a closure: 48 bytes against 112 with its context.
+    useExactly(socket, this.onPacket.bind(this));
     // Listeners shared by every connection (`this` is the emitter): no closure per connection.
     // Their tables made plain objects of fixed shape: ~0.3 KB less than the emitters' own (`listenShaped`).
     listenShaped(socket.conn, CONN_LISTENERS);
@@ -157,6 +146,24 @@ export class SioConnection implements ConnectionSink {
     const tcp = this.shared.engineSockets.socketOf(socket.conn as unknown as EngineConn);
     if (tcp !== undefined) compactListeners(tcp, 'close');
     this.shared.gate.connected(session);
+  }
+
+  /**
+   * socket.io's middleware for each inbound event: Tether's own requests run where socket.io's
+   * dispatch would (after the middleware, in a later tick, only while connected); events Tether
+   * does not handle go on to socket.io.
+   */
+  private onPacket(packet: Parameters<Middleware>[0], next: Parameters<Middleware>[1]): void {
+    const { session, socket } = this;
+    if (session === undefined || !this.admitInbound()) return;
+    const request = this.requestOf(session, packet[0]);
+    if (request === undefined) {
+      next();
+      return;
+    }
+    process.nextTick(() => {
+      if (socket.connected) request(packet.slice(1));
+    });
   }
 
   /** socket.io's `disconnect` of this connection's socket. */

@@ -36,20 +36,19 @@ export function listenShaped<L extends { [Name in keyof L]: Listener }>(emitter:
   ) {
     const table: Record<string, unknown> = {};
     for (const name in events) table[name] = (events as Record<string, unknown>)[name];
-    let count = internals._eventsCount;
+    const before = internals._eventsCount;
+    let added: string | undefined;
     later = [];
     for (const name of names) {
       if (table[name] !== undefined) later.push(name);
       else {
         table[name] = listeners[name];
-        count += 1;
+        added ??= name;
       }
     }
-    const before = internals._eventsCount;
     internals._events = table;
-    internals._eventsCount = count;
-    const first = names.find((name) => !later.includes(name));
-    if (first !== undefined && emitter.listenerCount(first) === 0) {
+    internals._eventsCount = before + names.length - later.length;
+    if (added !== undefined && emitter.listenerCount(added) === 0) {
       // Not the internals this expects: put the table back, and add them the documented way.
       internals._events = events;
       internals._eventsCount = before;

@@ -203,47 +203,66 @@ async function runScaling() {
     reps: 3,
     latencyMs: quick ? 2000 : 5000,
   };
-  const def = { ...TARGETS.find((t) => t.name === 'tether-ws'), reauth: false, skipLatency80: true, scalingOnly: true };
-  const points = [];
+  const scaled = (name) => ({
+    ...TARGETS.find((t) => t.name === name),
+    reauth: false,
+    skipLatency80: true,
+    scalingOnly: true,
+  });
   const errors = [];
   let rate;
-  for (const connections of counts) {
-    log(`  ${connections} connections`);
-    try {
-      const r = await runTarget({ ...def, maxPublishRate: rate }, { ...base, connections }, benchContext(), (line) =>
-        log(`  ${line}`),
-      );
-      rate ??= r.fanoutGroups.medianPublishesPerSecond;
-      points.push({
-        connections,
-        connectsPerSecond: r.connect.perSecond,
-        serverCpuMicrosPerConnect: r.connect.serverCpuMicrosPerConnect,
-        rssBytesPerConnection: r.memory?.rssBytesPerConnection,
-        deliveriesPerSecond: r.fanoutOne.deliveriesPerSecond,
-        // Medians of the runs: each run is short, and the best-throughput run is not the typical cost.
-        serverCpuMicrosPerDelivery: median(r.fanoutOne.runs.map((x) => x.serverCpuMicrosPerDelivery)),
-        serverCpuMicrosPerDeliveryNetOfIdle: median(
-          r.fanoutOne.runs.map((x) => x.serverCpuMicrosPerDeliveryNetOfIdle ?? x.serverCpuMicrosPerDelivery),
-        ),
-        idleCpuPercent: r.memory?.idleCpuPercent,
-        serverCpuMicrosPerPublish: r.fanoutGroups.serverCpuMicrosPerPublish,
-        p50: r.latency50.p50,
-        p99: r.latency50.p99,
-        rate: r.latency50.rate,
-        loadAverageAtStart: r.loadAverageAtStart,
-        loadAverageAtEnd: r.loadAverageAtEnd,
-      });
-    } catch (err) {
-      log(`  error at ${connections}: ${err.message}`);
-      errors.push(`${connections} connections: ${err.message.split('\n')[0]}`);
+  const curve = async (def, sizesToRun) => {
+    const points = [];
+    for (const connections of sizesToRun) {
+      log(`  ${def.name}, ${connections} connections`);
+      try {
+        const r = await runTarget({ ...def, maxPublishRate: rate }, { ...base, connections }, benchContext(), (line) =>
+          log(`  ${line}`),
+        );
+        rate ??= r.fanoutGroups.medianPublishesPerSecond;
+        points.push(scalingPoint(connections, r));
+      } catch (err) {
+        log(`  error at ${connections}: ${err.message}`);
+        errors.push(`${def.name}, ${connections} connections: ${err.message.split('\n')[0]}`);
+      }
     }
-  }
+    return points;
+  };
+  const points = await curve(scaled('tether-ws'), counts);
+  // The control: the corked raw ws baseline at the smallest and the largest size, the same
+  // recipients and rate. Whatever grows in its CPU per delivery too is the kernel's and the
+  // machine's (more sockets, more memory), not Tether's; the goal is still read from Tether alone.
+  const control = await curve(scaled('raw-ws-corked'), [counts[0], counts.at(-1)]);
   return {
     recipients: base.recipients,
     groups: base.groups,
     rate: points[0] ? Math.round(rate * 0.5) : null,
     points,
+    control: { name: 'raw-ws-corked', points: control },
     errors,
+  };
+}
+
+/** One size of the scaling curve from `runTarget`'s figures. */
+function scalingPoint(connections, r) {
+  return {
+    connections,
+    connectsPerSecond: r.connect.perSecond,
+    serverCpuMicrosPerConnect: r.connect.serverCpuMicrosPerConnect,
+    rssBytesPerConnection: r.memory?.rssBytesPerConnection,
+    deliveriesPerSecond: r.fanoutOne.deliveriesPerSecond,
+    // Medians of the runs: each run is short, and the best-throughput run is not the typical cost.
+    serverCpuMicrosPerDelivery: median(r.fanoutOne.runs.map((x) => x.serverCpuMicrosPerDelivery)),
+    serverCpuMicrosPerDeliveryNetOfIdle: median(
+      r.fanoutOne.runs.map((x) => x.serverCpuMicrosPerDeliveryNetOfIdle ?? x.serverCpuMicrosPerDelivery),
+    ),
+    idleCpuPercent: r.memory?.idleCpuPercent,
+    serverCpuMicrosPerPublish: r.fanoutGroups.serverCpuMicrosPerPublish,
+    p50: r.latency50.p50,
+    p99: r.latency50.p99,
+    rate: r.latency50.rate,
+    loadAverageAtStart: r.loadAverageAtStart,
+    loadAverageAtEnd: r.loadAverageAtEnd,
   };
 }
 

@@ -304,6 +304,7 @@ export function evaluatePerformance(results, tetherName, scaling) {
               1.2,
               ' µs',
             ),
+            ...controlCheck(scaling, first, last),
           ]
         : [
             {
@@ -368,6 +369,28 @@ export function evaluateRecovery(rec) {
   return checks;
 }
 
+/**
+ * Tether's growth in CPU per delivery (largest size against smallest) as a multiple of the control
+ * baseline's growth between the same sizes: how much of the growth is Tether's rather than the
+ * kernel's and the machine's. Absent when the control was not run at both sizes.
+ */
+function controlCheck(scaling, first, last) {
+  const points = scaling?.control?.points ?? [];
+  const from = points.find((p) => p.connections === first.connections);
+  const to = points.find((p) => p.connections === last.connections);
+  if (from === undefined || to === undefined || first === last) return [];
+  const growth = (a, b) => Math.round((b.serverCpuMicrosPerDelivery / a.serverCpuMicrosPerDelivery) * 100) / 100;
+  const ratio = growth(first, last) / growth(from, to);
+  const check = ratioCheck(
+    `… as a multiple of ${scaling.control.name}'s own growth between the same sizes (control)`,
+    growth(first, last),
+    growth(from, to),
+    1.2,
+    '×',
+  );
+  return [{ ...check, ratio: Math.round((1.2 / ratio) * 100) / 100, met: ratio <= 1.2 }];
+}
+
 /** The scaling section: the same fan-out and latency on `/ws` as idle connections grow. */
 function scalingLines(scaling) {
   if (!scaling || scaling.note) return [];
@@ -388,7 +411,25 @@ function scalingLines(scaling) {
       (p) =>
         `| ${n(p.connections)} | ${n(p.connectsPerSecond)} | ${n(p.serverCpuMicrosPerConnect)} | ${KB(p.rssBytesPerConnection)} | ${p.idleCpuPercent === undefined ? '–' : `${p.idleCpuPercent}%`} | ${n(p.deliveriesPerSecond)} | ${n(p.serverCpuMicrosPerDelivery)} | ${n(p.serverCpuMicrosPerDeliveryNetOfIdle)} | ${n(p.serverCpuMicrosPerPublish)} | ${ms(p.p50)} / ${ms(p.p99)} | ${p.loadAverageAtStart?.toFixed(1) ?? '–'} / ${p.loadAverageAtEnd?.toFixed(1) ?? '–'} |`,
     ),
+    ...controlLines(scaling.control),
     ...(scaling.errors?.length ? ['', ...scaling.errors.map((e) => `- ${e}`)] : []),
+  ];
+}
+
+/** The control rows of the scaling section: the baseline at the smallest and largest size. */
+function controlLines(control) {
+  const points = control?.points ?? [];
+  if (points.length === 0) return [];
+  return [
+    '',
+    `Control: ${control.name} at the smallest and largest size (the same recipients, scopes and rate). What grows here too is the kernel's and the machine's, not Tether's.`,
+    '',
+    '| connections | RSS per connection (KB) | idle CPU | fan-out 1 → all: deliveries/s | CPU per delivery (µs) | net of idle (µs) | scopes × 10: CPU per publish (µs) | p50 / p99 (ms) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...points.map(
+      (p) =>
+        `| ${n(p.connections)} | ${KB(p.rssBytesPerConnection)} | ${p.idleCpuPercent === undefined ? '–' : `${p.idleCpuPercent}%`} | ${n(p.deliveriesPerSecond)} | ${n(p.serverCpuMicrosPerDelivery)} | ${n(p.serverCpuMicrosPerDeliveryNetOfIdle)} | ${n(p.serverCpuMicrosPerPublish)} | ${ms(p.p50)} / ${ms(p.p99)} |`,
+    ),
   ];
 }
 

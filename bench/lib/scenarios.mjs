@@ -84,7 +84,11 @@ export async function runTarget(def, sizes, ctx, log) {
   const phase = async (name, fn) => {
     if (!ctx.phaseProfileDir) return fn();
     const file = (k) =>
-      join(ctx.phaseProfileDir, `${def.name}${servers.length > 1 ? `-${k + 1}` : ''}-${name}.cpuprofile`);
+      join(
+        ctx.phaseProfileDir,
+        // The scaling curve runs one target at several sizes: each size gets its own files.
+        `${def.name}${def.scalingOnly ? `-${sizes.connections}` : ''}${servers.length > 1 ? `-${k + 1}` : ''}-${name}.cpuprofile`,
+      );
     await Promise.all(servers.map((sv, k) => sv.profile(file(k))));
     try {
       return await fn();

@@ -24,7 +24,8 @@
 //   --no-receipts               skip the receipt cost figure; `--targets=receipts` runs only it
 //                               (bench/lib/receipts.mjs: delivery record and receipts off against on)
 //   --no-scaling                skip the scaling curve; `--targets=scaling` runs only it (tether-ws at
-//                               2k/5k/10k/19k connections, quick: 1k/3k, the same recipients and publish rate)
+//                               2k/5k/10k/19k connections, quick: 1k/3k, the same recipients and publish rate;
+//                               then raw-ws-corked at the smallest and largest size as a control)
 import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';

@@ -318,15 +318,7 @@ describe('push on a missing receipt', () => {
           id: string;
         }
       ).id;
-    const pending = async () =>
-      Number(
-        (
-          await gw.internals.store.db
-            .selectFrom('tether_pending_pushes' as never)
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const pending = async () => (await gw.internals.deliveryStore.duePushes(Number.MAX_SAFE_INTEGER, 100)).length;
 
     // Healthy: acknowledged in time, so the pending push is dropped unsent.
     const healthy = await publish(0);
@@ -393,18 +385,9 @@ describe('push on a missing receipt', () => {
     await eventually('each pending push sent after the restart', () =>
       ids.every((id) => webhook.pushesOf(id).length === 1),
     );
-    const db = second.internals.store.db;
     await eventually(
       'none left pending',
-      async () =>
-        Number(
-          (
-            await db
-              .selectFrom('tether_pending_pushes' as never)
-              .select((eb) => eb.fn.countAll().as('n'))
-              .executeTakeFirstOrThrow()
-          ).n,
-        ) === 0,
+      async () => (await second.internals.deliveryStore.duePushes(Number.MAX_SAFE_INTEGER, 100)).length === 0,
     );
     // Another sweep or two pass: still exactly one each.
     await new Promise((done) => setTimeout(done, 1200));

@@ -22,9 +22,11 @@ import type { Ingest } from './ingest/start.js';
 import { openDeviceStore } from './push/device-store.js';
 import { AuthEventFeed, type AuthEventListener } from './observability/auth-events.js';
 import { combineObservers, createMetrics, type Metrics } from './observability/metrics.js';
+import { sqliteHandle } from './store/connect.js';
 import { openStore, type OpenStore } from './store/index.js';
-import { openDeliveryStore } from './receipts/delivery-store.js';
+import { openDeliveryStore, type DeliveryStore } from './receipts/delivery-store.js';
 import { DeliveryRecorder } from './receipts/recorder.js';
+import { openRecordWorker } from './receipts/record-worker-store.js';
 import type { DeliveryReport, TimelineReport } from './receipts/types.js';
 import { createMemoryIdempotencyStore } from './sends/memory-idempotency.js';
 import type { ClientEventHandler, IdempotencyStore } from './sends/types.js';
@@ -135,6 +137,8 @@ export interface GatewayInternals {
   readonly app: FastifyInstance;
   /** The event log recovery replays from (store, or Redis Streams in cluster mode). */
   readonly log: EventLog;
+  /** The delivery record's store (its own file and thread on SQLite). */
+  readonly deliveryStore: DeliveryStore;
 }
 
 const INTERNALS = new WeakMap<Gateway, GatewayInternals>();
@@ -177,8 +181,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const apiKeys =
     config.apiKeys.length > 0 ? config.apiKeys : [devApiKey(config.dataDir, (detail, msg) => logger.warn(detail, msg))];
   const authEvents = new AuthEventFeed();
+  // On SQLite the record has its own file and thread (its writes would hold the event loop);
+  // on PostgreSQL it shares the store, where every node of a cluster reads it.
+  const recordStore: DeliveryStore & { close?(): Promise<void> } =
+    store.kind === 'sqlite'
+      ? await openRecordWorker(config.dataDir, sqliteHandle(store.db), logger.child({ component: 'receipts' }))
+      : await openDeliveryStore(store.db, store.kind);
   const recorder = new DeliveryRecorder({
-    store: await openDeliveryStore(store.db, store.kind),
+    store: recordStore,
     settings: {
       mode: config.deliveryRecord,
       retentionMs: config.deliveryRetentionSeconds * 1000,
@@ -324,6 +334,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       await push?.stop();
       // Buffered records and pending pushes are written; those pending are sent by whichever node is up when due.
       await recorder.close();
+      await recordStore.close?.();
       await cluster?.close();
       tokens?.stopMaintenance();
       // server.close() waits for every socket, upgraded ones included: those left after a short bound are destroyed.
@@ -335,6 +346,17 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       logger.info({ node: nodeId }, 'gateway closed');
     },
   };
-  INTERNALS.set(gateway, { clock, hub, store, authenticator, signer, tokens, metrics, app, log });
+  INTERNALS.set(gateway, {
+    clock,
+    hub,
+    store,
+    authenticator,
+    signer,
+    tokens,
+    metrics,
+    app,
+    log,
+    deliveryStore: recordStore,
+  });
   return gateway;
 }

@@ -1,3 +1,4 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Generated, type Kysely } from 'kysely';
 import { runMigrations, serialId, type DialectMigration } from '../store/migrations.js';
 import type { StoreDialect } from '../store/schema.js';
@@ -163,6 +164,13 @@ const TIMELINE_COLUMNS = {
 } as const;
 const PENDING_COLUMNS = { event_id: 'text', user_id: 'text', due_at: 'bigint', body: 'text' } as const;
 
+/** The record's tables and every column of each (the embedded record's worker copies them by name). */
+export const RECORD_TABLES = {
+  tether_deliveries: ['id', ...Object.keys(DELIVERY_COLUMNS)],
+  tether_timeline: ['id', ...Object.keys(TIMELINE_COLUMNS)],
+  tether_pending_pushes: Object.keys(PENDING_COLUMNS),
+} as const satisfies Record<keyof ReceiptTables, readonly string[]>;
+
 type StoredRow = Omit<DeliveryRow, 'kind'> & { kind: StoredKind };
 
 /** Kinds written per event and connection: packed into one row per event and write. */
@@ -268,7 +276,38 @@ function bulkInsert(dialect: StoreDialect): Inserter {
   };
 }
 
+/**
+ * `DeliveryStore.write` for a SQLite database used from one thread only (the embedded record's
+ * worker): statements prepared once and run in one transaction. Measured against the JSON bulk
+ * insert through Kysely: 16 against 28 µs of CPU per timeline row in transactions of 250 rows.
+ */
+export function preparedWrite(database: BetterSqlite3.Database): DeliveryStore['write'] {
+  const statement = (table: keyof typeof RECORD_TABLES, columns: readonly string[], conflict = '') =>
+    database.prepare(
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${conflict}`,
+    );
+  const deliveryColumns = Object.keys(DELIVERY_COLUMNS) as (keyof StoredRow)[];
+  const timelineColumns = Object.keys(TIMELINE_COLUMNS) as (keyof TimelineRow)[];
+  const pendingColumns = Object.keys(PENDING_COLUMNS) as (keyof PendingPushRow)[];
+  const delivery = statement('tether_deliveries', deliveryColumns);
+  const timeline = statement('tether_timeline', timelineColumns);
+  const pending = statement('tether_pending_pushes', pendingColumns, ' ON CONFLICT (event_id, user_id) DO NOTHING');
+  const write = database.transaction((rows: Parameters<DeliveryStore['write']>[0]) => {
+    for (const row of pack(rows.deliveries)) delivery.run(deliveryColumns.map((name) => row[name]));
+    for (const row of rows.timeline) timeline.run(timelineColumns.map((name) => row[name]));
+    for (const row of rows.pending) pending.run(pendingColumns.map((name) => row[name]));
+  });
+  return async (rows) => {
+    write(rows);
+  };
+}
+
 export interface DeliveryStore {
+  /**
+   * Rows the recorder sends per `write` at most (default 250): on a store that writes on the event
+   * loop's thread a big transaction holds every delivery, so a busy flush goes in slices, a turn apart.
+   */
+  readonly writeSliceRows?: number;
   /** Inserts everything given in one transaction. */
   write(rows: {
     deliveries: readonly DeliveryRow[];

@@ -43,9 +43,9 @@ export interface ReceiptMetrics {
 /** Sends a push for a user and event, whatever the user's presence (push fallback's `pushNow`). */
 export type Pusher = (userId: string, event: PushEvent) => Promise<void>;
 
-/** Rows waiting to be written at most; past this they are dropped and counted (memory bound). */
-/** Rows written per transaction; a flush of more writes several, a turn apart. */
+/** Rows written per transaction unless the store says otherwise; a flush of more writes several, a turn apart. */
 const WRITE_SLICE_ROWS = 250;
+/** Rows waiting to be written at most; past this they are dropped and counted (memory bound). */
 const MAX_BUFFERED_ROWS = 100_000;
 /** Recorded deliveries waiting for a receipt at most (memory bound: ~150 bytes each). */
 const MAX_AWAITING = 200_000;
@@ -381,10 +381,11 @@ export class DeliveryRecorder implements DeliveryTracker {
     this.timelineBuffer = [];
     this.pendingBuffer = [];
     try {
-      // In slices of WRITE_SLICE_ROWS, one transaction each, with a turn between them: on SQLite a
-      // write holds the event loop, and one transaction of a busy flush (thousands of timeline rows
-      // in a reauth storm) held it for 30–90 ms, which every delivery waited out.
-      const slices = writeSlices({ deliveries, timeline, pending }, WRITE_SLICE_ROWS);
+      // In slices (WRITE_SLICE_ROWS unless the store sets its own), one transaction each, with a turn
+      // between them: a store that writes on this thread holds the event loop, and one transaction of
+      // a busy flush (thousands of timeline rows in a reauth storm) held it for 30–90 ms, which every
+      // delivery waited out. The embedded record's worker takes a whole flush at once.
+      const slices = writeSlices({ deliveries, timeline, pending }, this.deps.store.writeSliceRows ?? WRITE_SLICE_ROWS);
       for (const [n, slice] of slices.entries()) {
         if (n > 0) await new Promise((resolve) => setImmediate(resolve));
         try {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +138,24 @@ describe('the embedded delivery record on its own thread', () => {
     await store.close();
     const again = await open(dir, sqliteHandle(main));
     expect(await again.timelineOf('alice', 10)).toHaveLength(3);
+  });
+
+  it('starts in a process run with Node options a worker refuses (--expose-gc)', () => {
+    const dist = new URL('../../dist/receipts/record-worker-store.js', import.meta.url).href;
+    const script = `
+      const { openRecordWorker } = await import(${JSON.stringify(dist)});
+      const silent = { info() {}, error() {}, warn() {}, debug() {}, child() { return silent; } };
+      const store = await openRecordWorker(process.argv[1], undefined, silent);
+      await store.write({ deliveries: [], timeline: [], pending: [{ event_id: 'e', user_id: 'u', due_at: 1, body: '{}' }] });
+      console.log(JSON.stringify(await store.duePushes(2, 10)));
+      await store.close();`;
+    const run = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--input-type=module', '-e', script, mkdtempSync(join(tmpdir(), 'tether-record-'))],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual([{ event_id: 'e', user_id: 'u', due_at: 1, body: '{}' }]);
   });
 
   it('refuses calls after close', async () => {

@@ -48,24 +48,6 @@ function workerScript(): string {
   return join(dirname(here), '..', '..', 'dist', 'receipts', 'record-worker.js');
 }
 
-/** Node options the worker does not take over from the process (each with a value). */
-const NOT_INHERITED = new Set(['--conditions', '-C', '--cpu-prof-name']);
-
-/**
- * The process's Node options for the worker, without `--conditions` (the worker runs the build,
- * whose packages must resolve to their builds, also under a test runner that resolves them to their
- * sources) and `--cpu-prof-name` (the worker's profile would overwrite the main thread's).
- */
-function workerArgv(): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i += 1) {
-    const arg = process.execArgv[i]!;
-    if (NOT_INHERITED.has(arg)) i += 1;
-    else if (![...NOT_INHERITED].some((name) => arg.startsWith(`${name}=`))) out.push(arg);
-  }
-  return out;
-}
-
 /**
  * The embedded (SQLite) delivery record, run on a worker thread with its own file
  * (`DATA_DIR/tether-record.db`). On SQLite every write holds the thread that makes it, and the
@@ -96,7 +78,12 @@ export async function openRecordWorker(
 
   function start(): Promise<Worker> {
     return new Promise((resolve, reject) => {
-      const w = new Worker(workerScript(), { workerData: { file } satisfies RecordWorkerData, execArgv: workerArgv() });
+      const w = new Worker(workerScript(), {
+        workerData: { file } satisfies RecordWorkerData,
+        // None of the process's Node options: a worker refuses the process-wide ones (`--expose-gc`),
+        // and a test runner's `--conditions` would resolve the build's imports to TypeScript sources.
+        execArgv: [],
+      });
       w.unref();
       let started = false;
       w.on('message', (message: RecordWorkerReply) => {

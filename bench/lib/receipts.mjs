@@ -16,7 +16,7 @@
 // delivery plus `settleMs` (so the receipts of the last events and the recorder's 200 ms flush are
 // inside it, and the same idle time is in the off case). Server CPU = the gateway's own
 // process.cpuUsage() (user + system, all threads; bench/lib/probe.mjs) over that window ÷ deliveries.
-// In the on case the rows of tether_deliveries are counted at the end (SQLite file opened read-only
+// In the on case the rows of tether_deliveries are counted at the end (the record's SQLite file, tether-record.db, opened read-only
 // after the gateway stopped and flushed): addressed (events), live and ack (events × devices each).
 // The bench process (publisher and clients), the gateway and anything else running share the cores.
 import { join } from 'node:path';
@@ -167,7 +167,7 @@ async function publishAtRate(port, agent, apiKey, count, from, sizes) {
 
 /** tether_deliveries rows by kind (the gateway has stopped, so every buffered row was written). */
 function countDeliveryRows(dataDir) {
-  const db = new Database(join(dataDir, 'tether.db'), { readonly: true, fileMustExist: true });
+  const db = new Database(join(dataDir, 'tether-record.db'), { readonly: true, fileMustExist: true });
   try {
     const byKind = { addressed: 0, live: 0, ack: 0, acknowledged: 0 };
     let stored = 0;

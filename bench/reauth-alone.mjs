@@ -125,7 +125,10 @@ const reauth = (client) =>
     client.ws.send(`{"type":"reauth","token":"${client.tokens[client.n++ & 1]}"}`);
   });
 async function lane(first) {
-  for (let i = first; !stop; i += inFlight) (await reauth(clients[i % connections])) ? ok++ : failed++;
+  for (let i = first; !stop; i += inFlight) {
+    if (await reauth(clients[i % connections])) ok++;
+    else failed++;
+  }
 }
 async function run(ms) {
   stop = false;

@@ -170,6 +170,7 @@ export const RECORD_TABLES = {
   tether_timeline: ['id', ...Object.keys(TIMELINE_COLUMNS)],
   tether_pending_pushes: Object.keys(PENDING_COLUMNS),
 } as const satisfies Record<keyof ReceiptTables, readonly string[]>;
+export type RecordTable = keyof typeof RECORD_TABLES;
 
 type StoredRow = Omit<DeliveryRow, 'kind'> & { kind: StoredKind };
 

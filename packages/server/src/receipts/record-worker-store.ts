@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../util/logger.js';
-import { RECEIPT_MIGRATION_TABLE, RECORD_TABLES, type DeliveryStore } from './delivery-store.js';
+import { RECEIPT_MIGRATION_TABLE, RECORD_TABLES, type DeliveryStore, type RecordTable } from './delivery-store.js';
 
 /** The embedded delivery record's file in DATA_DIR, beside the main store's `tether.db`. */
 export const RECORD_FILE = 'tether-record.db';
@@ -17,7 +17,8 @@ const WORKER_SLICE_ROWS = 2_000;
 
 /** What the worker is started with. */
 export interface RecordWorkerData {
-  file: string;
+  /** DATA_DIR: the worker opens `RECORD_FILE` there. */
+  dataDir: string;
 }
 
 /** The store's methods, each run in the worker. */
@@ -26,7 +27,7 @@ export type StoreOp = Exclude<keyof DeliveryStore, 'writeSliceRows'>;
 /** A call to the worker: a `DeliveryStore` method, `adopt` (copy the rows of an older file), or `close`. */
 export type RecordWorkerRequest =
   | { id: number; op: StoreOp; args: unknown[] }
-  | { id: number; op: 'adopt'; args: [legacyFile: string] }
+  | { id: number; op: 'adopt'; args: [legacyFile: string, tables: RecordTable[]] }
   | { id: number; op: 'close'; args: [] };
 
 /** The worker's answer to request `id` (0: started, or why it could not). */
@@ -52,7 +53,7 @@ function workerScript(): string {
  * The embedded (SQLite) delivery record, run on a worker thread with its own file
  * (`DATA_DIR/tether-record.db`). On SQLite every write holds the thread that makes it, and the
  * record writes a timeline row for each connect, reauth, warning and disconnect: in a reauth storm
- * that was a fifth of the event loop's time. Here the event loop only posts the rows.
+ * that was a third of the event loop's time. Here the event loop only posts the rows.
  *
  * Rows that releases before this one kept in the main store (`mainDatabase`) are copied over on
  * the first start, and the old tables dropped from the main store.
@@ -70,7 +71,6 @@ export async function openRecordWorker(
   mainDatabase: BetterSqlite3.Database | undefined,
   logger: Logger,
 ): Promise<RecordWorkerStore> {
-  const file = join(dataDir, RECORD_FILE);
   const pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
   let nextId = 1;
   let worker: Promise<Worker> | undefined;
@@ -79,7 +79,7 @@ export async function openRecordWorker(
   function start(): Promise<Worker> {
     return new Promise((resolve, reject) => {
       const w = new Worker(workerScript(), {
-        workerData: { file } satisfies RecordWorkerData,
+        workerData: { dataDir } satisfies RecordWorkerData,
         // None of the process's Node options: a worker refuses the process-wide ones (`--expose-gc`),
         // and a test runner's `--conditions` would resolve the build's imports to TypeScript sources.
         execArgv: [],
@@ -132,7 +132,8 @@ export async function openRecordWorker(
     worker = undefined;
     throw err;
   }
-  if (mainDatabase !== undefined) await adoptRows(mainDatabase, (legacy) => call('adopt', [legacy]), logger);
+  if (mainDatabase !== undefined)
+    await adoptRows(mainDatabase, (legacy, tables) => call('adopt', [legacy, tables]), logger);
 
   const method =
     <K extends StoreOp>(op: K) =>
@@ -168,15 +169,15 @@ export async function openRecordWorker(
  */
 async function adoptRows(
   mainDatabase: BetterSqlite3.Database,
-  copy: (legacyFile: string) => Promise<unknown>,
+  copy: (legacyFile: string, tables: RecordTable[]) => Promise<unknown>,
   logger: Logger,
 ): Promise<void> {
-  const tables = Object.keys(RECORD_TABLES).filter(
+  const tables = (Object.keys(RECORD_TABLES) as RecordTable[]).filter(
     (table) =>
       mainDatabase.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined,
   );
   if (tables.length === 0) return;
-  const copied = await copy(mainDatabase.name);
+  const copied = await copy(mainDatabase.name, tables);
   mainDatabase.transaction(() => {
     for (const table of [...tables, RECEIPT_MIGRATION_TABLE]) mainDatabase.exec(`DROP TABLE IF EXISTS ${table}`);
   })();

@@ -1,8 +1,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
-import { openDeliveryStore, preparedWrite, RECORD_TABLES, type DeliveryStore } from './delivery-store.js';
-import type { RecordWorkerData, RecordWorkerReply, RecordWorkerRequest } from './record-worker-store.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { connectSqlite, sqliteHandle } from '../store/connect.js';
+import {
+  openDeliveryStore,
+  preparedWrite,
+  RECORD_TABLES,
+  type DeliveryStore,
+  type RecordTable,
+} from './delivery-store.js';
+import {
+  RECORD_FILE,
+  type RecordWorkerData,
+  type RecordWorkerReply,
+  type RecordWorkerRequest,
+} from './record-worker-store.js';
 
 /**
  * The embedded delivery record's own thread (started by `record-worker-store.ts`): it owns the
@@ -11,7 +22,7 @@ import type { RecordWorkerData, RecordWorkerReply, RecordWorkerRequest } from '.
  * 15–30 µs — never hold the gateway's event loop.
  */
 
-const { file } = workerData as RecordWorkerData;
+const { dataDir } = workerData as RecordWorkerData;
 const port = parentPort!;
 
 function reply(message: RecordWorkerReply): void {
@@ -19,24 +30,19 @@ function reply(message: RecordWorkerReply): void {
 }
 
 /**
- * Copies the record's rows from the gateway's main store file, where releases before the record had
- * its own file kept them, unless this file already holds rows (a copy made by an earlier start whose
- * drop of the old tables did not happen). Returns the rows copied.
+ * Copies `tables` (those of the record's tables the gateway's main store file still has: releases
+ * before the record had its own file kept them there), unless this file already holds rows (a copy
+ * made by an earlier start whose drop of the old tables did not happen). Returns the rows copied.
  */
-function adopt(database: BetterSqlite3.Database, legacyFile: string): number {
+function adopt(database: BetterSqlite3.Database, legacyFile: string, tables: readonly RecordTable[]): number {
+  const held = tables.some((table) => database.prepare(`SELECT 1 FROM main.${table} LIMIT 1`).get() !== undefined);
+  if (tables.length === 0 || held) return 0;
   database.prepare('ATTACH DATABASE ? AS legacy').run(legacyFile);
   try {
-    const present = new Set(
-      database.prepare("SELECT name FROM legacy.sqlite_master WHERE type = 'table'").pluck().all() as string[],
-    );
-    const tables = Object.keys(RECORD_TABLES).filter((table) => present.has(table));
-    if (tables.length === 0) return 0;
-    const held = tables.some((table) => database.prepare(`SELECT 1 FROM main.${table} LIMIT 1`).get() !== undefined);
-    if (held) return 0;
     return database.transaction(() => {
       let copied = 0;
       for (const table of tables) {
-        const columns = RECORD_TABLES[table as keyof typeof RECORD_TABLES].join(', ');
+        const columns = RECORD_TABLES[table].join(', ');
         copied += database
           .prepare(`INSERT INTO main.${table} (${columns}) SELECT ${columns} FROM legacy.${table}`)
           .run().changes;
@@ -49,15 +55,12 @@ function adopt(database: BetterSqlite3.Database, legacyFile: string): number {
 }
 
 async function main(): Promise<void> {
-  const database = new BetterSqlite3(file);
-  database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = NORMAL');
-  database.pragma('busy_timeout = 5000');
+  const db = connectSqlite(dataDir, RECORD_FILE);
+  const database = sqliteHandle(db)!;
   // SQLite's own default (2 MB), not better-sqlite3's 16 MB: the record appends, and a row's index
   // page, when not cached, is read from the OS's cache. Measured: 7 µs per row in 2,000-row
   // transactions with 20,000 users, with a 2 MB or a 16 MB cache alike.
   database.pragma('cache_size = -2000');
-  const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database }) });
   let store: DeliveryStore;
   try {
     store = { ...(await openDeliveryStore(db, 'sqlite')), write: preparedWrite(database) };
@@ -80,7 +83,7 @@ async function main(): Promise<void> {
           return;
         }
         if (request.op === 'adopt') {
-          reply({ id: request.id, result: adopt(database, request.args[0]) });
+          reply({ id: request.id, result: adopt(database, ...request.args) });
           return;
         }
         const method = store[request.op] as (...args: unknown[]) => Promise<unknown>;

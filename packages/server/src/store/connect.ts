@@ -36,12 +36,13 @@ export function sqliteHandle(db: object): BetterSqlite3.Database | undefined {
 }
 
 /**
- * Opens the embedded SQLite store in `dataDir` (created if missing). WAL lets readers proceed
- * while one writer commits; the busy timeout covers a second process (e.g. the CLI) on the same file.
+ * Opens the embedded SQLite store in `dataDir` (created if missing): `tether.db`, or another file of
+ * the gateway's there (the delivery record's). WAL lets readers proceed while one writer commits; the
+ * busy timeout covers a second process (e.g. the CLI) on the same file.
  */
-export function connectSqlite(dataDir: string): Kysely<Database> {
+export function connectSqlite(dataDir: string, file: string = SQLITE_FILE): Kysely<Database> {
   mkdirSync(dataDir, { recursive: true });
-  const database = new BetterSqlite3(join(dataDir, SQLITE_FILE));
+  const database = new BetterSqlite3(join(dataDir, file));
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');

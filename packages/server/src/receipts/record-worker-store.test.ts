@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connectSqlite, sqliteHandle } from '../store/connect.js';
 import { createLogger } from '../util/logger.js';
 import { openDeliveryStore, type DeliveryRow, type TimelineRow } from './delivery-store.js';
@@ -156,6 +157,41 @@ describe('the embedded delivery record on its own thread', () => {
     );
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toEqual([{ event_id: 'e', user_id: 'u', due_at: 1, body: '{}' }]);
+  });
+
+  it('fails the calls in flight when its worker dies, and starts a new one at the next call', async () => {
+    // The worker is reached only through postMessage: note the instance each call is posted to.
+    const posted = vi.spyOn(Worker.prototype, 'postMessage');
+    const workerOfLastCall = () => posted.mock.contexts.at(-1) as Worker;
+    const errors: unknown[] = [];
+    const watching = createLogger('silent');
+    watching.error = ((obj: unknown) => void errors.push(obj)) as typeof watching.error;
+    const dir = mkdtempSync(join(tmpdir(), 'tether-record-'));
+    const store = await openRecordWorker(dir, undefined, watching);
+    closers.push(() => store.close());
+    try {
+      await store.write({ deliveries: [], timeline: [timelineRow(1, 'alice')], pending: [] });
+      const first = workerOfLastCall();
+      // A big write (100 ms and more of the worker's time), and the thread ends under it.
+      const inFlight = store.write({
+        deliveries: [],
+        timeline: Array.from({ length: 20_000 }, (_, n) => timelineRow(n, `user-${n}`)),
+        pending: [],
+      });
+      const exited = new Promise((resolve) => first.once('exit', resolve));
+      void first.terminate();
+      await expect(inFlight).rejects.toThrow('delivery record worker stopped');
+      await exited;
+      expect(errors).toContainEqual(expect.objectContaining({ code: 1 }));
+
+      // The next call starts a new worker on the same file: what was committed before is there.
+      expect((await store.timelineOf('alice', 10)).map((row) => row.session_id)).toEqual(['s1']);
+      expect(workerOfLastCall()).not.toBe(first);
+      await store.write({ deliveries: [], timeline: [timelineRow(2, 'alice')], pending: [] });
+      expect(await store.timelineOf('alice', 10)).toHaveLength(2);
+    } finally {
+      posted.mockRestore();
+    }
   });
 
   it('refuses calls after close', async () => {

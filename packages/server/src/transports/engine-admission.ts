@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import type { TetherError } from '@tether/protocol';
-import type { EngineConn } from './engine-sockets.js';
 import { asTetherError, clientIp, type HandshakeGate } from './handshake.js';
 
 /** Over-rate engine.io sessions one address may hold while they wait to be refused in-band. */
@@ -69,7 +68,10 @@ export class EngineAdmission {
   }
 
   /** engine.io's `connection` event: counts the over-rate sessions of an address until they end. */
-  readonly onConnection = (conn: EngineConn & { once(event: 'close', listener: () => void): unknown }): void => {
+  readonly onConnection = (conn: {
+    request: IncomingMessage;
+    once(event: 'close', listener: () => void): unknown;
+  }): void => {
     if (this.tickets.get(conn.request)?.refusal === undefined) return;
     const ip = clientIp(conn.request, this.trustProxy);
     this.overRatePending.set(ip, (this.overRatePending.get(ip) ?? 0) + 1);

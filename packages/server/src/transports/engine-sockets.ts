@@ -5,43 +5,52 @@ import { SOCKET_IO_PATH } from '@tether/protocol';
 /** The parts of an engine.io socket this module reads. */
 export interface EngineConn {
   readonly id: string;
-  readonly request: IncomingMessage;
-  readonly transport: { readonly name: string };
+  readonly transport: { readonly name: string; readonly socket?: { readonly _socket?: Duplex | null } };
 }
 
 /**
- * Finds the TCP socket under a Socket.IO connection's websocket transport, so its writes can be
- * corked like `/ws` ones. engine.io does not expose it: a websocket-first connection's handshake
- * request *is* the upgrade (its `request.socket`); a connection that started on polling upgrades
- * later with `?sid=<id>`, which we note from the server's `upgrade` events (ours runs first).
+ * The TCP socket under a Socket.IO connection's websocket transport (to cork, or to write finished
+ * frames to), or undefined on polling. engine.io does not expose it: its websocket transport's
+ * `socket` is the `ws` WebSocket, whose `_socket` is the TCP socket — the field engine.io itself
+ * reads for a websocket client's address, and `ws` for its `bufferedAmount`. The same for a
+ * connection that opened on websocket and one that upgraded from polling, without keeping the
+ * handshake request (which the connection lets go once it is open) or a map of upgrades.
  */
-export class EngineSockets {
-  private readonly bySid = new Map<string, Duplex>();
+export function tcpSocketOf(conn: EngineConn): Duplex | undefined {
+  if (conn.transport.name !== 'websocket') return undefined;
+  return conn.transport.socket?._socket ?? undefined;
+}
 
-  constructor(private readonly server: Server) {
-    server.prependListener('upgrade', this.onUpgrade);
-  }
+/**
+ * engine.io's listener on the TCP socket of each websocket upgrade: engine.io builds a response
+ * object for the upgrade (`WebSocketResponse`, so that HTTP middlewares can run on it) and re-emits
+ * the socket's `close` on it. Known by its source text; an engine.io release that changes it is
+ * left alone (and the test of the request's release fails).
+ */
+const UPGRADE_RESPONSE_CLOSE = '() => this.emit("close")';
 
-  /** The raw socket under `conn` (to cork, or to write finished frames to), or undefined on polling. */
-  socketOf(conn: EngineConn): Duplex | undefined {
-    if (conn.transport.name !== 'websocket') return undefined;
-    return this.bySid.get(conn.id) ?? conn.request.socket;
-  }
-
-  detach(): void {
-    this.server.off('upgrade', this.onUpgrade);
-    this.bySid.clear();
-  }
-
-  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex): void => {
-    const url = req.url;
-    if (url === undefined || !url.startsWith(SOCKET_IO_PATH + '/')) return;
-    const q = url.indexOf('?');
-    const sid = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get('sid');
-    if (sid === null) return;
-    this.bySid.set(sid, socket);
-    socket.once('close', () => {
-      if (this.bySid.get(sid) === socket) this.bySid.delete(sid);
-    });
+/**
+ * Removes engine.io's `close` listener from the TCP socket of every Socket.IO websocket upgrade on
+ * `server` (websocket-first or from polling), as soon as engine.io has added it. That listener
+ * holds the upgrade's response object and, through it, the upgrade request — its headers, raw
+ * headers, URL and query — for as long as the socket is open; it serves only engine.io's HTTP
+ * middlewares (`io.engine.use`), which the gateway has none of. (Socket.IO's own advice, `request =
+ * null` on the engine.io socket, frees nothing while this listener holds the request.)
+ *
+ * Must be called after engine.io attached to `server`: it runs after engine.io's `upgrade` listener.
+ * Returns the function that detaches it.
+ */
+export function releaseUpgradeResponses(server: Server): () => void {
+  const onUpgrade = (req: IncomingMessage, socket: Duplex): void => {
+    if (req.url?.startsWith(SOCKET_IO_PATH + '/') !== true) return;
+    for (const raw of socket.rawListeners('close')) {
+      const listener = (raw as { listener?: unknown }).listener;
+      if (typeof listener === 'function' && String(listener) === UPGRADE_RESPONSE_CLOSE) {
+        socket.removeListener('close', listener as () => void);
+        return;
+      }
+    }
   };
+  server.on('upgrade', onUpgrade);
+  return () => void server.off('upgrade', onUpgrade);
 }

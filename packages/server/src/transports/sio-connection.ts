@@ -25,7 +25,7 @@ import {
 import { compactListeners, listenShaped } from '../util/listeners.js';
 import { asTetherError, closeReasonForCode, type HandshakeGate } from './handshake.js';
 import type { EngineAdmission } from './engine-admission.js';
-import type { EngineConn, EngineSockets } from './engine-sockets.js';
+import { tcpSocketOf, type EngineConn } from './engine-sockets.js';
 import { InboundGuard } from './inbound-guard.js';
 import { encodeSioEvent, sioEventFrame } from './sio-encoding.js';
 import type { TransportDeps } from './types.js';
@@ -61,8 +61,6 @@ export interface SioShared {
   gate: HandshakeGate;
   io: SioServer;
   admission: EngineAdmission;
-  /** The TCP sockets under websocket transports, for events written straight to them. */
-  engineSockets: EngineSockets;
   coalescer: WriteCoalescer;
 }
 
@@ -70,7 +68,7 @@ export interface SioShared {
 interface EngineState extends EngineConn {
   readonly readyState: string;
   readonly writeBuffer: readonly unknown[];
-  readonly transport: { readonly name: string; readonly socket?: { readonly readyState: number } };
+  readonly transport: EngineConn['transport'] & { readonly socket?: { readonly readyState: number } };
 }
 
 /** `WebSocket.OPEN` of the `ws` socket under engine.io's websocket transport. */
@@ -102,7 +100,8 @@ export class SioConnection implements ConnectionSink {
   constructor(
     private readonly shared: SioShared,
     private readonly socket: SioSocket,
-    private readonly ip: string,
+    /** The client's address, as the handshake found it (`TRUST_PROXY`). */
+    readonly ip: string,
   ) {
     const auth: unknown = socket.handshake.auth;
     this.wantsMeta = typeof auth === 'object' && auth !== null && (auth as { meta?: unknown }).meta === true;
@@ -142,8 +141,10 @@ export class SioConnection implements ConnectionSink {
     // Their tables made plain objects of fixed shape: ~0.3 KB less than the emitters' own (`listenShaped`).
     listenShaped(socket.conn, CONN_LISTENERS);
     listenShaped(socket, SOCKET_LISTENERS);
-    // The TCP socket's `close` listeners (the server drain's, ws's, engine.io's): an exact-size list.
-    const tcp = this.shared.engineSockets.socketOf(socket.conn as unknown as EngineConn);
+    letGoOfRequest(socket);
+    // The TCP socket's `close` listeners (the server drain's, ws's; a third, engine.io's, came and
+    // went at the upgrade and left the array grown): an exact-size list.
+    const tcp = tcpSocketOf(socket.conn as unknown as EngineConn);
     if (tcp !== undefined) compactListeners(tcp, 'close');
     this.shared.gate.connected(session);
   }
@@ -228,7 +229,7 @@ export class SioConnection implements ConnectionSink {
     const conn = this.socket.conn as unknown as EngineState;
     if (conn.readyState !== 'open' || conn.writeBuffer.length !== 0) return undefined;
     if (conn.transport.socket?.readyState !== WS_OPEN) return undefined;
-    return this.shared.engineSockets.socketOf(conn);
+    return tcpSocketOf(conn);
   }
 
   sendSystem(message: SystemMessage): void {
@@ -405,6 +406,26 @@ const CONN_LISTENERS = { heartbeat: onEngineHeartbeat };
 const SOCKET_LISTENERS = { disconnect: onSocketDisconnect };
 
 type Middleware = Parameters<SioSocket['use']>[0];
+
+const NO_HEADERS: SioSocket['handshake']['headers'] = Object.freeze({});
+const NO_QUERY: SioSocket['handshake']['query'] = Object.freeze({});
+
+/**
+ * Lets go of the handshake request once the connection is open, which nothing reads again: engine.io
+ * keeps it for the session's life (`conn.request`), socket.io its headers, query and URL
+ * (`handshake`). Together with `releaseUpgradeResponses` (engine.io's other hold on an upgrade's
+ * request) that was 1.7 KB of heap per connection with the bench's few short headers; a browser's
+ * (user agent, cookies, languages) are several times those. The handshake's address, time and `auth` stay. A later
+ * namespace CONNECT on this engine.io session, with no request to check, is refused (`admit` in
+ * `socketio.ts`).
+ */
+function letGoOfRequest(socket: SioSocket): void {
+  (socket.conn as unknown as { request: unknown }).request = null;
+  const handshake = socket.handshake as { headers: unknown; query: unknown; url: string };
+  handshake.headers = NO_HEADERS;
+  handshake.query = NO_QUERY;
+  handshake.url = '';
+}
 
 /**
  * `socket.use(middleware)` for a socket that has none yet, as a one-slot array: `use` pushes onto

@@ -1,8 +1,8 @@
-import type { Server as HttpServer } from 'node:http';
-import { SOCKET_IO_PATH, WS_AUTH_TIMEOUT_MS, type ErrorBody } from '@tether/protocol';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import { SOCKET_IO_PATH, TetherError, WS_AUTH_TIMEOUT_MS, type ErrorBody } from '@tether/protocol';
 import { Server, type ExtendedError, type ServerOptions } from 'socket.io';
 import { EngineAdmission } from './engine-admission.js';
-import { EngineSockets, type EngineConn } from './engine-sockets.js';
+import { releaseUpgradeResponses, tcpSocketOf, type EngineConn } from './engine-sockets.js';
 import { clientIp, HandshakeGate } from './handshake.js';
 import { SioConnection, sioConnectionOf, type SioServer, type SioShared, type SioSocket } from './sio-connection.js';
 import { readResume } from './resume.js';
@@ -41,9 +41,9 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
     cors: corsOptions(config.allowedOrigins),
   });
   io.engine.on('connection', admission.onConnection);
+  const detachUpgrades = releaseUpgradeResponses(server);
   const coalescer = transportCoalescer(deps);
-  const engineSockets = new EngineSockets(server);
-  const shared: SioShared = { deps, gate, io, admission, engineSockets, coalescer };
+  const shared: SioShared = { deps, gate, io, admission, coalescer };
 
   io.use((socket, next) => {
     admit(shared, socket).then(
@@ -53,7 +53,7 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
         if (connection !== undefined) setImmediate(() => connection.settle());
       },
       (err: unknown) =>
-        next(connectError(gate.refused(err, clientIp(socket.request, config.trustProxy)).toBody(deps.clock.now()))),
+        next(connectError(gate.refused(err, addressOf(socket, config.trustProxy)).toBody(deps.clock.now()))),
     );
   });
   io.on('connection', (socket) => socket.data.connection?.onConnected());
@@ -62,14 +62,14 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
   // under a websocket transport for the rest of the turn (see WriteCoalescer).
   // A ping among the packets starts the connection's heartbeat round trip.
   io.engine.on('flush', (conn: EngineConn, packets: readonly { readonly type: string }[]) => {
-    const raw = engineSockets.socketOf(conn);
+    const raw = tcpSocketOf(conn);
     if (raw !== undefined) coalescer.hold(raw);
     sioConnectionOf(conn)?.onFlush(packets);
   });
 
   return {
     async close() {
-      engineSockets.detach();
+      detachUpgrades();
       // Not io.close(): that would also close the shared http.Server, which the gateway owns.
       io.disconnectSockets(true);
       io.engine.close();
@@ -80,7 +80,11 @@ export function attachSocketIo(server: HttpServer, deps: TransportDeps): Transpo
 
 async function admit(shared: SioShared, socket: SioSocket): Promise<void> {
   const { deps, gate } = shared;
-  const req = socket.request;
+  // Null once a connect on this engine.io session completed (`letGoOfRequest`). socket.io closes a
+  // session that sends CONNECT for the namespace it is in, and the gateway closes the session when
+  // its socket leaves, so no CONNECT should find it so; one that does is refused, not crashed on.
+  const req = socket.request as IncomingMessage | null;
+  if (req === null) throw new TetherError('CONFLICT', 'This Socket.IO session is already connected');
   const ip = clientIp(req, deps.config.trustProxy);
   await shared.admission.admitConnect(req, ip);
   const origin = gate.checkOrigin(req);
@@ -99,6 +103,13 @@ async function admit(shared: SioShared, socket: SioSocket): Promise<void> {
   // socket.io keeps `handshake.auth` as long as the connection: without this, every connection would
   // hold its verified access token (~0.3 KB), which nothing reads again (reauth brings a new one).
   if (typeof auth.token === 'string') socket.handshake.auth = withoutToken(auth);
+}
+
+/** The client's address for a refusal's log line: the session's own when its request is gone. */
+function addressOf(socket: SioSocket, trustProxy: boolean): string {
+  const req = socket.request as IncomingMessage | null;
+  if (req !== null) return clientIp(req, trustProxy);
+  return sioConnectionOf(socket.conn)?.ip ?? socket.conn.remoteAddress;
 }
 
 /** A copy of a handshake's `auth` object minus its `token` (the other fields are the client's options). */

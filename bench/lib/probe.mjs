@@ -1,13 +1,14 @@
 // Preloaded into every server under test (`node --expose-gc --import bench/lib/probe.mjs ...`), so the
 // bench reads memory and CPU the same way for Tether and the baselines without touching their code.
 // It answers `{ probe: 'stats', id, gc? }` IPC messages from the bench parent.
-// `{ probe: 'gc', id }` answers the GC pauses of 1 ms or more since the last such message.
+// `{ probe: 'gc', id }` answers the GC pauses of 1 ms or more since the last such message, and the
+// event loop's delay over the same time (p99 and max, ms).
 // `{ probe: 'heap', id, file }` writes a heap snapshot there (after a GC).
 // `{ probe: 'profile', id, file }` starts a CPU profile of this process, and the next one with the
 // same `file` writes it there: a profile of one phase, not of the whole run (`--cpu-prof`).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 
 let profiling = null;
@@ -22,6 +23,11 @@ new PerformanceObserver((list) => {
     gcPauses.push({ ms: Math.round(entry.duration * 10) / 10, major: major !== 0 });
   }
 }).observe({ entryTypes: ['gc'] });
+
+// How late the event loop ran its timers (10 ms resolution): a stall of the server's own loop,
+// which GC pauses alone do not show (a long synchronous task, a blocking write).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 
 function profile(msg) {
   const answer = (extra = {}) => process.send({ probe: 'profile', id: msg.id, ...extra });
@@ -60,7 +66,12 @@ if (typeof process.send === 'function') {
     if (msg?.probe === 'gc') {
       const taken = gcPauses;
       gcPauses = [];
-      return process.send({ probe: 'gc', id: msg.id, pauses: taken });
+      const loop = {
+        p99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+        maxMs: Math.round(loopDelay.max / 1e4) / 100,
+      };
+      loopDelay.reset();
+      return process.send({ probe: 'gc', id: msg.id, pauses: taken, loop });
     }
     if (msg?.probe === 'heap') {
       if (typeof globalThis.gc === 'function') globalThis.gc();

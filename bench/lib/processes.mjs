@@ -136,8 +136,10 @@ export class ServerProcess {
   }
 
   /** The server's GC pauses of 1 ms or more since the last call: `[{ ms, major }]`. */
+  /** GC pauses of 1 ms or more and the event loop's delay (`{p99Ms, maxMs}`) since the last call. */
   async gcPauses() {
-    return (await this.ask({ probe: 'gc' })).pauses;
+    const answer = await this.ask({ probe: 'gc' });
+    return { pauses: answer.pauses, loop: answer.loop };
   }
 
   /** Writes a heap snapshot of the server to `file` (after a GC). */

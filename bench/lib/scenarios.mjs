@@ -42,8 +42,13 @@ function writeCallsPer(s0, s1, deliveries, name) {
   return Number.isFinite(calls) ? { [name]: Math.round((calls / Math.max(1, deliveries)) * 1000) / 1000 } : {};
 }
 
-/** GC pauses of a run: how many, their sum and the longest, the major ones apart. */
-function gcSummary(pauses) {
+/**
+ * GC pauses of a run (each server's `gcPauses()`): how many, their sum and the longest, the major ones
+ * apart; and the event loop's delay (the worst server's p99 and max).
+ */
+function gcSummary(answers) {
+  const pauses = answers.flatMap((a) => a.pauses);
+  const loops = answers.map((a) => a.loop).filter((l) => l !== undefined);
   const sum = (list) => Math.round(list.reduce((n, p) => n + p.ms, 0));
   const major = pauses.filter((p) => p.major);
   return {
@@ -53,11 +58,15 @@ function gcSummary(pauses) {
     major: major.length,
     majorTotalMs: sum(major),
     majorMaxMs: major.reduce((m, p) => Math.max(m, p.ms), 0),
+    loopDelayP99Ms: loops.length === 0 ? null : Math.max(...loops.map((l) => l.p99Ms)),
+    loopDelayMaxMs: loops.length === 0 ? null : Math.max(...loops.map((l) => l.maxMs)),
   };
 }
 
 function gcLine(gc) {
-  return `${gc.pauses} (${gc.totalMs} ms, longest ${gc.maxMs} ms), of which major ${gc.major} (${gc.majorTotalMs} ms, longest ${gc.majorMaxMs} ms)`;
+  const loop =
+    gc.loopDelayMaxMs === null ? '' : `; event loop delay p99 ${gc.loopDelayP99Ms}, max ${gc.loopDelayMaxMs} ms`;
+  return `${gc.pauses} (${gc.totalMs} ms, longest ${gc.maxMs} ms), of which major ${gc.major} (${gc.majorTotalMs} ms, longest ${gc.majorMaxMs} ms)${loop}`;
 }
 
 function sumStats(list) {
@@ -290,7 +299,7 @@ export async function runTarget(def, sizes, ctx, log) {
     // --- latency at 50% and 80% of the measured maximum publish rate (groups of 10)
     // Cluster runs publish at the single node's rates, so latencies compare at the same load.
     const maxRate = def.maxPublishRate ?? out.fanoutGroups.medianPublishesPerSecond;
-    const gcPauses = async () => (await Promise.all(servers.map((sv) => sv.gcPauses()))).flat();
+    const gcPauses = () => Promise.all(servers.map((sv) => sv.gcPauses()));
     const latencyRun = async (fraction, concurrent, durationMs = sizes.latencyMs) => {
       await pool.all('reset', { mode: 'latency' });
       const rate = Math.max(1, Math.round(maxRate * fraction));

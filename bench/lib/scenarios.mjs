@@ -304,10 +304,11 @@ export async function runTarget(def, sizes, ctx, log) {
       await pool.all('reset', { mode: 'latency' });
       const rate = Math.max(1, Math.round(maxRate * fraction));
       await gcPauses();
-      const [p, extra] = await Promise.all([
-        pub.paced(rate, durationMs, (k) => groupScopes[k % groupScopes.length]),
-        concurrent?.(),
-      ]);
+      // Profiled as `latency-<percent of the max rate>` (`--profile=phases`; a run with reauths beside
+      // it is the `reauth` phase's).
+      const paced = () =>
+        Promise.all([pub.paced(rate, durationMs, (k) => groupScopes[k % groupScopes.length]), concurrent?.()]);
+      const [p, extra] = concurrent ? await paced() : await phase(`latency-${Math.round(fraction * 100)}`, paced);
       const d = await drain(pool, p.count * 10);
       return {
         rate,

@@ -85,6 +85,8 @@ if (typeof process.send === 'function') {
     }
     const mem = process.memoryUsage();
     const cpu = process.cpuUsage();
+    const spaces = getHeapSpaceStatistics();
+    const space = (name) => spaces.find((s) => s.space_name === name);
     process.send({
       probe: 'stats',
       id: msg.id,
@@ -96,7 +98,11 @@ if (typeof process.send === 'function') {
       writeCalls: writeCalls(),
       // Resident bytes of V8's young generation: it grows with the allocation rate (a connect wave)
       // and is part of the RSS until V8 shrinks it, a part the connections do not hold.
-      newSpaceBytes: getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.physical_space_size ?? null,
+      newSpaceBytes: space('new_space')?.physical_space_size ?? null,
+      // V8's old generation: resident, and what live objects use of it (what is resident and unused
+      // is free space left between objects, e.g. by a connect wave's garbage).
+      oldSpaceBytes: space('old_space')?.physical_space_size ?? null,
+      oldSpaceUsedBytes: space('old_space')?.space_used_size ?? null,
       at: Number(process.hrtime.bigint() / 1000n),
     });
   });

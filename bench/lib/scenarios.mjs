@@ -70,10 +70,19 @@ function gcLine(gc) {
 }
 
 function sumStats(list) {
-  const total = { rss: 0, heapUsed: 0, external: 0, cpuMicros: 0, writeCalls: 0, newSpaceBytes: 0, at: 0 };
+  const fields = [
+    'rss',
+    'heapUsed',
+    'external',
+    'cpuMicros',
+    'writeCalls',
+    'newSpaceBytes',
+    'oldSpaceBytes',
+    'oldSpaceUsedBytes',
+  ];
+  const total = { ...Object.fromEntries(fields.map((k) => [k, 0])), at: 0 };
   for (const st of list) {
-    for (const k of ['rss', 'heapUsed', 'external', 'cpuMicros', 'writeCalls', 'newSpaceBytes'])
-      total[k] += st[k] ?? NaN;
+    for (const k of fields) total[k] += st[k] ?? NaN;
     total.at = Math.max(total.at, st.at);
   }
   return total;
@@ -188,13 +197,18 @@ export async function runTarget(def, sizes, ctx, log) {
         rssNetBytesPerConnection: Math.round(
           (held.rss - before.rss - (held.newSpaceBytes - before.newSpaceBytes)) / connected,
         ),
+        // Of V8's old space, per connection: resident, and of that unused (free space between objects).
+        oldSpaceBytesPerConnection: Math.round((held.oldSpaceBytes - before.oldSpaceBytes) / connected),
+        oldSpaceFreeBytesPerConnection: Math.round(
+          (held.oldSpaceBytes - held.oldSpaceUsedBytes - (before.oldSpaceBytes - before.oldSpaceUsedBytes)) / connected,
+        ),
       };
       const idle0 = await server.stats(false);
       await sleep(sizes.idleMs);
       const idle1 = await server.stats(false);
       out.memory.idleCpuPercent = Math.round((cpuSince(idle0, idle1) / (idle1.at - idle0.at)) * 1000) / 10;
       log(
-        `  memory: ${out.memory.rssBytesPerConnection} B RSS (${out.memory.rssNetBytesPerConnection} B net of the young generation, ${out.memory.newSpaceMB.join(' → ')} MB), ${out.memory.heapBytesPerConnection} B heap per connection; idle CPU ${out.memory.idleCpuPercent}%`,
+        `  memory: ${out.memory.rssBytesPerConnection} B RSS (${out.memory.rssNetBytesPerConnection} B net of the young generation, ${out.memory.newSpaceMB.join(' → ')} MB), ${out.memory.heapBytesPerConnection} B heap per connection (old space ${out.memory.oldSpaceBytesPerConnection} B resident, ${out.memory.oldSpaceFreeBytesPerConnection} B of it free); idle CPU ${out.memory.idleCpuPercent}%`,
       );
       if (ctx.heapSnapshotDir) await heapSnapshots(connected);
     }

@@ -415,9 +415,9 @@ const NO_QUERY: SioSocket['handshake']['query'] = Object.freeze({});
  * keeps it for the session's life (`conn.request`), socket.io its headers, query and URL
  * (`handshake`). Together with `releaseUpgradeResponses` (engine.io's other hold on an upgrade's
  * request) that was 1.7 KB of heap per connection with the bench's few short headers; a browser's
- * (user agent, cookies, languages) are several times those. The handshake's address, time and `auth` stay. A later
- * namespace CONNECT on this engine.io session, with no request to check, is refused (`admit` in
- * `socketio.ts`).
+ * (user agent, cookies, languages) are several times those. The handshake's address, time and
+ * `auth` stay. A later namespace CONNECT on this engine.io session, with no request to check, is
+ * refused (`admit` in `socketio.ts`).
  */
 function letGoOfRequest(socket: SioSocket): void {
   (socket.conn as unknown as { request: unknown }).request = null;

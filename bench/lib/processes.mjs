@@ -135,8 +135,10 @@ export class ServerProcess {
     return this.ask({ probe: 'profile', file });
   }
 
-  /** The server's GC pauses of 1 ms or more since the last call: `[{ ms, major }]`. */
-  /** GC pauses of 1 ms or more and the event loop's delay (`{p99Ms, maxMs}`) since the last call. */
+  /**
+   * The server's GC pauses of 1 ms or more (`pauses: [{ ms, major }]`) and its event loop's delay
+   * (`loop: { p99Ms, maxMs }`) since the last call.
+   */
   async gcPauses() {
     const answer = await this.ask({ probe: 'gc' });
     return { pauses: answer.pauses, loop: answer.loop };

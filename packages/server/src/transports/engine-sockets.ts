@@ -4,7 +4,6 @@ import { SOCKET_IO_PATH } from '@tether/protocol';
 
 /** The parts of an engine.io socket this module reads. */
 export interface EngineConn {
-  readonly id: string;
   readonly transport: { readonly name: string; readonly socket?: { readonly _socket?: Duplex | null } };
 }
 

@@ -111,6 +111,17 @@ export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
+/**
+ * Lets go of Node's cache of a socket's peer address (`_peername`, an object of 56 bytes kept for
+ * the socket's life once `remoteAddress` was read), for a long-lived socket whose connection keeps
+ * the address it needs. Node reads the address again if anything asks for it while the socket is
+ * open; once it is closed, `remoteAddress` is undefined.
+ */
+export function forgetPeerAddress(socket: unknown): void {
+  const cached = socket as { _peername?: unknown };
+  if (cached._peername != null) cached._peername = undefined;
+}
+
 /** The close reason to log when the hub ends a connection with `code`. */
 export function closeReasonForCode(code: ErrorCode | null, fallback: CloseReason): CloseReason {
   switch (code) {

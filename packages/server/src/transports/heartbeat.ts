@@ -6,21 +6,40 @@ export interface Pingable {
   terminate(): void;
 }
 
-interface Beat {
+/**
+ * What the sweeper keeps for one socket, on an object of the caller's (the `/ws` connection): no
+ * object and no map entry of the sweeper's own per socket. The times are whole milliseconds since
+ * the sweeper's epoch, which it moves forward before they outgrow a small integer: V8 keeps a
+ * field of small integers in the object itself, while a field that ever held another number costs
+ * a 16-byte box in every object of that shape.
+ */
+export interface Beat {
   /** When the next ping is due (no ping outstanding). */
   nextPingAt: number;
-  /** When the outstanding ping expires; 0 when none is outstanding. */
+  /** When the outstanding ping expires; 0 when none is outstanding, -1 once the socket was terminated. */
   deadline: number;
-  /** `performance.now()` of the last ping not yet answered by a pong (round trip); 0 when none. */
+  /** When the last ping not yet answered by a pong was sent (`pingStamp`); 0 when none. */
   pingAt: number;
 }
 
-export interface HeartbeatOptions {
+/** The µs clock of `pingStamp` wraps at this (~18 minutes), far beyond any ping timeout. */
+const STAMP_WRAP_US = 2 ** 30;
+
+/** Now in µs modulo `STAMP_WRAP_US`, never 0: a small integer with a round trip's precision. */
+function pingStamp(): number {
+  // `| 0`: an int32, which V8 stores as a small integer (the remainder of a double may stay a boxed double).
+  return ((Math.round(performance.now() * 1000) % STAMP_WRAP_US) + 1) | 0;
+}
+
+export interface HeartbeatOptions<S extends Pingable, B extends Beat> {
   intervalMs: number;
   timeoutMs: number;
   clock: Clock;
-  /** Called after a silent socket was terminated. */
-  onDead(socket: Pingable): void;
+  /**
+   * Called after a silent socket was terminated. The socket stays in the map until its owner removes
+   * it (on its `close`); the sweeper does not visit it again.
+   */
+  onDead(socket: S, beat: B): void;
   /** Longest a sweep runs in one event-loop turn before it yields (ms); default 1. */
   sliceMs?: number;
   /** Runs the rest of a sweep that yielded (default `setImmediate`). */
@@ -31,84 +50,116 @@ export interface HeartbeatOptions {
 const VISITS_PER_CHECK = 16;
 
 /**
+ * Past this many ms since the sweeper's epoch (~12 days) the epoch moves forward, before the times
+ * of `Beat` outgrow a small integer (2^31 ms).
+ */
+const REBASE_AFTER_MS = 2 ** 30;
+
+/**
  * Server-side heartbeats for `/ws`: one sweep over every socket on a single timer, instead of a
  * timer per socket. Each socket is pinged `intervalMs` after its last sign of life; one that stays
  * silent for `timeoutMs` after a ping is terminated. The sweep runs every `min(interval, timeout)/5`
  * (10 ms – 1 s), so a half-open connection is freed within about interval + timeout (+ two ticks).
  *
  *   sign of life ──interval──▶ ping ──timeout──▶ terminate (unless pong/any frame meanwhile)
+ *
+ * It sweeps a map of the caller's (the transport's table of its connections, `beats`): a socket is
+ * in it from `add` until its owner removes it.
  */
-export class HeartbeatSweeper {
-  private readonly beats = new Map<Pingable, Beat>();
+export class HeartbeatSweeper<S extends Pingable = Pingable, B extends Beat = Beat> {
   private readonly tickMs: number;
   private readonly sliceMs: number;
   private readonly defer: (rest: () => void) => void;
   private timer: TimerHandle | undefined;
   private stopped = false;
   /** The sweep in progress, between two of its slices. */
-  private pass: Iterator<[Pingable, Beat]> | undefined;
+  private pass: Iterator<[S, B]> | undefined;
+  /** `clock.now()` that the times of every beat count from. */
+  private epoch: number;
 
-  constructor(private readonly options: HeartbeatOptions) {
+  constructor(
+    private readonly options: HeartbeatOptions<S, B>,
+    private readonly beats: Map<S, B> = new Map(),
+  ) {
     this.tickMs = Math.min(1000, Math.max(10, Math.floor(Math.min(options.intervalMs, options.timeoutMs) / 5)));
     this.sliceMs = options.sliceMs ?? 1;
     this.defer = options.defer ?? setImmediate;
+    this.epoch = options.clock.now();
   }
 
-  add(socket: Pingable): void {
-    this.beats.set(socket, { nextPingAt: this.options.clock.now() + this.options.intervalMs, deadline: 0, pingAt: 0 });
+  /** Starts the socket's heartbeat: sets its beat and puts it in the map. */
+  add(socket: S, beat: B): void {
+    beat.nextPingAt = this.now() + this.options.intervalMs;
+    beat.deadline = 0;
+    beat.pingAt = 0;
+    this.beats.set(socket, beat);
     this.arm();
   }
 
-  remove(socket: Pingable): void {
+  remove(socket: S): void {
     this.beats.delete(socket);
   }
 
   /** A pong or any inbound frame: the peer is alive. */
-  alive(socket: Pingable): void {
-    const beat = this.beats.get(socket);
-    if (beat === undefined) return;
+  alive(beat: B): void {
+    if (beat.deadline === -1) return;
     beat.deadline = 0;
-    beat.nextPingAt = this.options.clock.now() + this.options.intervalMs;
+    beat.nextPingAt = this.now() + this.options.intervalMs;
   }
 
   /** A pong: the peer is alive, and the round trip since the last ping (ms), if one was waiting. */
-  pong(socket: Pingable): number | undefined {
-    const beat = this.beats.get(socket);
-    if (beat === undefined) return undefined;
-    this.alive(socket);
+  pong(beat: B): number | undefined {
+    this.alive(beat);
     if (beat.pingAt === 0) return undefined;
-    const rtt = performance.now() - beat.pingAt;
+    const rttUs = (pingStamp() - beat.pingAt + STAMP_WRAP_US) % STAMP_WRAP_US;
     beat.pingAt = 0;
-    return rtt;
+    return rttUs / 1000;
   }
 
   get size(): number {
     return this.beats.size;
   }
 
+  /** No more sweeps; the map is left to its owner. */
   stop(): void {
     this.stopped = true;
     this.pass = undefined;
     if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    this.beats.clear();
   }
 
   /** One whole pass over every socket, now (exposed for tests driving a fake clock). */
   sweep(): void {
-    const now = this.options.clock.now();
+    const now = this.now();
     for (const [socket, beat] of this.beats) this.visit(socket, beat, now);
   }
 
-  private visit(socket: Pingable, beat: Beat, now: number): void {
+  /**
+   * Ms since the epoch, moving the epoch (and every beat's times) forward when they grow large, or
+   * back when the clock stepped back before it.
+   */
+  private now(): number {
+    const elapsed = this.options.clock.now() - this.epoch;
+    if (elapsed >= 0 && elapsed < REBASE_AFTER_MS) return elapsed | 0;
+    // Kept below the new epoch: enough that no outstanding deadline or due ping reaches 0.
+    const shift = elapsed - (this.options.intervalMs + this.options.timeoutMs + 60_000);
+    this.epoch += shift;
+    for (const beat of this.beats.values()) {
+      beat.nextPingAt = Math.max(0, beat.nextPingAt - shift);
+      if (beat.deadline > 0) beat.deadline = Math.max(1, beat.deadline - shift);
+    }
+    return (elapsed - shift) | 0;
+  }
+
+  private visit(socket: S, beat: B, now: number): void {
     if (beat.deadline !== 0) {
-      if (now < beat.deadline) return;
-      this.beats.delete(socket);
+      if (beat.deadline === -1 || now < beat.deadline) return;
+      beat.deadline = -1;
       socket.terminate();
-      this.options.onDead(socket);
+      this.options.onDead(socket, beat);
     } else if (now >= beat.nextPingAt) {
       beat.deadline = now + this.options.timeoutMs;
-      beat.pingAt = performance.now();
+      beat.pingAt = pingStamp();
       try {
         socket.ping();
       } catch {
@@ -139,7 +190,7 @@ export class HeartbeatSweeper {
   private readonly continuePass = (): void => {
     const pass = this.pass;
     if (pass === undefined || this.stopped) return;
-    const now = this.options.clock.now();
+    const now = this.now();
     const until = performance.now() + this.sliceMs;
     for (let visits = 1; ; visits++) {
       const next = pass.next();

@@ -23,7 +23,7 @@ import {
   type TokenSource,
 } from '../hub/types.js';
 import { compactListeners, listenShaped } from '../util/listeners.js';
-import { asTetherError, closeReasonForCode, type HandshakeGate } from './handshake.js';
+import { asTetherError, closeReasonForCode, forgetPeerAddress, type HandshakeGate } from './handshake.js';
 import type { EngineAdmission } from './engine-admission.js';
 import { tcpSocketOf, type EngineConn } from './engine-sockets.js';
 import { InboundGuard } from './inbound-guard.js';
@@ -145,7 +145,10 @@ export class SioConnection implements ConnectionSink {
     // The TCP socket's `close` listeners (the server drain's, ws's; a third, engine.io's, came and
     // went at the upgrade and left the array grown): an exact-size list.
     const tcp = tcpSocketOf(socket.conn as unknown as EngineConn);
-    if (tcp !== undefined) compactListeners(tcp, 'close');
+    if (tcp !== undefined) {
+      compactListeners(tcp, 'close');
+      forgetPeerAddress(tcp); // engine.io keeps the address (`conn.remoteAddress`), as this connection does
+    }
     this.shared.gate.connected(session);
   }
 

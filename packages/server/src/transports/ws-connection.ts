@@ -11,8 +11,8 @@ import type {
 } from '../hub/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { listenShaped } from '../util/listeners.js';
-import { asTetherError, clientIp, closeReasonForCode, type HandshakeGate } from './handshake.js';
-import type { HeartbeatSweeper } from './heartbeat.js';
+import { asTetherError, clientIp, closeReasonForCode, forgetPeerAddress, type HandshakeGate } from './handshake.js';
+import type { Beat, HeartbeatSweeper } from './heartbeat.js';
 import { InboundGuard } from './inbound-guard.js';
 import { resumeFromQuery } from './resume.js';
 import { extractWsToken, type FoundToken } from './token-extract.js';
@@ -35,7 +35,8 @@ export interface WsShared {
   deps: TransportDeps;
   gate: HandshakeGate;
   coalescer: WriteCoalescer;
-  heartbeat: HeartbeatSweeper;
+  /** Sweeps the transport's table of connections (the map `wsListeners` reads). */
+  heartbeat: HeartbeatSweeper<WebSocket, WsConnection>;
   authTimeoutMs: number;
   /** The socket's listeners, the same functions for every connection (`wsListeners`). */
   listeners: WsListeners;
@@ -84,8 +85,11 @@ type State = 'awaiting' | 'verifying' | 'open' | 'closed';
 const MAX_EARLY_FRAMES = 32;
 
 /** One plain-WebSocket connection: parses frames into hub calls and is the hub's sink for it. */
-export class WsConnection implements ConnectionSink {
-  readonly transport = 'ws' as const;
+export class WsConnection implements ConnectionSink, Beat {
+  // The heartbeat's, kept here rather than in an object and a map of the sweeper's (`Beat`).
+  nextPingAt = 0;
+  deadline = 0;
+  pingAt = 0;
   private state: State = 'awaiting';
   private session: Session | undefined;
   private authTimer: TimerHandle | undefined;
@@ -112,6 +116,7 @@ export class WsConnection implements ConnectionSink {
   ) {
     const { config } = shared.deps;
     this.ip = clientIp(req, config.trustProxy);
+    forgetPeerAddress(raw);
     this.url = req.url;
     this.userAgent = req.headers['user-agent'];
   }
@@ -126,7 +131,6 @@ export class WsConnection implements ConnectionSink {
     // One table of fixed shape rather than the emitter's own (~0.22 KB less per connection); `close`
     // is an `on` listener (close fires once; a once-wrapper costs ~150 bytes per connection).
     listenShaped(ws, listeners);
-    shared.heartbeat.add(ws);
 
     let origin;
     try {
@@ -155,6 +159,11 @@ export class WsConnection implements ConnectionSink {
 
   // --- ConnectionSink -------------------------------------------------------------------------
 
+  /** On the prototype: a field would cost 8 bytes per connection. */
+  get transport(): 'ws' {
+    return 'ws';
+  }
+
   sendEvent(event: OutboundEvent, position?: PositionSource): void {
     this.write(eventFrame(event, position));
   }
@@ -172,7 +181,7 @@ export class WsConnection implements ConnectionSink {
 
   /** The heartbeat's pong. */
   onPong(): void {
-    const rtt = this.shared.heartbeat.pong(this.ws);
+    const rtt = this.shared.heartbeat.pong(this);
     if (rtt !== undefined && this.session !== undefined) this.shared.deps.hub.heartbeat(this.session, rtt);
   }
 
@@ -183,7 +192,7 @@ export class WsConnection implements ConnectionSink {
   }
 
   onMessage(data: RawData, isBinary: boolean): void {
-    this.shared.heartbeat.alive(this.ws);
+    this.shared.heartbeat.alive(this);
     if (this.state === 'closed') return;
     switch ((this.guard ??= InboundGuard.of(this.shared.deps)).check()) {
       case 'accept':
@@ -399,7 +408,6 @@ export class WsConnection implements ConnectionSink {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.clearAuthTimer();
-    this.shared.heartbeat.remove(this.ws);
     if (this.closeReason === 'client' && code === 1006) this.closeReason = 'transport_error';
     if (wasOpen && this.session !== undefined) this.unregister(this.session);
   }

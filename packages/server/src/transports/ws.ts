@@ -36,13 +36,18 @@ const SHUTDOWN_CLOSE_CODE = ERRORS.SERVER_SHUTDOWN.closeCode;
  *   await ws.close();
  */
 export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
+  // Every open socket's connection, from the upgrade to its `close` (`wsListeners`); the heartbeat
+  // sweeps it, the connection holding its beat.
   const connections = new Map<WebSocket, WsConnection>();
-  const heartbeat = new HeartbeatSweeper({
-    intervalMs: deps.config.pingIntervalMs,
-    timeoutMs: deps.config.pingTimeoutMs,
-    clock: deps.clock,
-    onDead: (socket) => connections.get(socket as WebSocket)?.markDead(),
-  });
+  const heartbeat = new HeartbeatSweeper<WebSocket, WsConnection>(
+    {
+      intervalMs: deps.config.pingIntervalMs,
+      timeoutMs: deps.config.pingTimeoutMs,
+      clock: deps.clock,
+      onDead: (_socket, connection) => connection.markDead(),
+    },
+    connections,
+  );
   const shared: WsShared = {
     listeners: wsListeners(connections),
     deps,
@@ -96,7 +101,7 @@ export function attachWs(server: Server, deps: TransportDeps): TransportHandle {
     shared.coalescer.hold(socket);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection = new WsConnection(shared, ws, socket, req);
-      connections.set(ws, connection); // until its `close` (`wsListeners`)
+      heartbeat.add(ws, connection); // in `connections` until its `close` (`wsListeners`)
       connection.start(req, overRate);
     });
   };

@@ -51,6 +51,7 @@ const commands = {
     state.target = target;
     state.ClientClass = clientFor(target.protocol, clientKind);
     state.identities = [];
+    state.nextConnect = 0;
     const sign = target.auth === 'token' ? createTokenSigner(secret) : null;
     state.tokens = [];
     // Strided, so recipients and groups spread evenly over workers (and, in cluster runs, over nodes).
@@ -68,16 +69,19 @@ const commands = {
     return { count: state.identities.length };
   },
 
-  /** Opens every connection, at most `window` handshakes in flight; records each connect time. */
-  async connect({ window }) {
+  /**
+   * Opens the connections not opened yet, up to `share` (0–1) of this worker's, at most `window`
+   * handshakes in flight; records each connect time. Called again, it goes on where it stopped.
+   */
+  async connect({ window, share = 1 }) {
     const hist = createHistogram();
     const errors = [];
-    let next = 0;
+    const until = Math.ceil(state.identities.length * share);
     let failed = 0;
     const startedAt = nowMicros();
     const one = async () => {
-      while (next < state.identities.length) {
-        const i = next++;
+      while (state.nextConnect < until) {
+        const i = state.nextConnect++;
         const t0 = nowMicros();
         const client = new state.ClientClass(urlFor(state.target, state.identities[i]), state.tokens[i]?.[0], sink);
         try {
@@ -91,7 +95,8 @@ const commands = {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(window, state.identities.length) }, one));
+    const opening = until - state.nextConnect;
+    await Promise.all(Array.from({ length: Math.max(0, Math.min(window, opening)) }, one));
     return {
       connected: state.clients.filter(Boolean).length,
       failed,

@@ -9,9 +9,35 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 
 let profiling = null;
+
+/**
+ * Where the process's resident memory is, from `/proc/self/smaps` (Linux; null elsewhere): bytes in
+ * the main thread's malloc heap (`[heap]`), in anonymous mappings less what V8's heap of this thread
+ * has resident (other threads' malloc arenas and V8 heaps, e.g. a worker's), and in mapped files.
+ */
+function residentParts() {
+  let text;
+  try {
+    text = readFileSync('/proc/self/smaps', 'utf8');
+  } catch {
+    return null;
+  }
+  const parts = { mallocHeap: 0, anonymous: 0, files: 0 };
+  let bucket = 'anonymous';
+  for (const line of text.split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      const path = line.split(/\s+/)[5] ?? '';
+      bucket = path === '[heap]' ? 'mallocHeap' : path === '' ? 'anonymous' : path.startsWith('[') ? null : 'files';
+    } else if (bucket !== null && line.startsWith('Rss:')) {
+      parts[bucket] += Number(line.split(/\s+/)[1]) * 1024;
+    }
+  }
+  parts.anonymousBeyondV8 = parts.anonymous - getHeapStatistics().total_physical_size;
+  return parts;
+}
 
 // GC pauses of 1 ms or more since the last `{ probe: 'gc' }` (which takes them): what stalls the
 // event loop during a latency run, next to the latency it measures.
@@ -103,6 +129,7 @@ if (typeof process.send === 'function') {
       // is free space left between objects, e.g. by a connect wave's garbage).
       oldSpaceBytes: space('old_space')?.physical_space_size ?? null,
       oldSpaceUsedBytes: space('old_space')?.space_used_size ?? null,
+      ...(msg.gc ? { resident: residentParts() } : {}),
       at: Number(process.hrtime.bigint() / 1000n),
     });
   });

@@ -85,6 +85,10 @@ function sumStats(list) {
     for (const k of fields) total[k] += st[k] ?? NaN;
     total.at = Math.max(total.at, st.at);
   }
+  if (list.every((st) => st.resident))
+    total.resident = Object.fromEntries(
+      Object.keys(list[0].resident).map((k) => [k, list.reduce((sum, st) => sum + st.resident[k], 0)]),
+    );
   return total;
 }
 
@@ -142,23 +146,41 @@ export async function runTarget(def, sizes, ctx, log) {
       }
     };
     if (ctx.heapSnapshotDir && !def.skipIdle) await heapSnapshots(0);
+    // Two waves, half the connections each: the memory the second one adds is measured in a process
+    // the first has warmed (its bounded caches filled, its young generation grown), so it counts what
+    // a connection holds and nothing the process holds once (docs/performance.md, "Method").
+    const window = Math.ceil(sizes.connectWindow / pool.size);
     const before = await server.stats(true);
-    const parts = await phase('connect', () =>
-      pool.all('connect', { window: Math.ceil(sizes.connectWindow / pool.size) }),
-    );
-    const afterConnect = await server.stats(false);
+    const wave = async (share) => {
+      const s0 = await server.stats(false);
+      const parts = await pool.all('connect', { window, share });
+      return { parts, cpuMicros: cpuSince(s0, await server.stats(false)) };
+    };
+    const waves = await phase('connect', async () => {
+      const first = await wave(0.5);
+      if (def.skipIdle) return [first, await wave(1)];
+      await sleep(sizes.settleMs);
+      const mid = await server.stats(true);
+      return [first, await wave(1), mid];
+    });
+    const parts = waves[1].parts;
     const connected = parts.reduce((n, p) => n + p.connected, 0);
-    const failed = parts.reduce((n, p) => n + p.failed, 0);
-    const wallS = (Math.max(...parts.map((p) => p.endedAt)) - Math.min(...parts.map((p) => p.startedAt))) / 1e6;
-    const ct = summarize(merge(parts.map((p) => p.hist)));
+    const firstConnected = waves[0].parts.reduce((n, p) => n + p.connected, 0);
+    const failed = waves[0].parts.concat(parts).reduce((n, p) => n + p.failed, 0);
+    const span = (ps) => Math.max(...ps.map((p) => p.endedAt)) - Math.min(...ps.map((p) => p.startedAt));
+    const wallS = (span(waves[0].parts) + span(parts)) / 1e6;
+    const ct = summarize(merge(waves[0].parts.concat(parts).map((p) => p.hist)));
     out.connect = {
       connected,
       failed,
-      errors: parts.flatMap((p) => p.errors).slice(0, 3),
+      errors: waves[0].parts
+        .concat(parts)
+        .flatMap((p) => p.errors)
+        .slice(0, 3),
       perSecond: Math.round(connected / wallS),
       p50Ms: ct.p50,
       p99Ms: ct.p99,
-      serverCpuMicrosPerConnect: Math.round(cpuSince(before, afterConnect) / Math.max(1, connected)),
+      serverCpuMicrosPerConnect: Math.round((waves[0].cpuMicros + waves[1].cpuMicros) / Math.max(1, connected)),
     };
     log(
       `  connect: ${connected} ok, ${failed} failed, ${out.connect.perSecond}/s, p50 ${ct.p50} ms, p99 ${ct.p99} ms${failed ? ' ' + out.connect.errors.join(' | ') : ''}`,
@@ -203,6 +225,28 @@ export async function runTarget(def, sizes, ctx, log) {
           (held.oldSpaceBytes - held.oldSpaceUsedBytes - (before.oldSpaceBytes - before.oldSpaceUsedBytes)) / connected,
         ),
       };
+      // The second wave alone, in the warm process (the goals' figure): RSS net of the young
+      // generation's growth, and heap.
+      const mid = waves[2];
+      const added = connected - firstConnected;
+      if (mid !== undefined && added > 0) {
+        out.memory.secondWave = {
+          connections: added,
+          rssNetBytesPerConnection: Math.round((held.rss - mid.rss - (held.newSpaceBytes - mid.newSpaceBytes)) / added),
+          heapBytesPerConnection: Math.round((held.heapUsed + held.external - mid.heapUsed - mid.external) / added),
+          oldSpaceFreeBytesPerConnection: Math.round(
+            (held.oldSpaceBytes - held.oldSpaceUsedBytes - (mid.oldSpaceBytes - mid.oldSpaceUsedBytes)) / added,
+          ),
+          // Where the RSS it added is (`residentParts` in bench/lib/probe.mjs), per connection.
+          ...(held.resident && mid.resident
+            ? {
+                resident: Object.fromEntries(
+                  Object.keys(held.resident).map((k) => [k, Math.round((held.resident[k] - mid.resident[k]) / added)]),
+                ),
+              }
+            : {}),
+        };
+      }
       const idle0 = await server.stats(false);
       await sleep(sizes.idleMs);
       const idle1 = await server.stats(false);
@@ -210,6 +254,11 @@ export async function runTarget(def, sizes, ctx, log) {
       log(
         `  memory: ${out.memory.rssBytesPerConnection} B RSS (${out.memory.rssNetBytesPerConnection} B net of the young generation, ${out.memory.newSpaceMB.join(' → ')} MB), ${out.memory.heapBytesPerConnection} B heap per connection (old space ${out.memory.oldSpaceBytesPerConnection} B resident, ${out.memory.oldSpaceFreeBytesPerConnection} B of it free); idle CPU ${out.memory.idleCpuPercent}%`,
       );
+      const second = out.memory.secondWave;
+      if (second !== undefined)
+        log(
+          `  memory, second wave (${second.connections} connections, warm process): ${second.rssNetBytesPerConnection} B RSS net of the young generation, ${second.heapBytesPerConnection} B heap per connection (${second.oldSpaceFreeBytesPerConnection} B of old space free)${second.resident ? `; RSS in malloc's heap ${second.resident.mallocHeap} B, anonymous beyond V8's heap ${second.resident.anonymousBeyondV8} B, files ${second.resident.files} B` : ''}`,
+        );
       if (ctx.heapSnapshotDir) await heapSnapshots(connected);
     }
 

@@ -55,22 +55,23 @@ function socket() {
 }
 type TestSocket = ReturnType<typeof socket>;
 
+/** A sweeper (ping after 1 s, 0.5 s to answer) with a silent and a chatty socket, both pinged once. */
+function twoPinged(clock: ReturnType<typeof manualClock>, onDead: (s: TestSocket, beat: TestSocket) => void) {
+  const sweeper = new HeartbeatSweeper<TestSocket, TestSocket>({ intervalMs: 1000, timeoutMs: 500, clock, onDead });
+  const silent = socket();
+  const chatty = socket();
+  sweeper.add(silent, silent);
+  sweeper.add(chatty, chatty);
+  clock.advance(1000);
+  expect([silent.pings, chatty.pings]).toEqual([1, 1]);
+  return { sweeper, silent, chatty };
+}
+
 describe('HeartbeatSweeper', () => {
   it('pings after the interval and terminates a socket silent for the timeout after it', () => {
     const clock = manualClock();
     const dead: TestSocket[] = [];
-    const sweeper = new HeartbeatSweeper<TestSocket, TestSocket>({
-      intervalMs: 1000,
-      timeoutMs: 500,
-      clock,
-      onDead: (s, beat) => dead.push(s, beat),
-    });
-    const silent = socket();
-    const chatty = socket();
-    sweeper.add(silent, silent);
-    sweeper.add(chatty, chatty);
-    clock.advance(1000);
-    expect([silent.pings, chatty.pings]).toEqual([1, 1]);
+    const { sweeper, silent, chatty } = twoPinged(clock, (s, beat) => dead.push(s, beat));
     sweeper.alive(chatty);
     clock.advance(500);
     expect(silent.terminated).toBe(true);
@@ -88,18 +89,7 @@ describe('HeartbeatSweeper', () => {
 
   it('keeps its times small integers across a long uptime, and keeps pinging and terminating on time', () => {
     const clock = manualClock();
-    const sweeper = new HeartbeatSweeper<TestSocket, TestSocket>({
-      intervalMs: 1000,
-      timeoutMs: 500,
-      clock,
-      onDead: () => undefined,
-    });
-    const silent = socket();
-    const chatty = socket();
-    sweeper.add(silent, silent);
-    sweeper.add(chatty, chatty);
-    clock.advance(1000);
-    expect([silent.pings, chatty.pings]).toEqual([1, 1]);
+    const { sweeper, silent, chatty } = twoPinged(clock, () => undefined);
     // Forty days later (the timer was due long ago), with the ping still outstanding.
     clock.jump(40 * 24 * 3600 * 1000);
     sweeper.alive(chatty);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpProxy } from './helpers/client-harness.js';
 import { createDatabase, pollUntil } from './helpers/cluster.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { SioClient } from './helpers/realtime.js';
 
 /** Operations metrics on `/metrics`: HTTP latency by route pattern, Redis connections, PostgreSQL ingest. */
 
@@ -61,6 +62,42 @@ describe('HTTP request metrics', () => {
     expect(grew('tether_log_commit_events_count')).toBe(1);
     expect(grew('tether_log_commit_events_sum')).toBe(5);
     expect(grew('tether_log_commit_seconds_count')).toBe(1);
+  });
+});
+
+describe('reconnection count', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway();
+  });
+  afterAll(() => gw.close());
+
+  it("counts a login's device back while its old connection is open or after it closed, not a token without a family", async () => {
+    const reconnections = async () =>
+      sample(await metricsOf(gw), 'tether_reconnections_total', { transport: 'socket.io' }) ?? 0;
+    const connect = async (claims: { sub: string; sid?: string }) => {
+      const client = new SioClient(gw.url, { auth: { token: gw.sign(claims) } });
+      await client.session();
+      return client;
+    };
+    const first = await connect({ sub: 'phone-user', sid: 'family-1' });
+    expect(await reconnections()).toBe(0);
+    // Back (another network) while the gateway still holds the old connection: the hub is asked.
+    const second = await connect({ sub: 'phone-user', sid: 'family-1' });
+    expect(await reconnections()).toBe(1);
+    first.close();
+    second.close();
+    await pollUntil('both connections closed', async () => {
+      const open = sample(await metricsOf(gw), 'tether_connections', { transport: 'socket.io', kind: 'user' });
+      return (open ?? 0) === 0;
+    });
+    // Back after its last connection closed, within the hour.
+    (await connect({ sub: 'phone-user', sid: 'family-1' })).close();
+    expect(await reconnections()).toBe(2);
+    // Connections without a refresh family are never taken for the same device.
+    (await connect({ sub: 'bare-user' })).close();
+    (await connect({ sub: 'bare-user' })).close();
+    expect(await reconnections()).toBe(2);
   });
 });
 

@@ -200,6 +200,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     clock,
     logger: logger.child({ component: 'receipts' }),
     metrics: metrics.receipts,
+    // Asked only once connections open, when the hub below exists.
+    openInFamily: (familyId) => hub.openInFamily(familyId),
   });
   // One observer for the hub and the transports (handshake failures are seen by the transports).
   const observer = combineObservers(

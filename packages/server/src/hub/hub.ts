@@ -638,6 +638,7 @@ export function createHub(deps: HubDeps): LocalHub {
     updateGrants: (userId, { scopes, channels }) => everywhere({ t: 'grants', userId, scopes, channels }),
     ...(broker === undefined ? {} : { channelReady: (channel: string) => broker.channelReady(channel) }),
     presence: (userId) => [...(indexes.byUser.get(userId) ?? [])].map((session) => session.presence(nodeId)),
+    openInFamily: (familyId) => indexes.byFamily.count(familyId),
     listSessions: () => [...indexes.byId.values()].map((session) => session.presence(nodeId)),
     stats: () => indexes.stats(),
     schedulerStats: () => lifecycle.stats(),

@@ -295,6 +295,8 @@ export interface Hub {
   /** New grants for a user's live connections (PATCH /v1/users). */
   updateGrants(userId: string, grants: { scopes?: string[]; channels?: string[] }): number;
   presence(userId: string): PresenceEntry[];
+  /** Live connections on this node whose token belongs to the refresh family (one login's devices). */
+  openInFamily(familyId: string): number;
   /** Every live connection on this node (admin dashboards). */
   listSessions(): PresenceEntry[];
   stats(): { sessions: number; users: number; byTransport: Record<TransportKind, number>; guests: number };

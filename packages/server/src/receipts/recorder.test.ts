@@ -24,6 +24,8 @@ async function setup(mode: DeliveryRecordMode = 'users', overrides: { retentionM
   const store = await openDeliveryStore(db, 'sqlite');
   const clock = new FakeClock();
   const counts = { latency: 0, unacknowledged: 0, dropped: 0, reconnections: 0 };
+  // Live sessions per refresh family, as the hub's indexes would answer (the test opens and closes them).
+  const open = new Map<string, number>();
   const metrics: ReceiptMetrics = {
     receiptLatency: () => void counts.latency++,
     unacknowledged: (n) => void (counts.unacknowledged += n),
@@ -45,8 +47,20 @@ async function setup(mode: DeliveryRecordMode = 'users', overrides: { retentionM
     clock,
     logger,
     metrics,
+    openInFamily: (family) => open.get(family) ?? 0,
   });
-  return { recorder, store, clock, counts, db };
+  /** A session opening, as the hub tells it: indexed first, then observed. */
+  const opened = (session: Session) => {
+    const family = session.principal.sessionFamilyId;
+    if (family !== undefined) open.set(family, (open.get(family) ?? 0) + 1);
+    recorder.observer.onSessionOpened!(session);
+  };
+  const closed = (session: Session) => {
+    const family = session.principal.sessionFamilyId;
+    if (family !== undefined) open.set(family, open.get(family)! - 1);
+    recorder.observer.onSessionClosed!(session, 'heartbeat', null);
+  };
+  return { recorder, store, clock, counts, db, opened, closed };
 }
 
 function session(userId: string, family?: string, transport: 'ws' | 'socket.io' = 'ws'): Session {
@@ -156,6 +170,37 @@ describe('delivery recorder', () => {
     // Paging back from an entry.
     const older = await recorder.timelineOf('alice', { limit: 2, before: entries[4]!.id });
     expect(older.entries.map((e) => e.kind)).toEqual(['reauth_failed', 'disconnect']);
+  });
+
+  it('counts a device back while its old connection is still open, or within an hour after it closed', async () => {
+    const { recorder, clock, counts, opened, closed } = await setup();
+    const phone = session('alice', 'phone');
+    opened(phone);
+    expect(counts.reconnections).toBe(0);
+    // Back on another network before the old connection is found dead.
+    const again = session('alice', 'phone');
+    opened(again);
+    expect(counts.reconnections).toBe(1);
+    closed(phone);
+    // Connected for two hours, then dropped: back within seconds is a reconnection.
+    clock.advance(2 * 3_600_000);
+    closed(again);
+    clock.advance(5_000);
+    const third = session('alice', 'phone');
+    opened(third);
+    expect(counts.reconnections).toBe(2);
+    closed(third);
+    // Back more than an hour after the last connection closed: a new visit, not a reconnection.
+    clock.advance(3_601_000);
+    opened(session('alice', 'phone'));
+    expect(counts.reconnections).toBe(2);
+    // Without a refresh family a connection is never recognised as the same device.
+    const bare = session('bob');
+    opened(bare);
+    closed(bare);
+    opened(session('bob'));
+    expect(counts.reconnections).toBe(2);
+    await recorder.close();
   });
 
   it('deletes rows past the retention age and beyond the row cap', async () => {

@@ -36,7 +36,10 @@ export interface ReceiptMetrics {
   receiptPush(): void;
   /** Rows dropped because the write buffer was full (the store fell behind). */
   dropped(count: number): void;
-  /** A device connected again within an hour of its last connect. */
+  /**
+   * A device (a login session: its token's refresh family) connected while another of its
+   * connections was open on this node, or within an hour after its last one here closed.
+   */
   reconnection(transport: string): void;
 }
 
@@ -49,11 +52,12 @@ const WRITE_SLICE_ROWS = 250;
 const MAX_BUFFERED_ROWS = 100_000;
 /** Recorded deliveries waiting for a receipt at most (memory bound: ~150 bytes each). */
 const MAX_AWAITING = 200_000;
-/** Devices remembered for the reconnection count. */
+/** Devices remembered for the reconnection count (after their last connection closed). */
 const MAX_DEVICES_SEEN = 100_000;
 /** Event ids this node recorded a delivery of, so a receipt for one on a later connection still counts. */
 const MAX_RECENT_EVENTS = 100_000;
 const HOUR_MS = 3_600_000;
+const HOUR_S = 3_600;
 const PRUNE_EVERY_MS = 60_000;
 const MAX_PUSHES_PER_SWEEP = 200;
 const MAX_DELIVERY_ROWS_READ = 20_000;
@@ -103,6 +107,12 @@ export class DeliveryRecorder implements DeliveryTracker {
   private pendingBuffer: PendingPushRow[] = [];
   private readonly awaiting = new Map<string, Awaiting>();
   private readonly recentEvents = new Set<string>();
+  /**
+   * Refresh family → when its last connection on this node closed, in whole seconds (a small
+   * integer: a time in ms would be a boxed number per entry). Written at close, not at connect: a
+   * device that is connected is found through the hub (`openInFamily`), so idle connections cost
+   * this map nothing.
+   */
   private readonly devicesSeen = new Map<string, number>();
   private flushTimer: TimerHandle | undefined;
   private sweepTimer: TimerHandle | undefined;
@@ -119,6 +129,11 @@ export class DeliveryRecorder implements DeliveryTracker {
       clock: Clock;
       logger: Logger;
       metrics?: ReceiptMetrics;
+      /**
+       * Live connections of a refresh family on this node, the one just opened included (the
+       * hub's `openInFamily`): a device reconnecting before its old connection is known dead.
+       */
+      openInFamily?: (familyId: string) => number;
     },
   ) {
     deps.metrics?.awaiting(() => this.awaiting.size);
@@ -136,7 +151,10 @@ export class DeliveryRecorder implements DeliveryTracker {
           : this.timeline(session, 'reauth_failed', code ?? null, reason?.check ?? null),
       onExpiryWarning: (session) =>
         this.timeline(session, 'warning', null, null, { expiresAt: session.principal.expiresAt }),
-      onSessionClosed: (session, reason, code, message) => this.closed(session, reason, code, message),
+      onSessionClosed: (session, reason, code, message) => {
+        this.rememberDevice(session);
+        this.closed(session, reason, code, message);
+      },
     };
   }
 
@@ -513,14 +531,28 @@ export class DeliveryRecorder implements DeliveryTracker {
     });
   }
 
+  /**
+   * Counts a reconnection: the device has another connection open here (it came back before its
+   * old one was found dead, as a phone changing networks does), or its last one here closed less
+   * than an hour ago. A connection without a refresh family is never recognised as the same device.
+   */
   private countReconnection(session: Session): void {
-    const device = deviceOf(session);
-    const now = this.deps.clock.now();
-    const last = this.devicesSeen.get(device);
-    if (last !== undefined && now - last < HOUR_MS) this.deps.metrics?.reconnection(session.transport);
+    const device = session.principal.sessionFamilyId;
+    if (device === undefined) return;
+    const closedAt = this.devicesSeen.get(device);
+    const again =
+      (this.deps.openInFamily?.(device) ?? 0) > 1 ||
+      (closedAt !== undefined && nowSeconds(this.deps.clock) - closedAt < HOUR_S);
+    if (again) this.deps.metrics?.reconnection(session.transport);
+  }
+
+  /** A connection closed: its device is remembered for an hour (the newest last, the oldest forgotten first). */
+  private rememberDevice(session: Session): void {
+    const device = session.principal.sessionFamilyId;
+    if (device === undefined) return;
     this.devicesSeen.delete(device);
     if (this.devicesSeen.size >= MAX_DEVICES_SEEN) this.devicesSeen.delete(first(this.devicesSeen.keys())!);
-    this.devicesSeen.set(device, now);
+    this.devicesSeen.set(device, nowSeconds(this.deps.clock));
   }
 
   private row(
@@ -548,6 +580,10 @@ export class DeliveryRecorder implements DeliveryTracker {
 /** The login session (refresh family) of the connection's token: one phone across reconnects; else the connection. */
 function deviceOf(session: Session): string {
   return session.principal.sessionFamilyId ?? session.id;
+}
+
+function nowSeconds(clock: Clock): number {
+  return Math.floor(clock.now() / 1000);
 }
 
 function awaitKey(sessionId: string, eventId: string): string {

@@ -200,4 +200,36 @@ describe('DeadlineScheduler', () => {
     clock.advance(1000);
     expect(fired).toEqual([]);
   });
+
+  it('fires a large, churning heap in time and scheduling order, cancelled entries never, while it grows and shrinks', () => {
+    const { clock, fired, scheduler } = setup();
+    // A fixed pseudo-random sequence: the heap is filled, partly cancelled, drained in steps and refilled.
+    let state = 12345;
+    const random = (n: number) => ((state = (state * 1103515245 + 12345) % 2 ** 31), state % n);
+    const expected: { target: string; kind: string; at: number; order: number }[] = [];
+    let order = 0;
+    for (let round = 0; round < 3; round++) {
+      const handles = Array.from({ length: 3000 }, (_, i) => new DeadlineHandle(`r${round}-${i}`));
+      const queued = new Map<DeadlineHandle<string>, { target: string; kind: string; at: number; order: number }[]>();
+      for (const handle of handles) {
+        const entries = [];
+        for (let k = 0; k < 2; k++) {
+          const at = clock.now() + 1 + random(500);
+          scheduler.schedule(handle, at, k === 0 ? 'warn' : 'expire');
+          entries.push({ target: handle.target, kind: k === 0 ? 'warn' : 'expire', at, order: order++ });
+        }
+        queued.set(handle, entries);
+      }
+      for (const handle of handles) {
+        if (random(3) !== 0) continue;
+        scheduler.cancel(handle);
+        queued.delete(handle);
+      }
+      for (const entries of queued.values()) expected.push(...entries);
+      for (let step = 0; step < 5; step++) clock.advance(100);
+      expect(scheduler.stats()).toMatchObject({ entries: 0, live: 0, stale: 0, armedTimers: 0 });
+    }
+    expected.sort((a, b) => a.at - b.at || a.order - b.order);
+    expect(fired).toEqual(expected.map(({ target, kind, at }) => ({ target, kind, at })));
+  });
 });

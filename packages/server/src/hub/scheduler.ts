@@ -20,18 +20,6 @@ export class DeadlineHandle<T> implements Deadlines<T> {
   constructor(readonly target: T) {}
 }
 
-interface Entry<T, K> {
-  readonly at: number;
-  /**
-   * Insertion order: entries due at the same instant fire in the order they were scheduled. Each
-   * entry takes two numbers: the odd one after it is kept for the deadline `follow` queues when it fires.
-   */
-  readonly seq: number;
-  readonly handle: Deadlines<T>;
-  readonly generation: number;
-  readonly kind: K;
-}
-
 export interface SchedulerStats {
   /** Entries in the heap, stale ones included. */
   entries: number;
@@ -46,6 +34,8 @@ export interface SchedulerStats {
 
 /** setTimeout's largest delay; longer waits re-arm when the timer fires early. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
+/** Entries the heap's arrays hold at least. */
+const MIN_CAPACITY = 16;
 /** Rebuild the heap when tombstones outnumber live entries (and there are enough to matter). */
 const COMPACT_MIN_STALE = 1024;
 
@@ -67,14 +57,29 @@ const COMPACT_MIN_STALE = 1024;
  *   scheduler.cancel(handle); // on reauth or disconnect
  */
 export class DeadlineScheduler<T, K> {
-  private heap: Entry<T, K>[] = [];
+  /**
+   * The heap, one entry per index across these arrays (struct of arrays): each entry's time, its
+   * insertion order (`seq`: entries due at the same instant fire in the order they were scheduled;
+   * each entry takes two numbers, the odd one after it kept for the deadline `follow` queues when it
+   * fires) and its handle's generation when queued are plain doubles in typed arrays. An object per
+   * entry cost ~64 bytes and a 16-byte box for its time (ms since the epoch is not a small integer),
+   * on every connection.
+   */
+  private ats = new Float64Array(MIN_CAPACITY);
+  private seqs = new Float64Array(MIN_CAPACITY);
+  private generations = new Float64Array(MIN_CAPACITY);
+  private handles: Deadlines<T>[] = [];
+  private kinds: K[] = [];
+  private size = 0;
   private seq = 0;
   private stale = 0;
   private timer: TimerHandle | undefined;
   private armedAt = Infinity;
   private firing = false;
-  /** The entry whose `onDue` is running (what `follow` chains after). */
-  private due: Entry<T, K> | undefined;
+  /** The entry whose `onDue` is running (what `follow` chains after): its handle, `seq` and generation. */
+  private dueHandle: Deadlines<T> | undefined;
+  private dueSeq = 0;
+  private dueGeneration = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -95,18 +100,18 @@ export class DeadlineScheduler<T, K> {
    * nothing is queued when the handle was cancelled meanwhile (in `onDue`) or after `stop`.
    */
   follow(handle: Deadlines<T>, at: number, kind: K): void {
-    const due = this.due;
-    if (!this.firing || (due !== undefined && due.handle !== handle))
+    const due = this.dueHandle;
+    if (!this.firing || (due !== undefined && due !== handle))
       throw new Error('DeadlineScheduler.follow is only for the handle whose deadline is firing');
-    if (due !== undefined && due.seq % 2 === 1)
+    if (due !== undefined && this.dueSeq % 2 === 1)
       throw new Error('DeadlineScheduler.follow cannot follow a deadline queued by follow');
-    if (due === undefined || due.generation !== handle.generation) return;
-    this.due = undefined;
-    this.enqueue(handle, at, kind, due.seq + 1);
+    if (due === undefined || this.dueGeneration !== handle.generation) return;
+    this.dueHandle = undefined;
+    this.enqueue(handle, at, kind, this.dueSeq + 1);
   }
 
   private enqueue(handle: Deadlines<T>, at: number, kind: K, seq: number): void {
-    this.push({ at, seq, handle, generation: handle.generation, kind });
+    this.push(at, seq, handle, kind);
     handle.pending++;
     // While firing, arm() runs once at the end; arming here would only churn the timer.
     if (!this.firing && at < this.armedAt) this.arm();
@@ -117,14 +122,14 @@ export class DeadlineScheduler<T, K> {
     handle.generation++;
     this.stale += handle.pending;
     handle.pending = 0;
-    if (this.stale >= COMPACT_MIN_STALE && this.stale * 2 > this.heap.length) this.compact();
+    if (this.stale >= COMPACT_MIN_STALE && this.stale * 2 > this.size) this.compact();
     else if (!this.firing) this.arm();
   }
 
   stats(): SchedulerStats {
     return {
-      entries: this.heap.length,
-      live: this.heap.length - this.stale,
+      entries: this.size,
+      live: this.size - this.stale,
       stale: this.stale,
       armedTimers: this.timer === undefined ? 0 : 1,
       nextAt: this.timer === undefined ? undefined : this.armedAt,
@@ -133,10 +138,13 @@ export class DeadlineScheduler<T, K> {
 
   /** Disarms the timer and forgets every entry (shutdown). */
   stop(): void {
-    this.due = undefined;
+    this.dueHandle = undefined;
     this.disarm();
-    for (const entry of this.heap) entry.handle.pending = 0;
-    this.heap = [];
+    for (let i = 0; i < this.size; i++) this.handles[i]!.pending = 0;
+    this.handles = [];
+    this.kinds = [];
+    this.size = 0;
+    this.resize(MIN_CAPACITY);
     this.stale = 0;
   }
 
@@ -146,20 +154,26 @@ export class DeadlineScheduler<T, K> {
     this.firing = true;
     try {
       const now = this.clock.now();
-      for (let top: Entry<T, K> | undefined = this.heap[0]; top !== undefined && top.at <= now; top = this.heap[0]) {
+      while (this.size > 0 && this.ats[0]! <= now) {
+        const handle = this.handles[0]!;
+        const kind = this.kinds[0]!;
+        const seq = this.seqs[0]!;
+        const generation = this.generations[0]!;
         this.pop();
-        if (top.generation !== top.handle.generation) {
+        if (generation !== handle.generation) {
           this.stale--;
           continue;
         }
-        top.handle.pending--;
+        handle.pending--;
         // onDue must not throw (the hub guards its callbacks); one bad entry must not stall the rest.
-        this.due = top;
-        this.onDue(top.handle.target, top.kind);
-        this.due = undefined;
+        this.dueHandle = handle;
+        this.dueSeq = seq;
+        this.dueGeneration = generation;
+        this.onDue(handle.target, kind);
+        this.dueHandle = undefined;
       }
     } finally {
-      this.due = undefined;
+      this.dueHandle = undefined;
       this.firing = false;
       this.arm();
     }
@@ -167,20 +181,19 @@ export class DeadlineScheduler<T, K> {
 
   /** Arms the one timer for the earliest live entry, discarding tombstones on top. */
   private arm(): void {
-    let top: Entry<T, K> | undefined = this.heap[0];
-    while (top !== undefined && top.generation !== top.handle.generation) {
+    while (this.size > 0 && this.generations[0] !== this.handles[0]!.generation) {
       this.pop();
       this.stale--;
-      top = this.heap[0];
     }
-    if (top === undefined) {
+    if (this.size === 0) {
       this.disarm();
       return;
     }
-    if (this.timer !== undefined && top.at === this.armedAt) return;
+    const at = this.ats[0]!;
+    if (this.timer !== undefined && at === this.armedAt) return;
     this.disarm();
-    this.armedAt = top.at;
-    const delay = Math.min(MAX_DELAY_MS, Math.max(0, top.at - this.clock.now()));
+    this.armedAt = at;
+    const delay = Math.min(MAX_DELAY_MS, Math.max(0, at - this.clock.now()));
     this.timer = this.clock.setTimeout(() => this.fire(), delay);
     // The scheduler alone must not keep a process (or a test worker) alive.
     this.timer.unref?.();
@@ -193,52 +206,99 @@ export class DeadlineScheduler<T, K> {
   }
 
   private compact(): void {
-    this.heap = this.heap.filter((e) => e.generation === e.handle.generation);
+    let kept = 0;
+    for (let i = 0; i < this.size; i++) {
+      if (this.generations[i] !== this.handles[i]!.generation) continue;
+      this.move(i, kept++);
+    }
+    this.truncate(kept);
     this.stale = 0;
     // Bottom-up heapify: O(n).
-    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
     if (!this.firing) this.arm();
   }
 
-  private push(entry: Entry<T, K>): void {
-    const heap = this.heap;
-    heap.push(entry);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(entry, heap[parent])) break;
-      heap[i] = heap[parent];
-      i = parent;
-    }
-    heap[i] = entry;
+  /** Entry `from` copied to index `to`. */
+  private move(from: number, to: number): void {
+    this.ats[to] = this.ats[from]!;
+    this.seqs[to] = this.seqs[from]!;
+    this.generations[to] = this.generations[from]!;
+    this.handles[to] = this.handles[from]!;
+    this.kinds[to] = this.kinds[from]!;
   }
 
+  /** Keeps the first `size` entries; the typed arrays shrink when a quarter or less is used. */
+  private truncate(size: number): void {
+    this.size = size;
+    this.handles.length = size;
+    this.kinds.length = size;
+    if (this.ats.length > MIN_CAPACITY && size * 4 <= this.ats.length) this.resize(Math.max(MIN_CAPACITY, size * 2));
+  }
+
+  private resize(capacity: number): void {
+    const grow = (old: Float64Array) => {
+      const next = new Float64Array(capacity);
+      next.set(old.subarray(0, Math.min(this.size, capacity)));
+      return next;
+    };
+    this.ats = grow(this.ats);
+    this.seqs = grow(this.seqs);
+    this.generations = grow(this.generations);
+  }
+
+  private push(at: number, seq: number, handle: Deadlines<T>, kind: K): void {
+    if (this.size === this.ats.length) this.resize(this.size * 2);
+    let i = this.size++;
+    this.handles.push(handle);
+    this.kinds.push(kind);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(at, seq, this.ats[parent]!, this.seqs[parent]!)) break;
+      this.move(parent, i);
+      i = parent;
+    }
+    this.place(i, at, seq, handle.generation, handle, kind);
+  }
+
+  private place(i: number, at: number, seq: number, generation: number, handle: Deadlines<T>, kind: K): void {
+    this.ats[i] = at;
+    this.seqs[i] = seq;
+    this.generations[i] = generation;
+    this.handles[i] = handle;
+    this.kinds[i] = kind;
+  }
+
+  /** Removes the top entry. */
   private pop(): void {
-    const heap = this.heap;
-    const last = heap.pop();
-    if (last === undefined || heap.length === 0) return;
-    heap[0] = last;
-    this.down(0);
+    const last = this.size - 1;
+    if (last > 0) this.move(last, 0);
+    this.truncate(last);
+    if (last > 1) this.down(0);
   }
 
   private down(start: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    const entry = heap[start];
+    const n = this.size;
+    const at = this.ats[start]!;
+    const seq = this.seqs[start]!;
+    const generation = this.generations[start]!;
+    const handle = this.handles[start]!;
+    const kind = this.kinds[start]!;
     let i = start;
     for (;;) {
       const left = 2 * i + 1;
       if (left >= n) break;
       const right = left + 1;
-      const child = right < n && before(heap[right], heap[left]) ? right : left;
-      if (!before(heap[child], entry)) break;
-      heap[i] = heap[child];
+      const child =
+        right < n && before(this.ats[right]!, this.seqs[right]!, this.ats[left]!, this.seqs[left]!) ? right : left;
+      if (!before(this.ats[child]!, this.seqs[child]!, at, seq)) break;
+      this.move(child, i);
       i = child;
     }
-    heap[i] = entry;
+    this.place(i, at, seq, generation, handle, kind);
   }
 }
 
-function before<T, K>(a: Entry<T, K>, b: Entry<T, K>): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+/** Entry (`atA`, `seqA`) comes before (`atB`, `seqB`): earlier, or as early and scheduled first. */
+function before(atA: number, seqA: number, atB: number, seqB: number): boolean {
+  return atA < atB || (atA === atB && seqA < seqB);
 }

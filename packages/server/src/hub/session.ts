@@ -33,8 +33,11 @@ export class HubSession implements Session, Deadlines<HubSession> {
   reauthChain: Promise<unknown> = SETTLED;
   /** Live events held while the replay of a resume is read; undefined once live. */
   replayBuffer: OutboundEvent[] | undefined;
-  /** The last heartbeat round trip measured, in ms (0: none yet). */
-  rttMs = 0;
+  /**
+   * The last heartbeat round trip measured, in whole µs (0: none yet): a small integer, where a
+   * fraction of a ms would be a boxed number on every connection.
+   */
+  private rttUs = 0;
   /** Where the connection stands in each stream it reads (with an event log). */
   readonly cursors: SessionCursors;
   /**
@@ -58,6 +61,15 @@ export class HubSession implements Session, Deadlines<HubSession> {
   ) {
     this.cursors = new SessionCursors(layout);
     this.scopeReads = readScopes(principal.scopes);
+  }
+
+  /** The last heartbeat round trip measured, in ms (0: none yet). */
+  get rttMs(): number {
+    return this.rttUs / 1000;
+  }
+
+  set rttMs(ms: number) {
+    this.rttUs = Math.min(Math.max(Math.round(ms * 1000), 1), 2 ** 31 - 1) | 0;
   }
 
   /** As a scheduler handle, the session is its own target. */

@@ -26,9 +26,14 @@ export interface Beat {
 const STAMP_WRAP_US = 2 ** 30;
 
 /** Now in µs modulo `STAMP_WRAP_US`, never 0: a small integer with a round trip's precision. */
-function pingStamp(): number {
+export function pingStamp(): number {
   // `| 0`: an int32, which V8 stores as a small integer (the remainder of a double may stay a boxed double).
   return ((Math.round(performance.now() * 1000) % STAMP_WRAP_US) + 1) | 0;
+}
+
+/** Time since a `pingStamp`, in ms (up to the wrap, ~18 minutes). */
+export function msSinceStamp(stamp: number): number {
+  return ((pingStamp() - stamp + STAMP_WRAP_US) % STAMP_WRAP_US) / 1000;
 }
 
 export interface HeartbeatOptions<S extends Pingable, B extends Beat> {
@@ -111,9 +116,9 @@ export class HeartbeatSweeper<S extends Pingable = Pingable, B extends Beat = Be
   pong(beat: B): number | undefined {
     this.alive(beat);
     if (beat.pingAt === 0) return undefined;
-    const rttUs = (pingStamp() - beat.pingAt + STAMP_WRAP_US) % STAMP_WRAP_US;
+    const rtt = msSinceStamp(beat.pingAt);
     beat.pingAt = 0;
-    return rttUs / 1000;
+    return rtt;
   }
 
   get size(): number {

@@ -15,6 +15,7 @@ import type { Principal } from '../auth/types.js';
 import {
   fixedPosition,
   type CloseReason,
+  type ConnectionInfo,
   type ConnectionSink,
   type OutboundEvent,
   type PositionSource,
@@ -24,6 +25,7 @@ import {
 } from '../hub/types.js';
 import { compactListeners, listenShaped } from '../util/listeners.js';
 import { asTetherError, closeReasonForCode, forgetPeerAddress, type HandshakeGate } from './handshake.js';
+import { msSinceStamp, pingStamp } from './heartbeat.js';
 import type { EngineAdmission } from './engine-admission.js';
 import { tcpSocketOf, type EngineConn } from './engine-sockets.js';
 import { InboundGuard } from './inbound-guard.js';
@@ -81,7 +83,7 @@ const WS_OPEN = 1;
  * `connect_error`), before socket.io has sent its CONNECT packet; whatever the hub sends until
  * then (`session_created`) is queued and written right after CONNECT.
  */
-export class SioConnection implements ConnectionSink {
+export class SioConnection implements ConnectionSink, ConnectionInfo {
   readonly transport = 'socket.io' as const;
   private session: Session | undefined;
   private connected = false;
@@ -94,8 +96,14 @@ export class SioConnection implements ConnectionSink {
   private guard: InboundGuard | undefined;
   /** The client asked (`auth.meta: true`) for each event's `{id, position}` as a second argument. */
   private readonly wantsMeta: boolean;
-  /** When engine.io's last ping was written (`performance.now()`), until its pong; 0 when none is out. */
+  /**
+   * When engine.io's last ping was written (`pingStamp`: a small integer, where a
+   * `performance.now()` was a boxed number per connection), until its pong; 0 when none is out.
+   */
   private pingAt = 0;
+  /** The connection is its session's `ConnectionInfo` (no object of its own); set at `register`. */
+  userAgent: string | undefined;
+  tokenSource: TokenSource = 'auth';
 
   constructor(
     private readonly shared: SioShared,
@@ -109,8 +117,9 @@ export class SioConnection implements ConnectionSink {
 
   /** Registers with the hub (throws TetherError CONNECTION_LIMIT). */
   register(principal: Principal, tokenSource: TokenSource, resume?: ResumeRequest): void {
-    const userAgent = this.socket.request.headers['user-agent'];
-    this.session = this.shared.deps.hub.register(principal, this, { ip: this.ip, userAgent, tokenSource }, resume);
+    this.userAgent = this.socket.request.headers['user-agent'];
+    this.tokenSource = tokenSource;
+    this.session = this.shared.deps.hub.register(principal, this, this, resume);
     connectionOf.set(this.socket.conn, this);
   }
 
@@ -183,13 +192,13 @@ export class SioConnection implements ConnectionSink {
    * heartbeat round trip, which ends at the pong (`heartbeat`). engine.io pings on its own timer.
    */
   onFlush(packets: readonly { readonly type: string }[]): void {
-    for (const packet of packets) if (packet.type === 'ping') this.pingAt = performance.now();
+    for (const packet of packets) if (packet.type === 'ping') this.pingAt = pingStamp();
   }
 
   /** The pong of the last ping arrived. */
   onHeartbeat(): void {
     if (this.pingAt === 0 || this.session === undefined) return;
-    this.shared.deps.hub.heartbeat(this.session, performance.now() - this.pingAt);
+    this.shared.deps.hub.heartbeat(this.session, msSinceStamp(this.pingAt));
     this.pingAt = 0;
   }
 

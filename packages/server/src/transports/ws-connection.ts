@@ -3,11 +3,13 @@ import { ERRORS, TetherError, type ErrorCode, type ResumeRequest, type ServerFra
 import type { RawData, WebSocket } from 'ws';
 import type {
   CloseReason,
+  ConnectionInfo,
   ConnectionSink,
   OutboundEvent,
   PositionSource,
   Session,
   SystemMessage,
+  TokenSource,
 } from '../hub/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { listenShaped } from '../util/listeners.js';
@@ -85,7 +87,7 @@ type State = 'awaiting' | 'verifying' | 'open' | 'closed';
 const MAX_EARLY_FRAMES = 32;
 
 /** One plain-WebSocket connection: parses frames into hub calls and is the hub's sink for it. */
-export class WsConnection implements ConnectionSink, Beat {
+export class WsConnection implements ConnectionSink, ConnectionInfo, Beat {
   // The heartbeat's, kept here rather than in an object and a map of the sweeper's (`Beat`).
   nextPingAt = 0;
   deadline = 0;
@@ -99,14 +101,17 @@ export class WsConnection implements ConnectionSink, Beat {
   private closeReason: CloseReason = 'client';
   /** Made at the first inbound message. */
   private guard: InboundGuard | undefined;
-  private readonly ip: string;
+  /** The client's address (`TRUST_PROXY`). The connection is its session's `ConnectionInfo`: no object of its own. */
+  readonly ip: string;
+  /** Which source the handshake's token came from; set when it is verified. */
+  tokenSource: TokenSource = 'query';
 
   /**
    * Kept from the upgrade request instead of the request itself (its headers cost ~1–2 KB per
    * connection), until the connection is open: only authentication reads it.
    */
   private url: string | undefined;
-  private readonly userAgent: string | undefined;
+  readonly userAgent: string | undefined;
 
   constructor(
     private readonly shared: WsShared,
@@ -370,12 +375,8 @@ export class WsConnection implements ConnectionSink, Beat {
     try {
       const principal = await gate.verify(found, this.ip);
       if (this.state !== 'verifying') return; // the client left while we were verifying
-      this.session = deps.hub.register(
-        principal,
-        this,
-        { ip: this.ip, userAgent: this.userAgent, tokenSource: found.source },
-        resume,
-      );
+      this.tokenSource = found.source;
+      this.session = deps.hub.register(principal, this, this, resume);
       this.state = 'open';
       this.url = undefined;
       gate.connected(this.session);

@@ -16,7 +16,8 @@ let profiling = null;
 /**
  * Where the process's resident memory is, from `/proc/self/smaps` (Linux; null elsewhere): bytes in
  * the main thread's malloc heap (`[heap]`), in anonymous mappings less what V8's heap of this thread
- * has resident (other threads' malloc arenas and V8 heaps, e.g. a worker's), and in mapped files.
+ * has resident (other threads' malloc arenas and V8 heaps, e.g. a worker's), of those anonymous
+ * mappings in other threads' malloc arenas, and in mapped files.
  */
 function residentParts() {
   let text;
@@ -25,14 +26,21 @@ function residentParts() {
   } catch {
     return null;
   }
-  const parts = { mallocHeap: 0, anonymous: 0, files: 0 };
+  const parts = { mallocHeap: 0, anonymous: 0, files: 0, threadArenas: 0 };
   let bucket = 'anonymous';
+  let arena = false;
   for (const line of text.split('\n')) {
     if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
       const path = line.split(/\s+/)[5] ?? '';
       bucket = path === '[heap]' ? 'mallocHeap' : path === '' ? 'anonymous' : path.startsWith('[') ? null : 'files';
+      // glibc's arenas of threads other than the main one are heaps of at most 64 MiB aligned to
+      // 64 MiB (HEAP_MAX_SIZE on 64-bit); V8 maps its pages at 256 KiB alignment, so few of them
+      // can be counted here by chance.
+      arena = bucket === 'anonymous' && parseInt(line.slice(0, line.indexOf('-')), 16) % 2 ** 26 === 0;
     } else if (bucket !== null && line.startsWith('Rss:')) {
-      parts[bucket] += Number(line.split(/\s+/)[1]) * 1024;
+      const bytes = Number(line.split(/\s+/)[1]) * 1024;
+      parts[bucket] += bytes;
+      if (arena) parts.threadArenas += bytes;
     }
   }
   parts.anonymousBeyondV8 = parts.anonymous - getHeapStatistics().total_physical_size;

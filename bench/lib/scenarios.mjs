@@ -257,7 +257,7 @@ export async function runTarget(def, sizes, ctx, log) {
       const second = out.memory.secondWave;
       if (second !== undefined)
         log(
-          `  memory, second wave (${second.connections} connections, warm process): ${second.rssNetBytesPerConnection} B RSS net of the young generation, ${second.heapBytesPerConnection} B heap per connection (${second.oldSpaceFreeBytesPerConnection} B of old space free)${second.resident ? `; RSS in malloc's heap ${second.resident.mallocHeap} B, anonymous beyond V8's heap ${second.resident.anonymousBeyondV8} B, files ${second.resident.files} B` : ''}`,
+          `  memory, second wave (${second.connections} connections, warm process): ${second.rssNetBytesPerConnection} B RSS net of the young generation, ${second.heapBytesPerConnection} B heap per connection (${second.oldSpaceFreeBytesPerConnection} B of old space free)${second.resident ? `; RSS in malloc's heap ${second.resident.mallocHeap} B, anonymous beyond V8's heap ${second.resident.anonymousBeyondV8} B (in other threads' malloc arenas ${second.resident.threadArenas ?? '–'} B), files ${second.resident.files} B` : ''}`,
         );
       if (ctx.heapSnapshotDir) await heapSnapshots(connected);
     }

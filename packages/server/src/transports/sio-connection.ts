@@ -115,6 +115,11 @@ export class SioConnection implements ConnectionSink, ConnectionInfo {
     this.wantsMeta = typeof auth === 'object' && auth !== null && (auth as { meta?: unknown }).meta === true;
   }
 
+  /** As `ConnectionInfo` in a log line or a JSON body: its three fields, not the connection. */
+  toJSON(): ConnectionInfo {
+    return { ip: this.ip, userAgent: this.userAgent, tokenSource: this.tokenSource };
+  }
+
   /** Registers with the hub (throws TetherError CONNECTION_LIMIT). */
   register(principal: Principal, tokenSource: TokenSource, resume?: ResumeRequest): void {
     this.userAgent = this.socket.request.headers['user-agent'];

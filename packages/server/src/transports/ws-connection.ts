@@ -162,6 +162,11 @@ export class WsConnection implements ConnectionSink, ConnectionInfo, Beat {
     this.authTimer.unref?.();
   }
 
+  /** As `ConnectionInfo` in a log line or a JSON body: its three fields, not the connection. */
+  toJSON(): ConnectionInfo {
+    return { ip: this.ip, userAgent: this.userAgent, tokenSource: this.tokenSource };
+  }
+
   // --- ConnectionSink -------------------------------------------------------------------------
 
   /** On the prototype: a field would cost 8 bytes per connection. */

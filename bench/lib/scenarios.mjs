@@ -93,6 +93,20 @@ function sumStats(list) {
 }
 
 /**
+ * What a server's memory grew by from stats `a` to stats `b`, per connection of `n`: RSS net of the
+ * young generation's growth, heap+external, and V8's old space left free between objects.
+ */
+function grownBy(a, b, n) {
+  return {
+    rssNetBytesPerConnection: Math.round((b.rss - a.rss - (b.newSpaceBytes - a.newSpaceBytes)) / n),
+    heapBytesPerConnection: Math.round((b.heapUsed + b.external - a.heapUsed - a.external) / n),
+    oldSpaceFreeBytesPerConnection: Math.round(
+      (b.oldSpaceBytes - b.oldSpaceUsedBytes - (a.oldSpaceBytes - a.oldSpaceUsedBytes)) / n,
+    ),
+  };
+}
+
+/**
  * Runs every phase against `def` and returns its figures. `sizes` come from run.mjs (quick or full).
  * `log` prints progress lines.
  */
@@ -166,17 +180,15 @@ export async function runTarget(def, sizes, ctx, log) {
     const parts = waves[1].parts;
     const connected = parts.reduce((n, p) => n + p.connected, 0);
     const firstConnected = waves[0].parts.reduce((n, p) => n + p.connected, 0);
-    const failed = waves[0].parts.concat(parts).reduce((n, p) => n + p.failed, 0);
+    const bothWaves = waves[0].parts.concat(parts);
+    const failed = bothWaves.reduce((n, p) => n + p.failed, 0);
     const span = (ps) => Math.max(...ps.map((p) => p.endedAt)) - Math.min(...ps.map((p) => p.startedAt));
     const wallS = (span(waves[0].parts) + span(parts)) / 1e6;
-    const ct = summarize(merge(waves[0].parts.concat(parts).map((p) => p.hist)));
+    const ct = summarize(merge(bothWaves.map((p) => p.hist)));
     out.connect = {
       connected,
       failed,
-      errors: waves[0].parts
-        .concat(parts)
-        .flatMap((p) => p.errors)
-        .slice(0, 3),
+      errors: bothWaves.flatMap((p) => p.errors).slice(0, 3),
       perSecond: Math.round(connected / wallS),
       p50Ms: ct.p50,
       p99Ms: ct.p99,
@@ -204,39 +216,37 @@ export async function runTarget(def, sizes, ctx, log) {
     if (!def.skipIdle) {
       await sleep(sizes.settleMs);
       const held = await server.stats(true);
+      const wholeWave = grownBy(before, held, connected);
       out.memory = {
         connections: connected,
         rssBytesPerConnection: Math.round((held.rss - before.rss) / connected),
-        heapBytesPerConnection: Math.round(
-          (held.heapUsed + held.external - before.heapUsed - before.external) / connected,
-        ),
+        heapBytesPerConnection: wholeWave.heapBytesPerConnection,
         rssTotalMB: Math.round(held.rss / 1048576),
         // V8's young generation, resident (MB), before and after the connections. A connect wave grows
         // it up to its ceiling (~32 MB) whatever the connections hold: a server that was small at the
         // start counts up to ~1.6 KB per connection (at 19,000) more RSS than one whose start-up had
         // grown it. The net figure leaves that growth out (docs/performance.md, "Method").
         newSpaceMB: [before.newSpaceBytes, held.newSpaceBytes].map((b) => Math.round((b / 1048576) * 10) / 10),
-        rssNetBytesPerConnection: Math.round(
-          (held.rss - before.rss - (held.newSpaceBytes - before.newSpaceBytes)) / connected,
-        ),
+        rssNetBytesPerConnection: wholeWave.rssNetBytesPerConnection,
         // Of V8's old space, per connection: resident, and of that unused (free space between objects).
         oldSpaceBytesPerConnection: Math.round((held.oldSpaceBytes - before.oldSpaceBytes) / connected),
-        oldSpaceFreeBytesPerConnection: Math.round(
-          (held.oldSpaceBytes - held.oldSpaceUsedBytes - (before.oldSpaceBytes - before.oldSpaceUsedBytes)) / connected,
-        ),
+        oldSpaceFreeBytesPerConnection: wholeWave.oldSpaceFreeBytesPerConnection,
       };
       // The second wave alone, in the warm process (the goals' figure): RSS net of the young
       // generation's growth, and heap.
       const mid = waves[2];
       const added = connected - firstConnected;
       if (mid !== undefined && added > 0) {
+        const { rssNetBytesPerConnection, heapBytesPerConnection, oldSpaceFreeBytesPerConnection } = grownBy(
+          mid,
+          held,
+          added,
+        );
         out.memory.secondWave = {
           connections: added,
-          rssNetBytesPerConnection: Math.round((held.rss - mid.rss - (held.newSpaceBytes - mid.newSpaceBytes)) / added),
-          heapBytesPerConnection: Math.round((held.heapUsed + held.external - mid.heapUsed - mid.external) / added),
-          oldSpaceFreeBytesPerConnection: Math.round(
-            (held.oldSpaceBytes - held.oldSpaceUsedBytes - (mid.oldSpaceBytes - mid.oldSpaceUsedBytes)) / added,
-          ),
+          rssNetBytesPerConnection,
+          heapBytesPerConnection,
+          oldSpaceFreeBytesPerConnection,
           // Where the RSS it added is (`residentParts` in bench/lib/probe.mjs), per connection.
           ...(held.resident && mid.resident
             ? {

@@ -235,15 +235,16 @@ export class DeadlineScheduler<T, K> {
     if (this.ats.length > MIN_CAPACITY && size * 4 <= this.ats.length) this.resize(Math.max(MIN_CAPACITY, size * 2));
   }
 
+  /** The typed arrays at `capacity` entries (grown or shrunk), the live entries kept. */
   private resize(capacity: number): void {
-    const grow = (old: Float64Array) => {
+    const copy = (old: Float64Array) => {
       const next = new Float64Array(capacity);
       next.set(old.subarray(0, Math.min(this.size, capacity)));
       return next;
     };
-    this.ats = grow(this.ats);
-    this.seqs = grow(this.seqs);
-    this.generations = grow(this.generations);
+    this.ats = copy(this.ats);
+    this.seqs = copy(this.seqs);
+    this.generations = copy(this.generations);
   }
 
   private push(at: number, seq: number, handle: Deadlines<T>, kind: K): void {

@@ -19,6 +19,7 @@ const ROWS = [
   ['heap+external per idle connection (KB)', (r) => KB(r.memory?.heapBytesPerConnection)],
   ['second connect wave: RSS net per connection (KB)', (r) => KB(r.memory?.secondWave?.rssNetBytesPerConnection)],
   ['  heap+external per connection (KB)', (r) => KB(r.memory?.secondWave?.heapBytesPerConnection)],
+  ["  worker threads' V8 heaps: growth left out (KB)", (r) => KB(r.memory?.secondWave?.workerHeapBytesPerConnection)],
   ['server RSS total (MB)', (r) => n(r.memory?.rssTotalMB)],
   ['idle CPU with heartbeats (%)', (r) => n(r.memory?.idleCpuPercent)],
   ['fan-out 1 event → all recipients: deliveries/s', (r) => n(r.fanoutOne?.deliveriesPerSecond)],
@@ -262,8 +263,10 @@ export function evaluatePerformance(results, tetherName, scaling) {
         : memory.rssBytesPerConnection;
     return +(bytes / 1024).toFixed(2);
   };
+  // Runs since the night of 2026-12-05 also leave out the growth of worker threads' V8 heaps.
+  const workers = second && t.memory.secondWave.workerHeapBytesPerConnection !== undefined;
   const which = second
-    ? ' (second connect wave, net of the young generation)'
+    ? ` (second connect wave, net of the young generation${workers ? ' and of worker heaps' : ''})`
     : net
       ? ' (net of the young generation)'
       : '';

@@ -72,6 +72,7 @@ function gcLine(gc) {
 function sumStats(list) {
   const fields = [
     'rss',
+    'rssCounter',
     'heapUsed',
     'external',
     'cpuMicros',
@@ -79,12 +80,17 @@ function sumStats(list) {
     'newSpaceBytes',
     'oldSpaceBytes',
     'oldSpaceUsedBytes',
+    'workerHeapBytes',
   ];
   const total = { ...Object.fromEntries(fields.map((k) => [k, 0])), at: 0 };
   for (const st of list) {
     for (const k of fields) total[k] += st[k] ?? NaN;
     total.at = Math.max(total.at, st.at);
   }
+  if (list.every((st) => st.spaces))
+    total.spaces = Object.fromEntries(
+      Object.keys(list[0].spaces).map((k) => [k, list.reduce((sum, st) => sum + (st.spaces[k] ?? 0), 0)]),
+    );
   if (list.every((st) => st.resident))
     total.resident = Object.fromEntries(
       Object.keys(list[0].resident).map((k) => [k, list.reduce((sum, st) => sum + st.resident[k], 0)]),
@@ -94,11 +100,18 @@ function sumStats(list) {
 
 /**
  * What a server's memory grew by from stats `a` to stats `b`, per connection of `n`: RSS net of the
- * young generation's growth, heap+external, and V8's old space left free between objects.
+ * growth of V8's young generation and of worker threads' V8 heaps (`workerHeapBytes` in
+ * bench/lib/probe.mjs), heap+external, and V8's old space left free between objects.
  */
 function grownBy(a, b, n) {
+  const workerHeaps = (b.workerHeapBytes ?? 0) - (a.workerHeapBytes ?? 0);
   return {
-    rssNetBytesPerConnection: Math.round((b.rss - a.rss - (b.newSpaceBytes - a.newSpaceBytes)) / n),
+    rssNetBytesPerConnection: Math.round((b.rss - a.rss - (b.newSpaceBytes - a.newSpaceBytes) - workerHeaps) / n),
+    // What the worker threads' heaps grew by (taken out of the net figure), per connection.
+    workerHeapBytesPerConnection: Math.round(workerHeaps / n),
+    // The RSS growth by the kernel's counter (Node's `rss`, approximate) beside the exact one (smaps).
+    rssCounterBytesPerConnection: Math.round((b.rssCounter - a.rssCounter) / n),
+    rssBytesPerConnection: Math.round((b.rss - a.rss) / n),
     heapBytesPerConnection: Math.round((b.heapUsed + b.external - a.heapUsed - a.external) / n),
     oldSpaceFreeBytesPerConnection: Math.round(
       (b.oldSpaceBytes - b.oldSpaceUsedBytes - (a.oldSpaceBytes - a.oldSpaceUsedBytes)) / n,
@@ -227,26 +240,32 @@ export async function runTarget(def, sizes, ctx, log) {
         // start counts up to ~1.6 KB per connection (at 19,000) more RSS than one whose start-up had
         // grown it. The net figure leaves that growth out (docs/performance.md, "Method").
         newSpaceMB: [before.newSpaceBytes, held.newSpaceBytes].map((b) => Math.round((b / 1048576) * 10) / 10),
+        // Worker threads' V8 heaps, resident (MB): before the connections, between the waves, after.
+        workerHeapMB: [before, waves[2] ?? held, held].map(
+          (s) => Math.round(((s.workerHeapBytes ?? 0) / 1048576) * 10) / 10,
+        ),
         rssNetBytesPerConnection: wholeWave.rssNetBytesPerConnection,
+        workerHeapBytesPerConnection: wholeWave.workerHeapBytesPerConnection,
         // Of V8's old space, per connection: resident, and of that unused (free space between objects).
         oldSpaceBytesPerConnection: Math.round((held.oldSpaceBytes - before.oldSpaceBytes) / connected),
         oldSpaceFreeBytesPerConnection: wholeWave.oldSpaceFreeBytesPerConnection,
       };
-      // The second wave alone, in the warm process (the goals' figure): RSS net of the young
-      // generation's growth, and heap.
+      // The second wave alone, in the warm process (the goals' figure): RSS net of the growth of the
+      // young generation and of worker threads' heaps, and heap.
       const mid = waves[2];
       const added = connected - firstConnected;
       if (mid !== undefined && added > 0) {
-        const { rssNetBytesPerConnection, heapBytesPerConnection, oldSpaceFreeBytesPerConnection } = grownBy(
-          mid,
-          held,
-          added,
-        );
         out.memory.secondWave = {
           connections: added,
-          rssNetBytesPerConnection,
-          heapBytesPerConnection,
-          oldSpaceFreeBytesPerConnection,
+          ...grownBy(mid, held, added),
+          // What each of V8's spaces grew by (resident), per connection.
+          ...(held.spaces && mid.spaces
+            ? {
+                spaces: Object.fromEntries(
+                  Object.keys(held.spaces).map((k) => [k, Math.round((held.spaces[k] - (mid.spaces[k] ?? 0)) / added)]),
+                ),
+              }
+            : {}),
           // Where the RSS it added is (`residentParts` in bench/lib/probe.mjs), per connection.
           ...(held.resident && mid.resident
             ? {
@@ -262,12 +281,19 @@ export async function runTarget(def, sizes, ctx, log) {
       const idle1 = await server.stats(false);
       out.memory.idleCpuPercent = Math.round((cpuSince(idle0, idle1) / (idle1.at - idle0.at)) * 1000) / 10;
       log(
-        `  memory: ${out.memory.rssBytesPerConnection} B RSS (${out.memory.rssNetBytesPerConnection} B net of the young generation, ${out.memory.newSpaceMB.join(' → ')} MB), ${out.memory.heapBytesPerConnection} B heap per connection (old space ${out.memory.oldSpaceBytesPerConnection} B resident, ${out.memory.oldSpaceFreeBytesPerConnection} B of it free); idle CPU ${out.memory.idleCpuPercent}%`,
+        `  memory: ${out.memory.rssBytesPerConnection} B RSS (${out.memory.rssNetBytesPerConnection} B net of the young generation, ${out.memory.newSpaceMB.join(' → ')} MB, and of worker heaps, ${out.memory.workerHeapMB.join(' → ')} MB), ${out.memory.heapBytesPerConnection} B heap per connection (old space ${out.memory.oldSpaceBytesPerConnection} B resident, ${out.memory.oldSpaceFreeBytesPerConnection} B of it free); idle CPU ${out.memory.idleCpuPercent}%`,
       );
       const second = out.memory.secondWave;
       if (second !== undefined)
         log(
-          `  memory, second wave (${second.connections} connections, warm process): ${second.rssNetBytesPerConnection} B RSS net of the young generation, ${second.heapBytesPerConnection} B heap per connection (${second.oldSpaceFreeBytesPerConnection} B of old space free)${second.resident ? `; RSS in malloc's heap ${second.resident.mallocHeap} B, anonymous beyond V8's heap ${second.resident.anonymousBeyondV8} B (in other threads' malloc arenas ${second.resident.threadArenas ?? '–'} B), files ${second.resident.files} B` : ''}`,
+          `  memory, second wave (${second.connections} connections, warm process): ${second.rssNetBytesPerConnection} B RSS net of the young generation and of worker heaps (${second.workerHeapBytesPerConnection} B), ${second.heapBytesPerConnection} B heap per connection (${second.oldSpaceFreeBytesPerConnection} B of old space free)${second.resident ? `; RSS in malloc's heap ${second.resident.mallocHeap} B, anonymous beyond V8's heap ${second.resident.anonymousBeyondV8} B (in other threads' malloc arenas ${second.resident.threadArenas ?? '–'} B), files ${second.resident.files} B` : ''}${
+            second.spaces
+              ? `; V8's spaces, resident: ${Object.entries(second.spaces)
+                  .filter(([, b]) => b !== 0)
+                  .map(([k, b]) => `${k} ${b} B`)
+                  .join(', ')}`
+              : ''
+          }`,
         );
       if (ctx.heapSnapshotDir) await heapSnapshots(connected);
     }

@@ -90,7 +90,8 @@ function profile(msg) {
 }
 
 /**
- * The V8 heaps of this process's worker threads (e.g. Tether's delivery record worker): resident in
+ * Runs `fn({ heapBytes, collect })` with the inspector attached to this thread and its workers. The
+ * V8 heaps of this process's worker threads (e.g. Tether's delivery record worker) are resident in
  * the process, invisible to `getHeapStatistics()` of this thread, and moved by their own GC (a
  * worker's start-up heap shrinks when V8's memory reducer runs, its young generation grows with the
  * messages it gets), not by the connections. Reached through the inspector's `NodeWorker` domain.
@@ -98,23 +99,23 @@ function profile(msg) {
  * command-line API's), summed. `collect()`: every isolate, this thread's and the workers', collects
  * all it can and gives back what it holds spare (`HeapProfiler.collectGarbage`, V8's low-memory
  * GC: young generation to its minimum, pooled pages released), so a measurement point does not
- * depend on when each isolate's memory reducer last ran.
+ * depend on when each isolate's memory reducer last ran. The inspector is attached only for the
+ * measurement (`fn`), so no other phase runs with it.
  */
-const isolates = (() => {
+async function withIsolates(fn) {
   const session = new Session();
   session.connect();
   const workers = new Set();
   const waiting = new Map();
   let nextId = 1;
   session.on('NodeWorker.attachedToWorker', ({ params }) => workers.add(params.sessionId));
-  session.on('NodeWorker.detachedFromWorker', ({ params }) => workers.delete(params.sessionId));
   session.on('NodeWorker.receivedMessageFromWorker', ({ params }) => {
     const reply = JSON.parse(params.message);
     const key = `${params.sessionId}:${reply.id}`;
     waiting.get(key)?.(reply.result);
     waiting.delete(key);
   });
-  session.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
+  const post = (method, params = {}) => new Promise((resolve) => session.post(method, params, () => resolve()));
   /** Sends one inspector command to a worker; a worker that is busy or gone answers late or never: null. */
   const send = (sessionId, method, params = {}) =>
     new Promise((resolve) => {
@@ -132,15 +133,22 @@ const isolates = (() => {
         returnByValue: true,
       })
     )?.result?.value ?? 0;
-  return {
-    heapBytes: async () => (await Promise.all([...workers].map(heapOf))).reduce((a, b) => a + b, 0),
-    collect: () =>
-      Promise.all([
-        new Promise((resolve) => session.post('HeapProfiler.collectGarbage', resolve)),
-        ...[...workers].map((id) => send(id, 'HeapProfiler.collectGarbage')),
-      ]),
-  };
-})();
+  try {
+    // The running workers are reported as attached while `enable` is answered.
+    await post('NodeWorker.enable', { waitForDebuggerOnStart: false });
+    return await fn({
+      heapBytes: async () => (await Promise.all([...workers].map(heapOf))).reduce((a, b) => a + b, 0),
+      collect: () =>
+        Promise.all([
+          post('HeapProfiler.collectGarbage'),
+          ...[...workers].map((id) => send(id, 'HeapProfiler.collectGarbage')),
+        ]),
+    });
+  } finally {
+    await post('NodeWorker.disable');
+    session.disconnect();
+  }
+}
 
 /** Write system calls made so far (`write`, `writev`, … : `syscw` of /proc/self/io), or null off Linux. */
 function writeCalls() {
@@ -175,8 +183,12 @@ if (typeof process.send === 'function') {
       globalThis.gc();
     }
     // Only where memory is measured: the inspector round trips must not land in a phase's CPU figure.
-    if (msg.gc) await isolates.collect();
-    const workerHeapBytes = msg.gc ? await isolates.heapBytes() : null;
+    const workerHeapBytes = msg.gc
+      ? await withIsolates(async (isolates) => {
+          await isolates.collect();
+          return isolates.heapBytes();
+        })
+      : null;
     const mem = process.memoryUsage();
     const resident = msg.gc ? residentParts(workerHeapBytes) : null;
     const cpu = process.cpuUsage();

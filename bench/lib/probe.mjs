@@ -90,19 +90,19 @@ function profile(msg) {
 }
 
 /**
- * Runs `fn({ heapBytes, collect })` with the inspector attached to this thread and its workers. The
- * V8 heaps of this process's worker threads (e.g. Tether's delivery record worker) are resident in
+ * Collects every isolate of the process and answers its workers' heaps (bytes resident). The V8
+ * heaps of this process's worker threads (e.g. Tether's delivery record worker) are resident in
  * the process, invisible to `getHeapStatistics()` of this thread, and moved by their own GC (a
  * worker's start-up heap shrinks when V8's memory reducer runs, its young generation grows with the
  * messages it gets), not by the connections. Reached through the inspector's `NodeWorker` domain.
- * `heapBytes()`: each worker's own `total_physical_size` (its `require` is the inspector's
- * command-line API's), summed. `collect()`: every isolate, this thread's and the workers', collects
- * all it can and gives back what it holds spare (`HeapProfiler.collectGarbage`, V8's low-memory
- * GC: young generation to its minimum, pooled pages released), so a measurement point does not
- * depend on when each isolate's memory reducer last ran. The inspector is attached only for the
- * measurement (`fn`), so no other phase runs with it.
+ * First every isolate, this thread's and the workers', collects all it can and gives back what it
+ * holds spare (`HeapProfiler.collectGarbage`, V8's low-memory GC: full GCs until nothing more is
+ * freed, young generation to its minimum, pooled pages released), so a measurement point does not
+ * depend on when each isolate's memory reducer last ran; then each worker answers its own
+ * `total_physical_size` (its `require` is the inspector's command-line API's). The inspector is
+ * attached only for this, so no other phase runs with it.
  */
-async function withIsolates(fn) {
+async function collectIsolates() {
   const session = new Session();
   session.connect();
   const workers = new Set();
@@ -136,14 +136,11 @@ async function withIsolates(fn) {
   try {
     // The running workers are reported as attached while `enable` is answered.
     await post('NodeWorker.enable', { waitForDebuggerOnStart: false });
-    return await fn({
-      heapBytes: async () => (await Promise.all([...workers].map(heapOf))).reduce((a, b) => a + b, 0),
-      collect: () =>
-        Promise.all([
-          post('HeapProfiler.collectGarbage'),
-          ...[...workers].map((id) => send(id, 'HeapProfiler.collectGarbage')),
-        ]),
-    });
+    await Promise.all([
+      post('HeapProfiler.collectGarbage'),
+      ...[...workers].map((id) => send(id, 'HeapProfiler.collectGarbage')),
+    ]);
+    return (await Promise.all([...workers].map(heapOf))).reduce((a, b) => a + b, 0);
   } finally {
     await post('NodeWorker.disable');
     session.disconnect();
@@ -177,18 +174,8 @@ if (typeof process.send === 'function') {
       return process.send({ probe: 'heap', id: msg.id, written: writeHeapSnapshot(msg.file) });
     }
     if (!msg || msg.probe !== 'stats') return;
-    // Two passes: the first may only move survivors to old space; the second frees what the first unlinked.
-    if (msg.gc && typeof globalThis.gc === 'function') {
-      globalThis.gc();
-      globalThis.gc();
-    }
-    // Only where memory is measured: the inspector round trips must not land in a phase's CPU figure.
-    const workerHeapBytes = msg.gc
-      ? await withIsolates(async (isolates) => {
-          await isolates.collect();
-          return isolates.heapBytes();
-        })
-      : null;
+    // Only where memory is measured (the inspector round trips must not land in a phase's CPU figure).
+    const workerHeapBytes = msg.gc ? await collectIsolates() : null;
     const mem = process.memoryUsage();
     const resident = msg.gc ? residentParts(workerHeapBytes) : null;
     const cpu = process.cpuUsage();

@@ -87,15 +87,16 @@ function sumStats(list) {
     for (const k of fields) total[k] += st[k] ?? NaN;
     total.at = Math.max(total.at, st.at);
   }
-  if (list.every((st) => st.spaces))
-    total.spaces = Object.fromEntries(
-      Object.keys(list[0].spaces).map((k) => [k, list.reduce((sum, st) => sum + (st.spaces[k] ?? 0), 0)]),
-    );
-  if (list.every((st) => st.resident))
-    total.resident = Object.fromEntries(
-      Object.keys(list[0].resident).map((k) => [k, list.reduce((sum, st) => sum + st.resident[k], 0)]),
-    );
+  // Figures by name (V8's spaces, where the RSS is): summed name by name.
+  for (const part of ['spaces', 'resident'])
+    if (list.every((st) => st[part]))
+      total[part] = byKey(list[0][part], (k) => list.reduce((sum, st) => sum + (st[part][k] ?? 0), 0));
   return total;
+}
+
+/** `{k: f(k)}` for every key of `of`. */
+function byKey(of, f) {
+  return Object.fromEntries(Object.keys(of).map((k) => [k, f(k)]));
 }
 
 /**
@@ -115,6 +116,13 @@ function grownBy(a, b, n) {
     heapBytesPerConnection: Math.round((b.heapUsed + b.external - a.heapUsed - a.external) / n),
     oldSpaceFreeBytesPerConnection: Math.round(
       (b.oldSpaceBytes - b.oldSpaceUsedBytes - (a.oldSpaceBytes - a.oldSpaceUsedBytes)) / n,
+    ),
+    // What each of V8's spaces grew by (resident), and where the RSS it added is (`residentParts` in
+    // bench/lib/probe.mjs), per connection; when both points have them.
+    ...Object.fromEntries(
+      ['spaces', 'resident']
+        .filter((part) => a[part] && b[part])
+        .map((part) => [part, byKey(b[part], (k) => Math.round((b[part][k] - (a[part][k] ?? 0)) / n))]),
     ),
   };
 }
@@ -232,7 +240,7 @@ export async function runTarget(def, sizes, ctx, log) {
       const wholeWave = grownBy(before, held, connected);
       out.memory = {
         connections: connected,
-        rssBytesPerConnection: Math.round((held.rss - before.rss) / connected),
+        rssBytesPerConnection: wholeWave.rssBytesPerConnection,
         heapBytesPerConnection: wholeWave.heapBytesPerConnection,
         rssTotalMB: Math.round(held.rss / 1048576),
         // V8's young generation, resident (MB), before and after the connections. A connect wave grows
@@ -258,22 +266,6 @@ export async function runTarget(def, sizes, ctx, log) {
         out.memory.secondWave = {
           connections: added,
           ...grownBy(mid, held, added),
-          // What each of V8's spaces grew by (resident), per connection.
-          ...(held.spaces && mid.spaces
-            ? {
-                spaces: Object.fromEntries(
-                  Object.keys(held.spaces).map((k) => [k, Math.round((held.spaces[k] - (mid.spaces[k] ?? 0)) / added)]),
-                ),
-              }
-            : {}),
-          // Where the RSS it added is (`residentParts` in bench/lib/probe.mjs), per connection.
-          ...(held.resident && mid.resident
-            ? {
-                resident: Object.fromEntries(
-                  Object.keys(held.resident).map((k) => [k, Math.round((held.resident[k] - mid.resident[k]) / added)]),
-                ),
-              }
-            : {}),
         };
       }
       const idle0 = await server.stats(false);

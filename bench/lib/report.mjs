@@ -138,7 +138,7 @@ export function evaluate(results, tetherName, cluster) {
   );
   const rawMem = raw?.memory?.rssBytesPerConnection;
   const mem = t.memory?.rssBytesPerConnection;
-  if (mem && rawMem) {
+  if (mem > 0 && rawMem > 0) {
     const ratio = mem / rawMem;
     checks.push({
       target: 'memory per idle connection ≤ 1.5× raw ws',
@@ -190,8 +190,11 @@ export function evaluatePerformance(results, tetherName, scaling) {
   const atMost = (label, value, base, factor, unit) => {
     const c = ratioCheck(label, value, base, factor, unit);
     if (c.ratio === null) return c;
+    // A cost, a size or a latency of zero or less is not a reading (e.g. a small run's second connect
+    // wave while the baseline's other threads' malloc arenas shrank): a ratio to it would read as met.
+    if (!(value > 0 && base > 0)) return { ...c, ratio: null, met: null, unreadable: true };
     const ratio = value / base;
-    return { ...c, ratio: value > 0 ? Math.round((factor / ratio) * 100) / 100 : null, met: ratio <= factor };
+    return { ...c, ratio: Math.round((factor / ratio) * 100) / 100, met: ratio <= factor };
   };
   const atLeast = (label, value, base, factor, unit) => {
     const c = ratioCheck(label, value, base, factor, unit);
@@ -501,8 +504,11 @@ function recoveryLines(rec) {
   ];
 }
 
-const verdict = (c) =>
-  c.met === null ? `not measured${c.note ? ` (${c.note})` : ''}` : c.met ? '**met**' : '**missed**';
+const verdict = (c) => {
+  if (c.unreadable) return 'not readable (a figure ≤ 0)';
+  if (c.met === null) return `not measured${c.note ? ` (${c.note})` : ''}`;
+  return c.met ? '**met**' : '**missed**';
+};
 
 /** The markdown report: setup, figures per target, then each Tether transport's targets. */
 export function markdown(run) {

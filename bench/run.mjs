@@ -200,7 +200,11 @@ async function runScaling() {
     settleMs: 300,
     // One heartbeat interval: the idle CPU it measures is taken out of the CPU per delivery (net figure).
     idleMs: PING_INTERVAL_MS,
-    fanoutEvents: 50,
+    // Bursts of 300 events (300,000 deliveries, ~1–2 s each at full size) after one unmeasured: with
+    // 50-event bursts (~0.2 s) and the first of three runs cold, the median moved by ±25% between
+    // runs of one code, more than the goal's margin.
+    fanoutEvents: quick ? 100 : 300,
+    fanoutWarmupReps: 1,
     reps: 3,
     latencyMs: quick ? 2000 : 5000,
   };
@@ -254,6 +258,7 @@ function scalingPoint(connections, r) {
     deliveriesPerSecond: r.fanoutOne.deliveriesPerSecond,
     // Medians of the runs: each run is short, and the best-throughput run is not the typical cost.
     serverCpuMicrosPerDelivery: median(r.fanoutOne.runs.map((x) => x.serverCpuMicrosPerDelivery)),
+    serverCpuMicrosPerDeliveryRuns: r.fanoutOne.runs.map((x) => x.serverCpuMicrosPerDelivery),
     serverCpuMicrosPerDeliveryNetOfIdle: median(
       r.fanoutOne.runs.map((x) => x.serverCpuMicrosPerDeliveryNetOfIdle ?? x.serverCpuMicrosPerDelivery),
     ),

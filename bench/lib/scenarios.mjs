@@ -304,12 +304,16 @@ export async function runTarget(def, sizes, ctx, log) {
     const best = (runs) => runs.reduce((a, r) => (r.deliveriesPerSecond > a.deliveriesPerSecond ? r : a));
     const oneRuns = [];
     await phase('fanout-one', async () => {
-      for (let rep = 0; rep < sizes.reps; rep += 1) {
+      // `fanoutWarmupReps` runs first, unmeasured: a fresh server's first burst is a cold one (the
+      // scaling curve reads medians, which a cold run would move).
+      const warmup = sizes.fanoutWarmupReps ?? 0;
+      for (let rep = 0; rep < warmup + sizes.reps; rep += 1) {
         await pool.all('reset', { mode: 'count' });
         const s0 = await server.stats(false);
         const sent = await pub.burst(Array(sizes.fanoutEvents).fill('bench/all'), 4);
         const got = await drain(pool, sizes.fanoutEvents * recipients);
         const s1 = await server.stats(false);
+        if (rep < warmup) continue;
         // The idle connections' own CPU (heartbeats), at the rate measured while idle, taken out.
         const idle = out.memory === undefined ? undefined : (out.memory.idleCpuPercent / 100) * (s1.at - s0.at);
         oneRuns.push({

@@ -1,5 +1,6 @@
 import { AUTH_MESSAGES } from '@tether/protocol';
 import { describe, expect, it } from 'vitest';
+import type { HubSession } from './session.js';
 import { createTestHub, makePrincipal } from './testing.js';
 
 // The test hub warns 30 s before exp.
@@ -167,6 +168,47 @@ describe('hub token lifecycle', () => {
     expect((await hub.publish({ event: 'after', to: { scopes: ['ke/nyeri/x'] } })).delivered).toBe(0);
     expect((await hub.publish({ event: 'kept', to: { scopes: ['ke/muranga/x'] } })).delivered).toBe(1);
     expect(sink.eventNames).toEqual(['before', 'kept']);
+  });
+
+  it('reauth with the same grants keeps the indexes, channels and scopes read, on the new token’s arrays', async () => {
+    const { clock, hub, authenticator, connect } = createTestHub();
+    const grants = { userId: 'a', scopes: ['ke/muranga', 'ke/nyeri'], channels: ['support:*'] };
+    const { sink, session } = connect({ ...grants, expiresAt: clock.now() + 60_000 });
+    hub.subscribe(session, 'support:9');
+    const fresh = makePrincipal({
+      ...grants,
+      scopes: [...grants.scopes],
+      channels: [...grants.channels],
+      expiresAt: clock.now() + 600_000,
+    });
+    authenticator.add('t', fresh);
+    expect(await hub.reauth(session, 't')).toEqual({ ok: true, expiresAt: fresh.expiresAt });
+
+    // Renewed in place, not re-indexed: the connection holds the new token's grants, not a copy of them.
+    expect(session.principal).toBe(fresh);
+    expect((session as HubSession).scopeReads).toBe(fresh.scopes);
+    await hub.publish({ event: 'scope', to: { scopes: ['ke/nyeri/x'] } });
+    await hub.publish({ event: 'channel', to: { channels: ['support:9'] } });
+    expect(sink.eventNames).toEqual(['scope', 'channel']);
+  });
+
+  it('reauth with the same grants into another refresh family is revoked with the new family, not the old', async () => {
+    const { clock, hub, authenticator, connect } = createTestHub();
+    const { sink, session } = connect({
+      userId: 'a',
+      scopes: ['ke'],
+      sessionFamilyId: 'f1',
+      expiresAt: clock.now() + 60_000,
+    });
+    authenticator.add(
+      't',
+      makePrincipal({ userId: 'a', scopes: ['ke'], sessionFamilyId: 'f2', expiresAt: clock.now() + 600_000 }),
+    );
+    expect(await hub.reauth(session, 't')).toMatchObject({ ok: true });
+    expect(hub.revokeFamily('f1')).toBe(0);
+    expect(sink.closedWith).toBeUndefined();
+    expect(hub.revokeFamily('f2')).toBe(1);
+    expect(sink.closedWith?.code).toBe('AUTH_REVOKED');
   });
 
   it('reauth drops channel subscriptions the new token no longer allows', async () => {

@@ -71,6 +71,13 @@ export function adoptGrants(scopes: string[]): string[] {
   return isNormalizedScopes(scopes) ? scopes : normalizeGrants(scopes);
 }
 
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Normalized, de-duplicated scope grants; invalid entries are dropped. */
 export function normalizeGrants(scopes: readonly string[]): string[] {
   const out = new Set<string>();
@@ -117,6 +124,24 @@ export class SessionIndexes {
    * Replaces the session's principal (same user): scope grants and family are re-indexed and
    * channel subscriptions the new patterns no longer allow are dropped. Returns the dropped channels.
    */
+  /**
+   * Makes `principal` the session's when it grants exactly what the current one does — the usual
+   * reauth, a fresh token for the same grants: the indexes, the scopes read, the channels joined and
+   * the streams stay as they are. False, changing nothing, when the scopes, the channel rights or
+   * the refresh family differ: `replacePrincipal` then.
+   */
+  renewPrincipal(session: HubSession, principal: Principal): boolean {
+    const current = session.principal;
+    if (
+      principal.sessionFamilyId !== current.sessionFamilyId ||
+      !sameStrings(principal.scopes, current.scopes) ||
+      !sameStrings(principal.channels, current.channels)
+    )
+      return false;
+    session.renew(principal);
+    return true;
+  }
+
   replacePrincipal(session: HubSession, principal: Principal): string[] {
     this.unindexPrincipal(session);
     session.principal = principalWith(principal, normalizeGrants(principal.scopes));

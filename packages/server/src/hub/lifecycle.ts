@@ -130,8 +130,10 @@ export class TokenLifecycle {
       });
 
     const previousExpiry = session.principal.expiresAt;
-    const dropped = this.deps.indexes.replacePrincipal(session, principal);
-    this.deps.regranted(session);
+    // The same grants (a token refreshed, the usual reauth) leave indexes and streams untouched.
+    const renewed = this.deps.indexes.renewPrincipal(session, principal);
+    const dropped = renewed ? [] : this.deps.indexes.replacePrincipal(session, principal);
+    if (!renewed) this.deps.regranted(session);
     this.arm(session);
     this.deps.logger.info(
       {

@@ -112,6 +112,16 @@ export class HubSession implements Session, Deadlines<HubSession> {
     return this.principal.isGuest;
   }
 
+  /**
+   * Takes a principal granting exactly what the current one does (`SessionIndexes.renewPrincipal`
+   * checks): the scopes read stay; when they were the grants array itself, they become the new
+   * one's, so the connection does not hold both.
+   */
+  renew(principal: Principal): void {
+    if (this.scopeReads === this.principal.scopes) this.scopeReads = principal.scopes;
+    this.principal = principal;
+  }
+
   /** Sets the narrowing (undefined: none), keeping only scopes some grant covers. */
   setNarrow(scopes: readonly string[] | undefined): void {
     this.narrow = scopes === undefined ? undefined : this.covered(scopes);

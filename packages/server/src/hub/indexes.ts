@@ -121,10 +121,6 @@ export class SessionIndexes {
   }
 
   /**
-   * Replaces the session's principal (same user): scope grants and family are re-indexed and
-   * channel subscriptions the new patterns no longer allow are dropped. Returns the dropped channels.
-   */
-  /**
    * Makes `principal` the session's when it grants exactly what the current one does — the usual
    * reauth, a fresh token for the same grants: the indexes, the scopes read, the channels joined and
    * the streams stay as they are. False, changing nothing, when the scopes, the channel rights or
@@ -142,6 +138,10 @@ export class SessionIndexes {
     return true;
   }
 
+  /**
+   * Replaces the session's principal (same user): scope grants and family are re-indexed and
+   * channel subscriptions the new patterns no longer allow are dropped. Returns the dropped channels.
+   */
   replacePrincipal(session: HubSession, principal: Principal): string[] {
     this.unindexPrincipal(session);
     session.principal = principalWith(principal, normalizeGrants(principal.scopes));

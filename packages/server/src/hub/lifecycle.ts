@@ -131,9 +131,11 @@ export class TokenLifecycle {
 
     const previousExpiry = session.principal.expiresAt;
     // The same grants (a token refreshed, the usual reauth) leave indexes and streams untouched.
-    const renewed = this.deps.indexes.renewPrincipal(session, principal);
-    const dropped = renewed ? [] : this.deps.indexes.replacePrincipal(session, principal);
-    if (!renewed) this.deps.regranted(session);
+    let dropped: string[] = [];
+    if (!this.deps.indexes.renewPrincipal(session, principal)) {
+      dropped = this.deps.indexes.replacePrincipal(session, principal);
+      this.deps.regranted(session);
+    }
     this.arm(session);
     this.deps.logger.info(
       {
